@@ -1,0 +1,95 @@
+"""Module 05: the whole of reverse-mode automatic differentiation, on one screen.
+
+Every Tensor produced by an operation remembers the tensors it came from (``_parents``) and a
+function (``_backward``) that turns the gradient of its output into the gradients of its parents.
+``backward`` walks that graph once in reverse topological order. Only leaves (tensors created by
+the user, such as parameters) keep a ``.grad``; gradients ADD into it until someone clears it,
+which is exactly why a training loop must call ``optimizer.zero_grad()``.
+
+After a backward pass the graph is freed, so a loss kept alive by the caller does not keep every
+activation of the step alive with it (the memory benchmark relies on this).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tinytorch.core.tensor import Tensor
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless running inside ``no_grad()``."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Record no graph inside the block: evaluation is cheaper and cannot touch ``.grad``."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def _graph_freed(_grad: np.ndarray) -> tuple:
+    raise RuntimeError(
+        "backward() was called twice through the same graph; its buffers were freed after the "
+        "first call. Recompute the forward pass before calling backward() again."
+    )
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Nodes that require grad, each after every node it depends on (iterative: deep graphs
+    must not hit Python's recursion limit)."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        for parent in node._parents:
+            if parent.requires_grad and id(parent) not in seen:
+                stack.append((parent, False))
+    return order
+
+
+def backward(root: Tensor, gradient: np.ndarray) -> None:
+    """Propagate ``gradient`` (d out / d root) from ``root`` to every leaf that requires grad."""
+    from tinytorch.core.tensor import Tensor
+
+    order = _topological_order(root)
+    grads: dict[int, np.ndarray] = {id(root): gradient}
+    for node in reversed(order):
+        grad = grads.pop(id(node), None)
+        if grad is None:
+            continue
+        if node._backward is None:  # a leaf: accumulate, never overwrite
+            if node.grad is None:
+                # Copy: an operation may hand the same array to several parents.
+                node.grad = Tensor(np.array(grad, dtype=np.float32))
+            else:
+                existing = node.grad.data if isinstance(node.grad, Tensor) else node.grad
+                node.grad = Tensor(existing + grad)
+            continue
+        parents, parent_grads = node._parents, node._backward(grad)
+        node._parents, node._backward = (), _graph_freed
+        for parent, parent_grad in zip(parents, parent_grads, strict=True):
+            if parent_grad is None or not parent.requires_grad:
+                continue
+            key = id(parent)
+            grads[key] = grads[key] + parent_grad if key in grads else parent_grad
