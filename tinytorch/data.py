@@ -25,7 +25,9 @@ class TensorDataset:
         self.arrays = [_as_array(t) for t in tensors]
         lengths = {len(a) for a in self.arrays}
         if len(lengths) != 1:
-            raise ValueError(f"all arrays must have the same first dimension, got {sorted(lengths)}")
+            raise ValueError(
+                f"all arrays must have the same first dimension, got {sorted(lengths)}"
+            )
 
     def __len__(self) -> int:
         return len(self.arrays[0])
@@ -88,7 +90,9 @@ class DataLoader:
         self.epoch += 1  # a plain loop over epochs still sees a new order each time
         stop = len(self) * self.batch_size
         for start in range(0, min(stop, len(indices)), self.batch_size):
-            yield tuple(Tensor(column) for column in self._gather(indices[start : start + self.batch_size]))
+            yield tuple(
+                Tensor(column) for column in self._gather(indices[start : start + self.batch_size])
+            )
 
     def _gather(self, indices: np.ndarray) -> list[np.ndarray]:
         if isinstance(self.dataset, TensorDataset):

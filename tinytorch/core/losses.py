@@ -60,9 +60,7 @@ class CrossEntropyLoss(Loss):
     def forward(self, predictions: Tensor, targets: Tensor) -> Tensor:
         logits = predictions.data
         if logits.ndim != 2:
-            raise ValueError(
-                f"CrossEntropyLoss expects logits of shape (N, C); got {logits.shape}"
-            )
+            raise ValueError(f"CrossEntropyLoss expects logits of shape (N, C); got {logits.shape}")
         n, classes = logits.shape
         labels = _class_labels(_as_array(targets), n, classes)
         shifted = logits - logits.max(axis=1, keepdims=True)
@@ -86,7 +84,11 @@ def _class_labels(targets: np.ndarray, n: int, classes: int) -> np.ndarray:
             f"CrossEntropyLoss expects integer class targets of shape ({n},); got {targets.shape}"
         )
     labels = flat.astype(np.int64)
-    if not np.array_equal(labels, flat) or labels.min(initial=0) < 0 or labels.max(initial=0) >= classes:
+    if (
+        not np.array_equal(labels, flat)
+        or labels.min(initial=0) < 0
+        or labels.max(initial=0) >= classes
+    ):
         raise ValueError(
             f"CrossEntropyLoss targets must be integers in [0, {classes}); got values "
             f"{np.unique(flat)[:10]}"

@@ -137,7 +137,10 @@ class Optimizer:
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
         self.step_count = int(state_dict["step_count"])
         self.state = [
-            {k: (np.array(v, dtype=DTYPE) if k in self.buffer_names else int(v)) for k, v in s.items()}
+            {
+                k: (np.array(v, dtype=DTYPE) if k in self.buffer_names else int(v))
+                for k, v in s.items()
+            }
             for s in state_dict["state"]
         ]
 

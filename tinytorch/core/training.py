@@ -208,8 +208,11 @@ class Trainer:
         if scheduler is not None and not callable(getattr(scheduler, "get_lr", None)):
             raise ValueError("scheduler must have a get_lr(epoch) method, or be None")
         if grad_clip_norm is not None:
-            if not _is_number(grad_clip_norm) or not math.isfinite(grad_clip_norm) \
-                    or grad_clip_norm <= 0:
+            if (
+                not _is_number(grad_clip_norm)
+                or not math.isfinite(grad_clip_norm)
+                or grad_clip_norm <= 0
+            ):
                 raise ValueError(
                     f"grad_clip_norm must be a finite number > 0 or None, got {grad_clip_norm!r}"
                 )
@@ -260,7 +263,9 @@ class Trainer:
             self._data_seed = int(dataloader.state_dict()["seed"])
 
     # ------------------------------------------------------------------ training
-    def train_epoch(self, dataloader: Iterable[tuple[Any, Any]], accumulation_steps: int = 1) -> float:
+    def train_epoch(
+        self, dataloader: Iterable[tuple[Any, Any]], accumulation_steps: int = 1
+    ) -> float:
         """Train one epoch; return its sample-weighted mean loss.
 
         Every ``accumulation_steps`` batches (and after the last, possibly partial, window) the
@@ -415,8 +420,9 @@ class Trainer:
         try:
             restore = self._plan_restore(arrays, meta)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
-            raise CheckpointError(f"checkpoint {str(path)!r} does not fit this trainer: {error}") \
-                from error
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} does not fit this trainer: {error}"
+            ) from error
         restore()
         ### END SOLUTION
 
@@ -431,7 +437,8 @@ class Trainer:
             value = arrays[f"model/{i}"]
             if value.shape != p.data.shape or shape != p.data.shape:
                 raise ValueError(
-                    f"parameter {i} has shape {value.shape} in the file, {p.data.shape} in the model"
+                    f"parameter {i} has shape {value.shape} in the file, "
+                    f"{p.data.shape} in the model"
                 )
             values.append(value)
 
@@ -470,7 +477,9 @@ class Trainer:
         owners = rng_owners(self.model)
         rng_states = meta["model"]["rng_state"]
         if len(rng_states) != len(owners):
-            raise ValueError(f"it holds {len(rng_states)} random states, the model has {len(owners)}")
+            raise ValueError(
+                f"it holds {len(rng_states)} random states, the model has {len(owners)}"
+            )
         for owner, state in zip(owners, rng_states, strict=True):
             type(owner.rng.bit_generator)().state = state  # raises if the state does not fit
 
