@@ -74,14 +74,20 @@ def backward(root: Tensor, gradient: np.ndarray) -> None:
 
     order = _topological_order(root)
     grads: dict[int, np.ndarray] = {id(root): gradient}
+    owned: set[int] = set()  # arrays already handed to a leaf in this pass
     for node in reversed(order):
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
         if node._backward is None:  # a leaf: accumulate, never overwrite
             if node.grad is None:
-                # Copy: an operation may hand the same array to several parents.
-                node.grad = Tensor(np.array(grad, dtype=np.float32))
+                # The leaf may keep a freshly computed array. A view, a read-only broadcast or an
+                # array another leaf already holds (``a + b`` hands both the same one) is copied,
+                # so scaling one gradient in place (clipping) can never change another.
+                if grad.base is not None or not grad.flags.writeable or id(grad) in owned:
+                    grad = np.array(grad, dtype=np.float32)
+                owned.add(id(grad))
+                node.grad = Tensor(grad)
             else:
                 existing = node.grad.data if isinstance(node.grad, Tensor) else node.grad
                 node.grad = Tensor(existing + grad)

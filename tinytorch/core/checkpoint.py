@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +70,13 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # Our own file handle: numpy leaves it open when a damaged zip fails to parse.
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+    except Exception as error:  # any parse failure of an untrusted file means "unusable"
         raise CheckpointError(
-            f"checkpoint {str(path)!r} cannot be read (truncated or not a checkpoint): {error}"
+            f"checkpoint {str(path)!r} cannot be read (truncated, damaged or not a "
+            f"checkpoint): {type(error).__name__}: {error}"
         ) from error
     raw = arrays.pop(META_KEY, None)
     if raw is None or raw.dtype != np.uint8:

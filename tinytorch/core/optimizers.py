@@ -176,7 +176,9 @@ class SGD(Optimizer):
         if self.momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = grad.copy()
+                # np.array, not .copy(): for a 0-d parameter ``grad`` may be a numpy scalar,
+                # and ``buf *= momentum`` on a scalar would rebind instead of update.
+                buf = state["momentum_buffer"] = np.array(grad, dtype=DTYPE)
             else:
                 buf *= self.momentum
                 buf += grad

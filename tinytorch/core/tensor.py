@@ -63,7 +63,9 @@ class Tensor:
     ) -> Tensor:
         """Result of an operation: records the graph only when some parent needs a gradient."""
         out = cls.__new__(cls)
-        out.data = data if data.dtype == DTYPE else data.astype(DTYPE)
+        # numpy reductions return scalars (np.float32), not arrays: keep .data an ndarray.
+        is_ready = isinstance(data, np.ndarray) and data.dtype == DTYPE
+        out.data = data if is_ready else np.asarray(data, dtype=DTYPE)
         out.grad = None
         out.requires_grad = autograd.is_grad_enabled() and any(p.requires_grad for p in parents)
         out._parents = parents if out.requires_grad else ()

@@ -160,7 +160,8 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float = 1.0) -> float
     squares = 0.0
     for g in grads:
         flat = g.reshape(-1)
-        square = float(np.dot(flat, flat))
+        with np.errstate(over="ignore"):  # an overflow is caught just below
+            square = float(np.dot(flat, flat))
         if not math.isfinite(square):  # float32 overflow (or a real inf/NaN): redo in float64
             wide = flat.astype(np.float64)
             square = float(np.dot(wide, wide))
@@ -247,9 +248,9 @@ class Trainer:
         set_training(self.model, training)
         self.training_mode = training
 
-    def _clear_grads(self) -> None:
+    def _clear_grads(self, params: list[Tensor] | None = None) -> None:
         self.optimizer.zero_grad()
-        for p in self.model.parameters():
+        for p in self.model.parameters() if params is None else params:
             p.grad = None
 
     def _start_data_order(self, dataloader: Any) -> None:
@@ -279,7 +280,8 @@ class Trainer:
             self.optimizer.lr = self.scheduler.get_lr(self.epoch)
         lr = float(self.optimizer.lr)
         self._start_data_order(dataloader)
-        self._clear_grads()
+        params = list(self.model.parameters())  # once per epoch: a generator is read once
+        self._clear_grads(params)
         self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
 
         loss_sum, samples = 0.0, 0
@@ -289,7 +291,7 @@ class Trainer:
             loss = self.loss_fn(self.model.forward(inputs), targets)
             value = _scalar(loss)
             if not math.isfinite(value):
-                self._clear_grads()
+                self._clear_grads(params)
                 raise TrainingDivergedError(
                     f"loss is {value} at epoch {self.epoch}, batch {batch}: the update of the "
                     f"window holding this batch was not applied (the {self.step} earlier steps "
@@ -305,10 +307,10 @@ class Trainer:
             window_samples += n
             self._emit("on_batch_end", batch=batch, loss=value, samples=n)
             if window_batches == steps:
-                self._optimizer_step(window_samples)
+                self._optimizer_step(params, window_samples)
                 window_batches, window_samples = 0, 0
         if window_batches:  # the partial last window still counts
-            self._optimizer_step(window_samples)
+            self._optimizer_step(params, window_samples)
         if samples == 0:
             raise ValueError("dataloader yielded no batches")
 
@@ -320,10 +322,9 @@ class Trainer:
         return mean_loss
         ### END SOLUTION
 
-    def _optimizer_step(self, window_samples: int) -> None:
+    def _optimizer_step(self, params: list[Tensor], window_samples: int) -> None:
         """Average the window's summed gradients, clip them once, step, and clear them."""
         ### BEGIN SOLUTION
-        params = list(self.model.parameters())
         for p in params:
             g = grad_array(p)
             if g is not None:
@@ -332,14 +333,14 @@ class Trainer:
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
-                self._clear_grads()
+                self._clear_grads(params)
                 raise TrainingDivergedError(
                     f"gradient norm is {norm} at epoch {self.epoch}, optimizer step {self.step}: "
                     "the update was not applied and gradients were cleared."
                 )
             self.history["grad_norm"].append(norm)
         self.optimizer.step()
-        self._clear_grads()
+        self._clear_grads(params)
         self.step += 1
         self._emit("on_step", grad_norm=norm)
         ### END SOLUTION
