@@ -87,10 +87,10 @@ def backward(root: Tensor, gradient: np.ndarray) -> None:
                 if grad.base is not None or not grad.flags.writeable or id(grad) in owned:
                     grad = np.array(grad, dtype=np.float32)
                 owned.add(id(grad))
-                node.grad = Tensor(grad)
+                node.grad = Tensor._make(grad)
             else:
                 existing = node.grad.data if isinstance(node.grad, Tensor) else node.grad
-                node.grad = Tensor(existing + grad)
+                node.grad = Tensor._make(existing + grad)
             continue
         parents, parent_grads = node._parents, node._backward(grad)
         node._parents, node._backward = (), _graph_freed

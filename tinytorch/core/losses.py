@@ -83,12 +83,10 @@ def _class_labels(targets: np.ndarray, n: int, classes: int) -> np.ndarray:
         raise ValueError(
             f"CrossEntropyLoss expects integer class targets of shape ({n},); got {targets.shape}"
         )
-    labels = flat.astype(np.int64)
-    if (
-        not np.array_equal(labels, flat)
-        or labels.min(initial=0) < 0
-        or labels.max(initial=0) >= classes
-    ):
+    # Range and finiteness first: casting NaN or a huge float to int64 is undefined (and warns).
+    valid = np.isfinite(flat).all() and flat.min(initial=0) >= 0 and flat.max(initial=0) < classes
+    labels = flat.astype(np.int64) if valid else None
+    if labels is None or not np.array_equal(labels, flat):
         raise ValueError(
             f"CrossEntropyLoss targets must be integers in [0, {classes}); got values "
             f"{np.unique(flat)[:10]}"

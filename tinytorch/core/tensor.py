@@ -48,7 +48,9 @@ class Tensor:
     __array_priority__ = 1000  # make ndarray (op) Tensor call the Tensor's reflected operator
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
-        self.data: np.ndarray = _as_array(data)
+        # A copy, as torch.tensor makes: an optimizer updating this tensor in place must not
+        # change the caller's array.
+        self.data: np.ndarray = np.array(_as_array(data), dtype=DTYPE)
         self.requires_grad: bool = bool(requires_grad)
         self.grad: Tensor | np.ndarray | None = None
         self._parents: tuple[Tensor, ...] = ()
@@ -58,10 +60,11 @@ class Tensor:
     def _make(
         cls,
         data: np.ndarray,
-        parents: tuple[Tensor, ...],
-        backward: Callable[[np.ndarray], tuple],
+        parents: tuple[Tensor, ...] = (),
+        backward: Callable[[np.ndarray], tuple] | None = None,
     ) -> Tensor:
-        """Result of an operation: records the graph only when some parent needs a gradient."""
+        """Result of an operation: records the graph only when some parent needs a gradient.
+        Takes ``data`` without copying it (the operation just computed it)."""
         out = cls.__new__(cls)
         # numpy reductions return scalars (np.float32), not arrays: keep .data an ndarray.
         is_ready = isinstance(data, np.ndarray) and data.dtype == DTYPE
@@ -131,7 +134,12 @@ class Tensor:
                 )
             seed = np.ones_like(self.data)
         else:
-            seed = np.broadcast_to(_as_array(gradient), self.shape).astype(DTYPE)
+            seed = np.array(_as_array(gradient), dtype=DTYPE)
+            if seed.shape != self.shape:
+                raise RuntimeError(
+                    f"backward(gradient): gradient has shape {seed.shape}, the output has "
+                    f"shape {self.shape}; they must match"
+                )
         autograd.backward(self, seed)
 
     # ----------------------------------------------------------------------------- arithmetic
