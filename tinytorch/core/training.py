@@ -144,8 +144,9 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float = 1.0) -> float
 
     Parameters without a gradient are skipped; ``parameters`` may be a generator (read once).
     Gradients are changed in place and keep their dtype and container (Tensor or ndarray);
-    below the threshold they are left untouched, bit for bit. The norm is summed in float64,
-    so gradients near 3e20 (whose squares overflow float32) are still clipped correctly.
+    below the threshold they are left untouched, bit for bit. Squares that overflow or
+    underflow float32 (gradients near 3e20 or 1e-25) are recomputed in float64, so the norm is
+    right at every scale.
 
     A non-finite norm (a NaN or inf in some gradient) is returned as is and the gradients are
     left unchanged: no factor can repair them, so the caller must skip the step (the Trainer
@@ -162,7 +163,8 @@ def clip_grad_norm(parameters: Iterable[Tensor], max_norm: float = 1.0) -> float
         flat = g.reshape(-1)
         with np.errstate(over="ignore"):  # an overflow is caught just below
             square = float(np.dot(flat, flat))
-        if not math.isfinite(square):  # float32 overflow (or a real inf/NaN): redo in float64
+        # float32 overflow (or a real inf/NaN), or squares that underflowed to 0: redo in float64
+        if not math.isfinite(square) or (square == 0.0 and flat.any()):
             wide = flat.astype(np.float64)
             square = float(np.dot(wide, wide))
         squares += square
