@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,35 @@ def test_audit_numbers_match_the_audit_document() -> None:
         pytest.skip(f"{AUDIT_FILE} is not beside this checkout")
     listed = re.findall(r"^#### Test (\d\.\d):", AUDIT_FILE.read_text(), flags=re.M)
     assert tuple(listed) == AUDIT_NUMBERS
+
+
+def _functions(source: str) -> dict[str, str]:
+    """Dedented source of every function in ``source``, by name."""
+    tree = ast.parse(source)
+    return {
+        node.name: textwrap.dedent(ast.get_source_segment(source, node, padded=True))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef)
+    }
+
+
+def test_appendix_templates_run_verbatim() -> None:
+    """The audit asks that its two appendix templates run unchanged: each template function is
+    in tests/07_training/test_audit_templates.py letter for letter."""
+    if not AUDIT_FILE.is_file():
+        pytest.skip(f"{AUDIT_FILE} is not beside this checkout")
+    appendix = AUDIT_FILE.read_text().split("## Appendix", 1)[1]
+    blocks = re.findall(r"```python\n(.*?)```", appendix, flags=re.S)
+    templates = {
+        name: body
+        for block in blocks
+        for name, body in _functions(textwrap.dedent(block)).items()
+        if name.startswith("test_")
+    }
+    assert set(templates) == {
+        "test_complete_training_loop",
+        "test_missing_zero_grad_breaks_training",
+    }
+    ours = _functions((TRAINING_TESTS / "test_audit_templates.py").read_text())
+    for name, body in templates.items():
+        assert ours.get(name) == body, f"{name} differs from the audit's template"
