@@ -311,3 +311,20 @@ def test_set_training_on_duck_typed_model() -> None:
     assert [m.training for m in found] == [False] * 5
     layers.set_training(model, True)
     assert [m.training for m in found] == [True] * 5
+
+
+def test_linear_without_bias_backpropagates_to_weight_and_input() -> None:
+    """bias=False makes a node with two parents; its backward must return exactly two
+    gradients, and they must match central differences."""
+    layer = Linear(3, 2, bias=False, seed=0)
+    x = Tensor(np.random.default_rng(1).normal(size=(4, 3)), requires_grad=True)
+    (layer(x) * layer(x)).sum().backward()
+
+    def loss() -> float:
+        y = x.data.astype(np.float64) @ layer.weight.data.astype(np.float64)
+        return float((y * y).sum())
+
+    np.testing.assert_allclose(layer.weight.grad.data, numerical_grad(loss, layer.weight.data),
+                               rtol=1e-2, atol=1e-3)
+    np.testing.assert_allclose(x.grad.data, numerical_grad(loss, x.data), rtol=1e-2, atol=1e-3)
+    assert layer.parameters() == [layer.weight]

@@ -145,13 +145,29 @@ class Linear(Module):
         return self.weight
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1] != self.in_features:
+        """One graph node, like PyTorch's F.linear: for a batch X (N, in) and upstream gradient G,
+        dL/dX = G @ W.T (only when X needs it), dL/dW = X.T @ G, dL/db = G summed over the batch.
+        """
+        if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
-                f"Linear({self.in_features}, {self.out_features}) expects inputs with "
-                f"{self.in_features} features in the last axis; got shape {x.shape}"
+                f"Linear({self.in_features}, {self.out_features}) expects inputs of shape "
+                f"(batch, {self.in_features}); got shape {x.shape}"
             )
-        y = x @ self.weight
-        return y + self.bias if self.bias is not None else y
+        weight, bias, inputs = self.weight, self.bias, x.data
+        out = inputs @ weight.data
+        if bias is not None:
+            out += bias.data
+
+        def backward(g: np.ndarray) -> tuple:
+            grads = (
+                g @ weight.data.T if x.requires_grad else None,
+                inputs.T @ g if weight.requires_grad else None,
+            )
+            if bias is None:
+                return grads
+            return (*grads, g.sum(axis=0) if bias.requires_grad else None)
+
+        return Tensor._make(out, (x, weight) if bias is None else (x, weight, bias), backward)
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}, bias={self.bias is not None})"

@@ -59,6 +59,7 @@ class Optimizer:
         self.step_count = 0
         # One dict per parameter: its buffers (ndarrays) and its own step count.
         self.state: list[dict[str, Any]] = [{} for _ in self.params]
+        self._scratch: dict[tuple[int, ...], np.ndarray] = {}  # reused temporaries, by shape
 
     def zero_grad(self) -> None:
         """Clear gradients (set them to None) so the next backward starts from zero."""
@@ -82,6 +83,16 @@ class Optimizer:
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict, lr: float) -> None:
         raise NotImplementedError
+
+    def _descend(self, param: np.ndarray, direction: np.ndarray, rate: float) -> None:
+        """param -= rate * direction, in place and through a reused buffer: numpy has no fused
+        ``param.add_(direction, alpha=-rate)``, and a fresh temporary the size of a weight
+        matrix on every step costs page faults."""
+        scratch = self._scratch.get(param.shape)
+        if scratch is None:
+            scratch = self._scratch[param.shape] = np.empty(param.shape, dtype=DTYPE)
+        np.multiply(direction, rate, out=scratch)
+        param -= scratch
 
     # ------------------------------------------------------------------ saving and loading
     def hyperparameters(self) -> dict[str, Any]:
@@ -183,7 +194,7 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += grad
             grad = buf
-        param -= lr * grad
+        self._descend(param, grad, lr)
 
 
 class Adam(Optimizer):
@@ -231,7 +242,7 @@ class Adam(Optimizer):
         v += (1.0 - beta2) * (grad * grad)
         bias1, bias2 = 1.0 - beta1**t, 1.0 - beta2**t
         denom = np.sqrt(v) / math.sqrt(bias2) + self.eps
-        param -= (lr / bias1) * m / denom
+        self._descend(param, m / denom, lr / bias1)
 
 
 class AdamW(Adam):
