@@ -518,6 +518,10 @@ class TestTrainEpochContract:
         np.testing.assert_allclose(model.layer.bias.data, b, rtol=1e-5, atol=1e-6)
         assert not np.allclose(w, w0), "test precondition: the first window moves the weights"
         _assert_all_grads_cleared(model.parameters())
+        # The aborted epoch did not complete: it is not counted and leaves no history entry,
+        # so a retry (say with a lower lr) trains epoch 1 again under epoch 1's schedule.
+        assert trainer.epoch == 1
+        assert len(trainer.history["train_loss"]) == len(trainer.history["learning_rates"]) == 1
 
     def test_non_finite_loss_in_the_first_batch_changes_no_parameter(self):
         """A NaN loss in batch 0 of epoch 0 raises before any update: parameters are bit for bit

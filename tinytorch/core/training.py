@@ -274,6 +274,9 @@ class Trainer:
         Every ``accumulation_steps`` batches (and after the last, possibly partial, window) the
         optimizer takes one step with the gradient of the mean loss over all samples in the
         window, exactly as if they had come in one batch.
+
+        An epoch stopped by TrainingDivergedError is not completed: ``epoch`` and ``history``
+        do not advance (the steps it already took do count in ``step``).
         """
         steps = _check_count("accumulation_steps", accumulation_steps, 1)
         ### BEGIN SOLUTION
