@@ -17,8 +17,11 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev,course,oracle]'
 	touch $@
 
+# Containers often run as root, which JupyterLab refuses without --allow-root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: setup  ## open the course in JupyterLab (the student's view)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/
 
 test: setup lint  ## run every test (lint, unit, integration, audit, property, benchmark smoke)
 	$(PY) -m pytest
