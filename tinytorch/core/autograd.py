@@ -13,6 +13,7 @@ activation of the step alive with it (the memory benchmark relies on this).
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from tinytorch.core.tensor import Tensor
 
 _grad_enabled = True
+_creation_order = operator.attrgetter("_order")
 
 
 def is_grad_enabled() -> bool:
@@ -47,35 +49,29 @@ def _graph_freed(_grad: np.ndarray) -> tuple:
     )
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Nodes that require grad, each after every node it depends on (iterative: deep graphs
-    must not hit Python's recursion limit)."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+def _reachable(root: Tensor) -> list[Tensor]:
+    """``root`` and every tensor requiring grad that it was computed from (a loop, not
+    recursion: deep graphs must not hit Python's recursion limit)."""
+    nodes, stack, seen = [], [root], {id(root)}
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
+        node = stack.pop()
+        nodes.append(node)
         for parent in node._parents:
             if parent.requires_grad and id(parent) not in seen:
-                stack.append((parent, False))
-    return order
+                seen.add(id(parent))
+                stack.append(parent)
+    return nodes
 
 
 def backward(root: Tensor, gradient: np.ndarray) -> None:
     """Propagate ``gradient`` (d out / d root) from ``root`` to every leaf that requires grad."""
-    from tinytorch.core.tensor import Tensor
-
-    order = _topological_order(root)
+    make_tensor = type(root)._make
+    # A tensor is always created after the tensors it is computed from, so visiting newest
+    # first reaches each node only after every node that uses it has passed its gradient on.
+    order = sorted(_reachable(root), key=_creation_order, reverse=True)
     grads: dict[int, np.ndarray] = {id(root): gradient}
     owned: set[int] = set()  # arrays already handed to a leaf in this pass
-    for node in reversed(order):
+    for node in order:
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
@@ -87,10 +83,11 @@ def backward(root: Tensor, gradient: np.ndarray) -> None:
                 if grad.base is not None or not grad.flags.writeable or id(grad) in owned:
                     grad = np.array(grad, dtype=np.float32)
                 owned.add(id(grad))
-                node.grad = Tensor._make(grad)
+                node.grad = make_tensor(grad)
             else:
-                existing = node.grad.data if isinstance(node.grad, Tensor) else node.grad
-                node.grad = Tensor._make(existing + grad)
+                # .grad holds a Tensor, or an ndarray someone assigned by hand
+                existing = getattr(node.grad, "data", node.grad)
+                node.grad = make_tensor(existing + grad)
             continue
         parents, parent_grads = node._parents, node._backward(grad)
         node._parents, node._backward = (), _graph_freed

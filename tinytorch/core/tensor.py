@@ -8,6 +8,7 @@ shape (``_unbroadcast``), the step students most often get wrong when writing au
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +17,8 @@ import numpy as np
 from tinytorch.core import autograd
 
 DTYPE = np.float32
+# Every tensor gets the next number when it is created; autograd uses it as a topological order.
+_creation_counter = itertools.count()
 ArrayLike = Any  # anything np.asarray accepts, or a Tensor
 
 
@@ -55,6 +58,7 @@ class Tensor:
         self.grad: Tensor | np.ndarray | None = None
         self._parents: tuple[Tensor, ...] = ()
         self._backward: Callable[[np.ndarray], tuple] | None = None
+        self._order = next(_creation_counter)
 
     @classmethod
     def _make(
@@ -73,6 +77,7 @@ class Tensor:
         out.requires_grad = autograd.is_grad_enabled() and any(p.requires_grad for p in parents)
         out._parents = parents if out.requires_grad else ()
         out._backward = backward if out.requires_grad else None
+        out._order = next(_creation_counter)
         return out
 
     # ----------------------------------------------------------------------------- basics
