@@ -1,0 +1,3 @@
+"""Checks (filled in by their area)."""
+
+CHECKS: dict = {}

@@ -1,0 +1,62 @@
+"""Build implementations to grade: the reference, a buggy variant of it (a mutant), or an
+alternative correct solution.
+
+A mutant is the reference ``tinytorch/core/training.py`` with text replacements applied, loaded
+as a module of its own: the bug is a visible diff against the reference, and a replacement that
+no longer matches the reference fails loudly instead of silently testing nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tinytorch.core.training as reference
+
+IMPLEMENTATION_NAMES = ("CosineSchedule", "clip_grad_norm", "Trainer")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A bug a student could write: ``patches`` turn the reference into it; exactly the checks in
+    ``caught_by`` must fail, each with a message matching ``message`` (a regex naming the bug)."""
+
+    name: str
+    patches: tuple[tuple[str, str], ...]
+    caught_by: frozenset[str]
+    message: str
+
+
+def implementations(module: types.ModuleType) -> dict[str, Any]:
+    return {name: getattr(module, name) for name in IMPLEMENTATION_NAMES}
+
+
+def reference_implementations() -> dict[str, Any]:
+    return implementations(reference)
+
+
+def mutant_implementations(mutant: Mutant) -> dict[str, Any]:
+    source = Path(reference.__file__).read_text()
+    for old, new in mutant.patches:
+        count = source.count(old)
+        if count != 1:
+            raise ValueError(
+                f"mutant {mutant.name!r}: the text to replace occurs {count} times in the "
+                f"reference (must be exactly once): {old!r}"
+            )
+        source = source.replace(old, new)
+    module = types.ModuleType(f"mutant_{mutant.name}")
+    module.__file__ = f"<mutant {mutant.name}>"
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return implementations(module)
+
+
+def solution_implementations(path: Path) -> dict[str, Any]:
+    """An alternative solution file defining the three implementations."""
+    spec = importlib.util.spec_from_file_location(f"solution_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return implementations(module)
