@@ -21,13 +21,23 @@ IMPLEMENTATION_NAMES = ("CosineSchedule", "clip_grad_norm", "Trainer")
 
 @dataclass(frozen=True)
 class Mutant:
-    """A bug a student could write: ``patches`` turn the reference into it; exactly the checks in
-    ``caught_by`` must fail, each with a message matching ``message`` (a regex naming the bug)."""
+    """A bug a student could write. ``patches`` turn the reference into it; exactly the checks in
+    ``caught_by`` must fail (the graded cells that lose points); the checks in ``named_by`` (the
+    ones meant for this bug, a subset) must say what the bug is: their messages match the
+    regex ``message``. Others may fail as a consequence (a loop that never clears gradients
+    does not converge either) without naming it."""
 
     name: str
     patches: tuple[tuple[str, str], ...]
     caught_by: frozenset[str]
+    named_by: frozenset[str]
     message: str
+
+    def __post_init__(self) -> None:
+        if not self.named_by or not self.named_by <= self.caught_by:
+            raise ValueError(
+                f"mutant {self.name!r}: named_by must be a non-empty subset of caught_by"
+            )
 
 
 def implementations(module: types.ModuleType) -> dict[str, Any]:
