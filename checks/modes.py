@@ -1,3 +1,276 @@
-"""Checks (filled in by their area)."""
+"""Checks of train/eval modes: audit tests 2.1 (the mode seen inside forward switches, nested
+layers included) and 2.2 (evaluate records no graph and changes nothing: gradients, parameters,
+optimizer state, random numbers; its loss is sample-weighted and its accuracy is by argmax).
 
-CHECKS: dict = {}
+The mode is observed INSIDE forward (a flag read after the call proves nothing about what the
+layers saw). Each check takes the student's ``Trainer`` and uses only its public API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from checks.diagnose import fail, require
+from checks.fixtures import LinearModel, blobs, line_data
+from tinytorch.core.autograd import no_grad
+from tinytorch.core.layers import Dropout, Linear
+from tinytorch.core.losses import CrossEntropyLoss, MSELoss
+from tinytorch.core.optimizers import SGD, Adam, grad_array
+from tinytorch.core.tensor import Tensor
+
+
+# ----------------------------------------------------------------------------- helpers
+def _close(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
+
+
+def _batches(x: np.ndarray, y: np.ndarray, sizes: list[int]) -> list[tuple[Tensor, Tensor]]:
+    bounds = np.cumsum([0, *sizes])
+    return [(Tensor(x[a:b]), Tensor(y[a:b])) for a, b in zip(bounds, bounds[1:], strict=False)]
+
+
+class _Probe:
+    """A duck-typed layer (no base class) that records its own ``training`` flag when run."""
+
+    def __init__(self) -> None:
+        self.training = True
+        self.seen: list[bool] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.seen.append(self.training)
+        return x
+
+    def parameters(self) -> list[Tensor]:
+        return []
+
+
+class _ModeModel:
+    """Duck-typed Linear -> Dropout -> probe -> Linear, the probe nested in a list; records in
+    forward its own flag, the Dropout's, and whether its output records a graph."""
+
+    def __init__(self, n_in: int = 1, n_out: int = 1, p: float = 0.5, seed: int = 0) -> None:
+        self.first = Linear(n_in, 6, seed=seed)
+        self.dropout = Dropout(p, seed=seed + 1)
+        self.probe = _Probe()
+        self.blocks = [self.probe, Linear(6, n_out, seed=seed + 2)]
+        self.training = True
+        self.seen: list[tuple[bool, bool, bool]] = []  # (model, dropout, probe)
+        self.graph: list[bool] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.dropout(self.first(x))
+        self.seen.append((bool(self.training), bool(self.dropout.training),
+                          bool(self.probe.training)))
+        for block in self.blocks:
+            h = block.forward(h)
+        self.graph.append(bool(h.requires_grad))
+        return h
+
+    def parameters(self) -> list[Tensor]:
+        return self.first.parameters() + self.blocks[1].parameters()
+
+    def set_all(self, mode: bool) -> None:
+        self.training = self.dropout.training = self.probe.training = mode
+        for layer in (self.first, self.blocks[1]):
+            layer.training = mode
+
+
+def _run(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - any crash is the student's to see
+        fail(what, "it to run without an error", f"{type(error).__name__}: {error}",
+             "it crashed on a plain list of (inputs, targets) Tensor batches")
+
+
+def _mode_trainer(Trainer: Any, seed: int = 0) -> tuple[Any, _ModeModel]:  # noqa: N803
+    model = _ModeModel(seed=seed)
+    return Trainer(model, SGD(model.parameters(), lr=0.05), MSELoss()), model
+
+
+# ----------------------------------------------------------------------------- 2.1
+def check_mode_switching(Trainer: Any) -> None:  # noqa: N803
+    """2.1: training mode inside train_epoch's forward, eval mode inside evaluate's, on the model
+    and on every nested layer; evaluate leaves eval mode, train_epoch switches back."""
+    x, y = line_data(12, seed=12)
+    data = _batches(x, y, [4, 4, 4])
+    trainer, model = _mode_trainer(Trainer, seed=3)
+    model.set_all(False)  # as after an earlier evaluate: train_epoch must switch on
+
+    def judge(phase: str, wanted: bool) -> None:
+        seen = model.seen
+        model.seen = []
+        require(len(seen) == 3, f"forward passes during {phase} of 3 batches", 3, len(seen),
+                "call model.forward once per batch")
+        flags = {"the model's": [s[0] for s in seen], "its Dropout's": [s[1] for s in seen],
+                 "a duck-typed layer nested in a list's": [s[2] for s in seen]}
+        labels = {"its Dropout's": "a Dropout", "a duck-typed layer nested in a list's":
+                  "a duck-typed layer held in a list"}
+        if phase.startswith("evaluate"):
+            fix = "call model.eval() (or set training=False) before the loop"
+        else:
+            fix = ("train_epoch must switch back: call model.train() (set training=True) at "
+                   "its start, since evaluate leaves the model in eval mode")
+        top = flags["the model's"]
+        if any(v != wanted for v in top):
+            fail(f"model.training observed inside forward during {phase}", [wanted] * 3, top,
+                 f"model.training was still {not wanted} inside {phase.split()[0]}'s forward: "
+                 f"{fix}")
+        for name, values in flags.items():
+            if any(v != wanted for v in values):
+                fail(f"{name} training flag observed inside forward during {phase}",
+                     [wanted] * 3, values,
+                     f"only the model's own flag was switched; nested layers ({labels[name]} "
+                     f"inside a duck-typed model) kept training={not wanted}: set the flag on "
+                     "every sublayer (walk the model's layers, e.g. set_training(model, "
+                     f"{wanted}))")
+
+    _run("train_epoch", trainer.train_epoch, data)
+    judge("train_epoch (model was left in eval mode)", True)
+    _run("evaluate", trainer.evaluate, data)
+    judge("evaluate", False)
+    after = (model.training, model.dropout.training, model.probe.training)
+    require(after == (False, False, False),
+            "training flags (model, Dropout, nested layer) after evaluate returned",
+            (False, False, False), after,
+            "evaluate must leave the model in eval mode (train_epoch switches back); do not "
+            "restore training mode at its end")
+    _run("train_epoch after evaluate", trainer.train_epoch, data)
+    judge("train_epoch after evaluate", True)
+
+
+# ----------------------------------------------------------------------------- 2.2
+def _grads(model: Any) -> list[np.ndarray | None]:
+    return [None if (g := grad_array(p)) is None else np.array(g, copy=True)
+            for p in model.parameters()]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Bit-for-bit equality of nested optimizer state (dicts, lists, arrays, numbers)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=False))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+def check_evaluate_is_pure(Trainer: Any) -> None:  # noqa: N803
+    """2.2: evaluate records no graph, changes no gradient, parameter, optimizer state or random
+    state; its loss is the sample-weighted mean and its accuracy is by argmax."""
+    x, y = line_data(12, seed=13)
+    sizes = [2, 7, 3]
+    data = _batches(x, y, sizes)
+    model = _ModeModel(seed=5)
+    optimizer = Adam(model.parameters(), lr=0.01)
+    trainer = Trainer(model, optimizer, MSELoss())
+    _run("train_epoch", trainer.train_epoch, data)
+    for p in model.parameters():  # a gradient a caller left: evaluate must not touch it
+        p.grad = np.full(p.data.shape, 0.25, dtype=p.data.dtype)
+    grads, params = _grads(model), [p.data.copy() for p in model.parameters()]
+    opt_state, lr = optimizer.state_dict(), optimizer.lr
+    rng_state = model.dropout.rng.bit_generator.state
+    n_eval = len(trainer.history["eval_loss"])
+    model.graph = []
+    result = _run("evaluate", trainer.evaluate, data)
+
+    require(model.graph and not any(model.graph),
+            "requires_grad of the model's outputs inside evaluate's forward",
+            [False] * len(sizes), model.graph,
+            "a graph was recorded during evaluate: wrap the loop in no_grad()")
+    after = _grads(model)
+    for i, (g0, g1) in enumerate(zip(grads, after, strict=False)):
+        if g1 is None or not np.array_equal(g0, g1):
+            fail(f"parameter {i}'s .grad across evaluate", "unchanged", "changed",
+                 "evaluate touched the gradients: never call backward() (or zero_grad()) there")
+    for i, (p0, p) in enumerate(zip(params, model.parameters(), strict=False)):
+        require(np.array_equal(p0, p.data), f"parameter {i} across evaluate",
+                "unchanged, bit for bit", "changed",
+                "evaluate updated the weights: never call optimizer.step() there")
+    require(_same(optimizer.state_dict(), opt_state) and optimizer.lr == lr,
+            "optimizer state (moments, step counts, lr) across evaluate", "unchanged",
+            "changed", "evaluate must not touch the optimizer (no step(), no lr change)")
+    require(model.dropout.rng.bit_generator.state == rng_state,
+            "the Dropout's random generator across evaluate", "not advanced",
+            "random numbers were drawn",
+            "evaluate ran Dropout in training mode: put every layer in eval mode before the "
+            "forward passes, so evaluation consumes no randomness")
+
+    # The loss: the sample-weighted mean, computed here in eval mode.
+    try:
+        loss, _ = result
+        loss = float(loss)
+    except (TypeError, ValueError):
+        fail("evaluate's return value", "(loss, accuracy)", repr(result),
+             "evaluate must return a (loss, accuracy) tuple")
+    model.set_all(False)
+    with no_grad():
+        per_batch = [float(np.mean((model.forward(xb).data.astype(np.float64) - yb.data) ** 2))
+                     for xb, yb in data]
+    expected = float(np.dot(per_batch, sizes) / sum(sizes))
+    if not _close(loss, expected):
+        bug = ("the batch losses were averaged as equals: weight each by its number of samples"
+               if _close(loss, np.mean(per_batch)) else
+               "the loss is not the mean over every sample of the evaluated data")
+        fail("evaluate's loss with batches of 2, 7, 3", f"{expected:.6g} (sample-weighted)",
+             f"{loss:.6g}", bug)
+    history = trainer.history["eval_loss"]
+    require(len(history) == n_eval + 1 and _close(history[-1], loss),
+            "history['eval_loss'] after one evaluate", f"one more entry, {loss:.6g}",
+            history, "append evaluate's loss to history['eval_loss'] once per call")
+
+    # Evaluating in between changes nothing about training (same weights, same dropout masks).
+    finals = []
+    for with_eval in (True, False):
+        model = _ModeModel(seed=6, p=0.5)
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.1), MSELoss())
+        _run("train_epoch", trainer.train_epoch, data)
+        if with_eval:
+            _run("evaluate", trainer.evaluate, data)
+        else:
+            model.set_all(False)  # the mode evaluate leaves, without evaluating
+        _run("train_epoch after evaluate", trainer.train_epoch, data)
+        finals.append([p.data.astype(np.float64) for p in model.parameters()])
+    require(all(_close(a, b) for a, b in zip(*finals, strict=False)),
+            "weights after train, evaluate, train against train, train (dropout 0.5, seeded)",
+            "equal", "different", "evaluate changed what training does next: it consumed "
+            "random numbers or touched gradients, weights or optimizer state")
+
+    # Accuracy for CrossEntropyLoss: the fraction of argmax predictions equal to the label.
+    x, labels = blobs(60, classes=3, features=2, seed=14)
+    csizes = [7, 20, 33]
+    cdata = _batches(x, labels, csizes)
+    model = LinearModel(2, 3, seed=8)
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss())
+    loss, accuracy = _run("evaluate with CrossEntropyLoss", trainer.evaluate, cdata)
+    with no_grad():
+        logits = [model.forward(xb).data for xb, _ in cdata]
+        losses = [float(CrossEntropyLoss()(Tensor(lg), yb).data) for lg, (_, yb) in
+                  zip(logits, cdata, strict=False)]
+    hits = [(lg.argmax(axis=1) == yb.data).astype(np.float64) for lg, (_, yb) in
+            zip(logits, cdata, strict=False)]
+    expected_acc = float(np.concatenate(hits).mean())
+    if accuracy is None or not _close(accuracy, expected_acc, rtol=1e-6, atol=1e-9):
+        if accuracy is not None and _close(accuracy, np.mean([h.mean() for h in hits])):
+            bug = "the batch accuracies were averaged as equals: count correct samples overall"
+        elif accuracy is not None and _close(accuracy, 100 * expected_acc):
+            bug = "accuracy must be a fraction in [0, 1], not a percentage"
+        else:
+            bug = ("for CrossEntropyLoss accuracy is the fraction of samples whose argmax over "
+                   "the logits (axis=1) equals the label")
+        fail("evaluate's accuracy with CrossEntropyLoss (batches of 7, 20, 33)",
+             f"{expected_acc:.6g}", repr(accuracy), bug)
+    expected = float(np.dot(losses, csizes) / sum(csizes))
+    require(_close(loss, expected), "evaluate's CrossEntropyLoss loss (batches of 7, 20, 33)",
+            f"{expected:.6g} (sample-weighted)", f"{float(loss):.6g}",
+            "weight each batch's loss by its number of samples")
+
+
+CHECKS = {
+    "2.1": check_mode_switching,
+    "2.2": check_evaluate_is_pure,
+}

@@ -1,3 +1,276 @@
-"""Checks (filled in by their area)."""
+"""Audit 5.1, 5.2 and 7.1 to 7.3: training through the Trainer learns, records its history, and
+works with every architecture, loss and optimizer of the course.
 
-CHECKS: dict = {}
+Losses are measured here with the model's own ``forward`` and the loss function, never read
+back from the Trainer being judged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from checks.diagnose import fail, require
+from checks.fixtures import MLP, LinearModel, SpySGD, batches, blobs, line_data
+from tinytorch.core.activations import ReLU, Sigmoid, Tanh
+from tinytorch.core.layers import Linear, Sequential
+from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss
+from tinytorch.core.optimizers import SGD, Adam, AdamW
+from tinytorch.core.tensor import Tensor
+
+
+# ------------------------------------------------------------------ helpers
+def _loss_of(model: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray) -> float:
+    """The loss of the whole data set under the model's current parameters."""
+    return float(np.asarray(loss_fn(model.forward(Tensor(x)), Tensor(y)).data).reshape(-1)[0])
+
+
+def _params(model: Any) -> list[np.ndarray]:
+    return [np.array(p.data, copy=True) for p in model.parameters()]
+
+
+def _train(trainer: Any, data: Any, epochs: int, what: str) -> list[float]:
+    """Run ``epochs`` epochs; a crash or a non-finite loss is reported as such."""
+    losses = []
+    for epoch in range(epochs):
+        try:
+            loss = trainer.train_epoch(data)
+        except Exception as error:  # a student's crash is a diagnosis, not a test error
+            fail(f"{what}: train_epoch raised at epoch {epoch}",
+                 "training runs", f"{type(error).__name__}: {error}",
+                 "train_epoch crashes on this setup; read the traceback's last line of your code")
+        require(loss is not None and math.isfinite(float(loss)),
+                f"{what}: train_epoch returned a non-finite or missing loss at epoch {epoch}",
+                "a finite float (the epoch's mean loss)", loss,
+                "train_epoch must return the epoch's sample-weighted mean loss; a NaN means the "
+                "updates diverged (gradients never cleared, or the step goes uphill)")
+        losses.append(float(loss))
+    return losses
+
+
+def _learns(model: Any, optimizer: Any, loss_fn: Any, x: np.ndarray, y: np.ndarray,
+            data: Any, epochs: int, what: str, *, Trainer: Any, ratio: float) -> Any:
+    """Train and require the loss to fall below ``ratio`` times its initial value."""
+    before = _params(model)
+    initial = _loss_of(model, loss_fn, x, y)
+    trainer = Trainer(model, optimizer, loss_fn)
+    _train(trainer, data, epochs, what)
+    after = _params(model)
+    moved = [not np.array_equal(a, b) for a, b in zip(before, after, strict=True)]
+    require(any(moved), f"{what}: no parameter changed after {epochs} epochs",
+            "the optimizer updates the parameters", "every parameter is exactly as initialised",
+            "train_epoch never calls optimizer.step() (or clears the gradients before it)")
+    final = _loss_of(model, loss_fn, x, y)
+    require(math.isfinite(final) and final < ratio * initial,
+            f"{what}: the loss did not fall enough in {epochs} epochs",
+            f"final loss < {ratio} x initial loss {initial:.4g}", f"final loss {final:.4g}",
+            "the loop does not learn: check the order forward -> loss -> backward -> step -> "
+            "zero_grad, that gradients are cleared every step, and that the step goes downhill")
+    return trainer
+
+
+# ------------------------------------------------------------------ 5.1
+def check_convergence(Trainer: Any) -> None:
+    """5.1: y = 2x + 1 with a Linear(1, 1): w -> 2, b -> 1, final loss < 0.1 x initial."""
+    x, y = line_data(32, seed=0)
+    model = LinearModel(1, 1, seed=0)
+    loss_fn = MSELoss()
+    initial = _loss_of(model, loss_fn, x, y)
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.3), loss_fn)
+    losses = _train(trainer, batches(x, y, [4] * 8), 25, "y = 2x + 1")
+    final = _loss_of(model, loss_fn, x, y)
+    w = float(model.layer.weight.data.reshape(-1)[0])
+    b = float(model.layer.bias.data.reshape(-1)[0])
+    if w == float(_params(LinearModel(1, 1, seed=0))[0].reshape(-1)[0]):
+        fail("y = 2x + 1: the weight never changed", "w moves towards 2", f"w = {w}",
+             "train_epoch never calls optimizer.step(), or steps with no gradient")
+    require(math.isfinite(final) and final < 0.1 * initial,
+            "y = 2x + 1: the loss did not fall below a tenth of its initial value in 25 epochs",
+            f"< {0.1 * initial:.4g}",
+            f"{final:.4g} (epoch losses {[round(v, 4) for v in losses[:5]]} ... {losses[-1]:.4g})",
+            "training does not learn: gradients not cleared between steps (they add up), "
+            "backward not called, or the update goes uphill")
+    require(abs(w - 2.0) < 0.05 and abs(b - 1.0) < 0.05,
+            "y = 2x + 1: the learned line is wrong", "w ~ 2.0 and b ~ 1.0",
+            f"w = {w:.4f}, b = {b:.4f}",
+            "the loop converges to the wrong line: gradients are scaled wrongly, or some "
+            "batches are skipped or counted twice")
+    tail = losses[-10:]
+    require(tail[-1] <= tail[0] + 1e-6, "y = 2x + 1: the epoch loss is rising at the end",
+            "the recorded loss keeps falling (or stays at ~0)", f"last epochs {tail}",
+            "train_epoch returns a loss that is not the epoch's mean loss, or the learning "
+            "rate grows")
+
+
+# ------------------------------------------------------------------ 5.2
+def check_history(Trainer: Any, CosineSchedule: Any) -> None:
+    """5.2: train_loss and learning_rates hold one entry per epoch, eval_loss one per evaluate,
+    all finite, equal to what train_epoch and evaluate returned and to the epoch's LR."""
+    x, y = line_data(24, seed=1)
+    data = batches(x, y, [8, 8, 8])
+    for scheduled in (False, True):
+        model = LinearModel(1, 1, seed=1)
+        schedule = CosineSchedule(max_lr=0.1, min_lr=0.01, total_epochs=5) if scheduled else None
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.05), MSELoss(), scheduler=schedule)
+        label = "with a CosineSchedule" if scheduled else "without a scheduler"
+        returned, evaluated = [], []
+        for epoch in range(5):
+            returned.extend(_train(trainer, data, 1, f"history {label}"))
+            if epoch % 2 == 0:
+                evaluated.append(float(trainer.evaluate(data)[0]))
+        history = trainer.history
+        for key, wanted in (("train_loss", 5), ("learning_rates", 5), ("eval_loss", 3)):
+            require(isinstance(history, dict) and key in history,
+                    f"history {label}: trainer.history has no {key!r}",
+                    "keys train_loss, eval_loss, learning_rates",
+                    sorted(history) if isinstance(history, dict) else history,
+                    f"create history[{key!r}] = [] in __init__")
+            got = len(history[key])
+            if got != wanted:
+                per = "evaluate call" if key == "eval_loss" else "epoch"
+                bug = (f"history[{key!r}] is never appended to" if got == 0 else
+                       f"history[{key!r}] is appended {'more' if got > wanted else 'less'} "
+                       f"than once per {per} (per batch or per step instead?)")
+                if key == "learning_rates" and got == 0:
+                    bug = "learning_rates is not recorded: append the epoch's LR in train_epoch"
+                fail(f"history {label}: wrong number of {key!r} entries after 5 epochs and 3 "
+                     "evaluate calls", f"{wanted} (one per {per})", got, bug)
+            values = [float(v) for v in history[key]]
+            require(all(math.isfinite(v) for v in values),
+                    f"history {label}: {key!r} holds a non-finite value", "finite numbers",
+                    values, "a NaN/inf was recorded: the loss diverged or an undefined value "
+                    "was appended")
+        close = [math.isclose(float(a), b, rel_tol=1e-9, abs_tol=1e-12)
+                 for a, b in zip(history["train_loss"], returned, strict=True)]
+        require(all(close), f"history {label}: train_loss differs from what train_epoch returned",
+                returned, list(history["train_loss"]),
+                "append the same epoch mean loss that train_epoch returns (not the last batch's)")
+        close = [math.isclose(float(a), b, rel_tol=1e-9, abs_tol=1e-12)
+                 for a, b in zip(history["eval_loss"], evaluated, strict=True)]
+        require(all(close), f"history {label}: eval_loss differs from what evaluate returned",
+                evaluated, list(history["eval_loss"]),
+                "append the same loss that evaluate returns")
+        expected = [schedule.get_lr(e) for e in range(5)] if scheduled else [0.05] * 5
+        close = [math.isclose(float(a), b, rel_tol=1e-9)
+                 for a, b in zip(history["learning_rates"], expected, strict=True)]
+        require(all(close), f"history {label}: learning_rates is not the LR of each epoch",
+                expected, list(history["learning_rates"]),
+                "record the learning rate the epoch trained with (set from the scheduler "
+                "before the first batch), once per epoch")
+
+
+# ------------------------------------------------------------------ 7.1
+class _Squash:
+    """Linear -> Sigmoid -> Linear -> Tanh... as a duck-typed model with two activations."""
+
+    def __init__(self, seed: int) -> None:
+        self.layer1 = Linear(2, 6, seed=seed)
+        self.sigmoid = Sigmoid()
+        self.layer2 = Linear(6, 6, seed=seed + 1)
+        self.tanh = Tanh()
+        self.layer3 = Linear(6, 1, seed=seed + 2)
+        self.training = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.layer3(self.tanh(self.layer2(self.sigmoid(self.layer1(x)))))
+
+    def parameters(self) -> list[Tensor]:
+        return self.layer1.parameters() + self.layer2.parameters() + self.layer3.parameters()
+
+
+def _plane(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, size=(32, 2)).astype(np.float32)
+    y = (x @ np.array([[1.5], [-1.0]]) + 0.5).astype(np.float32)
+    return x, y
+
+
+def check_architectures(Trainer: Any) -> None:
+    """7.1: a single Linear, an MLP with ReLU, Sigmoid/Tanh activations, and a Sequential."""
+    x, y = _plane(5)
+    data = batches(x, y, [16, 16])
+    models: list[tuple[str, Callable[[], Any]]] = [
+        ("single Linear (duck-typed model)", lambda: LinearModel(2, 1, seed=3)),
+        ("MLP Linear -> ReLU -> Linear", lambda: MLP(2, 8, 1, seed=3)),
+        ("Linear -> Sigmoid -> Linear -> Tanh -> Linear", lambda: _Squash(3)),
+        ("Sequential(Linear, ReLU, Linear)",
+         lambda: Sequential(Linear(2, 8, seed=4), ReLU(), Linear(8, 1, seed=5))),
+        ("a bare Linear layer as the model", lambda: Linear(2, 1, seed=6)),
+    ]
+    for name, build in models:
+        model = build()
+        _learns(model, Adam(model.parameters(), lr=0.05), MSELoss(), x, y, data, 30, name,
+                Trainer=Trainer, ratio=0.5)
+
+
+# ------------------------------------------------------------------ 7.2
+def check_losses(Trainer: Any) -> None:
+    """7.2: MSELoss, CrossEntropyLoss and BinaryCrossEntropyLoss (after a Sigmoid) train, and
+    every parameter receives a gradient at every step."""
+    xr, yr = _plane(6)
+    xc, yc = blobs(60, classes=3, features=2, seed=2)
+    xb, labels = blobs(60, classes=2, features=2, seed=4)
+    yb = labels.reshape(-1, 1).astype(np.float32)
+    cases = [
+        ("MSELoss (regression)", lambda: MLP(2, 8, 1, seed=7), MSELoss(), xr, yr, 0.05),
+        ("CrossEntropyLoss (3 classes)", lambda: MLP(2, 8, 3, seed=8), CrossEntropyLoss(),
+         xc, yc, 0.05),
+        ("BinaryCrossEntropyLoss after a Sigmoid",
+         lambda: Sequential(Linear(2, 8, seed=9), ReLU(), Linear(8, 1, seed=10), Sigmoid()),
+         BinaryCrossEntropyLoss(), xb, yb, 0.1),
+    ]
+    for name, build, loss_fn, x, y, lr in cases:
+        model = build()
+        optimizer = SpySGD(model.parameters(), lr=lr, momentum=0.9)
+        n = len(x)
+        data = batches(x, y, [n // 2, n - n // 2])
+        _learns(model, optimizer, loss_fn, x, y, data, 25, name, Trainer=Trainer, ratio=0.5)
+        require(len(optimizer.seen_grads) == 50, f"{name}: wrong number of optimizer steps",
+                "50 (2 batches x 25 epochs)", len(optimizer.seen_grads),
+                "optimizer.step() must run once per batch (accumulation_steps=1)")
+        for step, grads in enumerate(optimizer.seen_grads):
+            for i, g in enumerate(grads):
+                require(g is not None and np.all(np.isfinite(g)) and np.any(g != 0),
+                        f"{name}: parameter {i} had no usable gradient at optimizer step {step}",
+                        "a finite, non-zero gradient on every parameter at every step",
+                        "None" if g is None else g,
+                        "backward was not called on this loss before step(), or the gradients "
+                        "were cleared between backward and step")
+
+
+# ------------------------------------------------------------------ 7.3
+def check_optimizers(Trainer: Any) -> None:
+    """7.3: SGD, SGD with momentum, Adam and AdamW drive the Trainer and learn y = 2x + 1."""
+    x, y = line_data(32, seed=2)
+    data = batches(x, y, [16, 16])
+    cases: list[tuple[str, Callable[[Any], Any], int]] = [
+        ("SGD", lambda ps: SGD(ps, lr=0.3), 30),
+        ("SGD with momentum 0.9", lambda ps: SGD(ps, lr=0.05, momentum=0.9), 30),
+        ("Adam", lambda ps: Adam(ps, lr=0.1), 30),
+        ("AdamW", lambda ps: AdamW(ps, lr=0.1, weight_decay=0.01), 30),
+    ]
+    for name, make, epochs in cases:
+        model = LinearModel(1, 1, seed=2)
+        optimizer = make(model.parameters())
+        trainer = _learns(model, optimizer, MSELoss(), x, y, data, epochs, f"{name} on y = 2x + 1",
+                          Trainer=Trainer, ratio=0.1)
+        require(optimizer.step_count == 2 * epochs,
+                f"{name}: the optimizer stepped the wrong number of times",
+                f"{2 * epochs} (2 batches x {epochs} epochs)", optimizer.step_count,
+                "call optimizer.step() exactly once per batch")
+        require(trainer.step == optimizer.step_count,
+                f"{name}: trainer.step does not count the optimizer's steps",
+                optimizer.step_count, trainer.step,
+                "increment trainer.step once per optimizer.step()")
+
+
+CHECKS: dict[str, Callable[..., None]] = {
+    "5.1": check_convergence,
+    "5.2": check_history,
+    "7.1": check_architectures,
+    "7.2": check_losses,
+    "7.3": check_optimizers,
+}

@@ -1,3 +1,354 @@
-"""Checks (filled in by their area)."""
+"""Audit priorities 3 and 4: the learning-rate schedule and gradient clipping inside the Trainer.
 
-CHECKS: dict = {}
+What the optimizer saw is what is judged: the lr read inside the model's ``forward`` and at
+every ``optimizer.step()`` (SpySGD), and the gradients handed to each step, compared with the
+true gradient of the window's mean loss computed here in float64 numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from checks.diagnose import fail, require
+from checks.fixtures import LinearModel, SpySGD, batches, global_norm, line_data
+from tinytorch.core.losses import MSELoss
+from tinytorch.core.tensor import Tensor
+
+INITIAL_LR = 0.5  # the optimizer's own lr: no schedule value, so "never applied" shows
+
+
+def _close(a: float, b: float, rtol: float = 1e-5, atol: float = 1e-12) -> bool:
+    return math.isfinite(a) and abs(a - b) <= atol + rtol * abs(b)
+
+
+class _LrSpyModel(LinearModel):
+    """LinearModel that records the optimizer's lr each time ``forward`` runs."""
+
+    def __init__(self, n_in: int = 1, seed: int = 0) -> None:
+        super().__init__(n_in=n_in, seed=seed)
+        self.optimizer: Any = None
+        self.lrs: list[float] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.lrs.append(float(self.optimizer.lr))
+        return super().forward(x)
+
+
+class _ParamSpySGD(SpySGD):
+    """SpySGD that also records the parameters (float64 copies) just before each step."""
+
+    def __init__(self, params: Any, lr: float = 0.01, **kwargs: Any) -> None:
+        super().__init__(params, lr=lr, **kwargs)
+        self.seen_params: list[list[np.ndarray]] = []
+
+    def step(self) -> None:
+        self.seen_params.append([np.array(p.data, dtype=np.float64) for p in self.params])
+        super().step()
+
+
+def _train(trainer: Any, data: Any, what: str, **kwargs: Any) -> float:
+    try:
+        return trainer.train_epoch(data, **kwargs)
+    except Exception as error:  # noqa: BLE001 - reported to the student as a failure
+        bug = "train_epoch raised on a valid setup"
+        if trainer.__dict__.get("scheduler", "?") is None and isinstance(error, AttributeError):
+            bug = ("train_epoch uses the scheduler although it is None: guard it with "
+                   "`if self.scheduler is not None:` (the scheduler is optional)")
+        fail(what, "an epoch of training", f"{type(error).__name__}: {error}", bug)
+
+
+def _fmt(values: list[float]) -> str:
+    return "[" + ", ".join(f"{v:.6g}" for v in values) + "]"
+
+
+# ============================================================================ audit 3.1
+def _per_epoch(values: list[float], per_epoch: int) -> list[list[float]]:
+    return [values[i : i + per_epoch] for i in range(0, len(values), per_epoch)]
+
+
+def _schedule_bug(epoch_lrs: list[list[float]], get_lr: Callable[[int], float]) -> str:
+    """Name the classic bug behind lrs that are not get_lr(epoch) in every batch."""
+    n = len(epoch_lrs)
+    firsts = [e[0] for e in epoch_lrs]
+
+    def same(observed: list[float], expected: list[float]) -> bool:
+        return len(observed) == len(expected) and all(
+            _close(o, x) for o, x in zip(observed, expected, strict=True))
+
+    if all(_close(v, INITIAL_LR) for e in epoch_lrs for v in e):
+        return ("the optimizer's lr never changed, so the schedule is computed but not applied: "
+                "set self.optimizer.lr = self.scheduler.get_lr(self.epoch)")
+    if same(firsts, [get_lr(e + 1) for e in range(n)]):
+        return ("lr of epoch 0 is get_lr(1): the lr is set after the epoch instead of before its "
+                "first batch (or the epoch counter is advanced first); set optimizer.lr = "
+                "get_lr(self.epoch) at the start of train_epoch, and increment epoch at its end")
+    if same(firsts, [INITIAL_LR] + [get_lr(e) for e in range(1, n)]):
+        return ("epoch 0 trained with the optimizer's initial lr, later epochs with get_lr(epoch): "
+                "the lr is set after each epoch for the next one, so the first epoch never gets "
+                "its rate; set it at the start of train_epoch, before the first batch")
+    if same(firsts, [INITIAL_LR] + [get_lr(e - 1) for e in range(1, n)]):
+        return ("epoch e trained with get_lr(e - 1) (epoch 0 with the optimizer's initial lr): "
+                "the lr is set after the epoch instead of before its first batch")
+    if all(same(e[1:], [get_lr(i)] * (len(e) - 1)) for i, e in enumerate(epoch_lrs)):
+        return ("only the first batch of each epoch used the wrong lr: the lr is set after the "
+                "first batch instead of before it")
+    flat = [v for e in epoch_lrs for v in e]
+    if same(flat, [get_lr(s) for s in range(len(flat))]) or same(
+            flat, [get_lr(s + 1) for s in range(len(flat))]):
+        return ("the lr changes at every batch: get_lr was called with the step or batch count; "
+                "call get_lr(self.epoch) once per epoch")
+    return ("each epoch must train with scheduler.get_lr(epoch), set on the optimizer before the "
+            "epoch's first batch")
+
+
+def check_scheduler_updates_lr(Trainer: Any, CosineSchedule: Any) -> None:
+    """Audit 3.1: with CosineSchedule(0.1, 0.01, total_epochs=6) and 7 epochs, every batch of
+    epoch e runs (forward and optimizer.step) with get_lr(e), from epoch 0 on; the rates
+    decrease and end at min_lr; history['learning_rates'] holds them."""
+    max_lr, min_lr, total = 0.1, 0.01, 6
+    schedule = CosineSchedule(max_lr=max_lr, min_lr=min_lr, total_epochs=total)
+    model = _LrSpyModel(seed=3)
+    opt = SpySGD(model.parameters(), lr=INITIAL_LR)
+    model.optimizer = opt
+    trainer = Trainer(model, opt, MSELoss(), scheduler=schedule)
+    x, y = line_data(n=12, seed=4)
+    data = batches(x, y, [4, 4, 4])
+    epochs = total + 1
+    for epoch in range(epochs):
+        _train(trainer, data, f"Trainer.train_epoch() (epoch {epoch}) with a CosineSchedule")
+
+    reference = CosineSchedule(max_lr=max_lr, min_lr=min_lr, total_epochs=total)
+    expected = [float(reference.get_lr(e)) for e in range(epochs)]
+    what = (f"lr seen by forward() and optimizer.step() in each of {epochs} epochs with "
+            f"CosineSchedule(max_lr={max_lr}, min_lr={min_lr}, total_epochs={total}), "
+            f"optimizer created with lr={INITIAL_LR}")
+    require(len(model.lrs) == 3 * epochs and len(opt.seen_lr) == 3 * epochs, what,
+            f"{3 * epochs} forward passes and {3 * epochs} optimizer steps (3 batches/epoch)",
+            f"{len(model.lrs)} forward passes, {len(opt.seen_lr)} steps",
+            "train_epoch must run forward and one optimizer step per batch")
+    for source, seen in (("forward()", model.lrs), ("optimizer.step()", opt.seen_lr)):
+        by_epoch = _per_epoch(seen, 3)
+        ok = all(_close(v, expected[e]) for e, vs in enumerate(by_epoch) for v in vs)
+        if not ok:
+            fail(f"{what}: the lr read in {source}, per epoch",
+                 f"get_lr(epoch) = {_fmt(expected)} in every batch",
+                 "; ".join(_fmt(vs) for vs in by_epoch),
+                 _schedule_bug(by_epoch, lambda e: float(reference.get_lr(e))))
+    decreasing = all(expected[i + 1] < expected[i] for i in range(len(expected) - 1))
+    require(decreasing and _close(expected[-1], min_lr),
+            f"{what}: the schedule's rates", f"decreasing from {max_lr} to {min_lr}",
+            _fmt(expected), "CosineSchedule.get_lr does not decrease from max_lr to min_lr "
+            "(see the 'cosine' check)")
+    recorded = list(trainer.history.get("learning_rates", []))
+    require(len(recorded) == epochs and all(
+                _close(float(r), x) for r, x in zip(recorded, expected, strict=True)),
+            "history['learning_rates'] after training", _fmt(expected),
+            repr(recorded), "record the lr each epoch actually trained with (read it after "
+            "setting it, before the first batch), one entry per epoch")
+
+
+# ============================================================================ audit 3.2
+def check_training_without_scheduler(Trainer: Any) -> None:
+    """Audit 3.2: scheduler=None: every batch runs with the optimizer's own lr, unchanged, and
+    the loss on y = 2x + 1 still falls."""
+    lr = 0.3
+    model = _LrSpyModel(seed=5)
+    opt = SpySGD(model.parameters(), lr=lr)
+    model.optimizer = opt
+    trainer = Trainer(model, opt, MSELoss(), scheduler=None)
+    x, y = line_data(n=32, seed=6)
+    data = batches(x, y, [8, 8, 8, 8])
+    epochs = 8
+    losses = [_train(trainer, data, f"Trainer.train_epoch() (epoch {e}) with scheduler=None")
+              for e in range(epochs)]
+    what = f"lr during {epochs} epochs with scheduler=None and an optimizer created with lr={lr}"
+    seen = model.lrs + opt.seen_lr
+    if not all(v == lr for v in seen) or float(opt.lr) != lr:
+        bug = ("without a scheduler the trainer must leave optimizer.lr alone (the user's lr is "
+               "the rate); only set it when self.scheduler is not None")
+        fail(what, f"{lr} in every batch", f"forward: {_fmt(model.lrs[:8])}..., "
+             f"steps: {_fmt(opt.seen_lr[:8])}..., optimizer.lr after: {opt.lr}", bug)
+    recorded = list(trainer.history.get("learning_rates", []))
+    require(len(recorded) == epochs and all(float(r) == lr for r in recorded),
+            f"{what}: history['learning_rates']", f"[{lr}] * {epochs}", repr(recorded),
+            "record the lr each epoch trained with, also when there is no scheduler")
+    first, last = float(losses[0]), float(losses[-1])
+    require(math.isfinite(last) and last < 0.25 * first,
+            f"{what}: train_epoch's loss, first and last epoch",
+            f"last < 1/4 of first ({first:.4g})", f"{last:.4g} (all: {_fmt(losses)})",
+            "training without a scheduler does not learn: the update must use optimizer.lr "
+            "as it is")
+
+
+# ============================================================================ audit 4.1 / 4.2
+def _big_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs of scale 100 and targets of 1000: MSE gradients of norm ~1e4."""
+    rng = np.random.default_rng(seed)
+    x = (100 * rng.normal(size=(n, 2))).astype(np.float32)
+    return x, np.full((n, 1), 1000.0, np.float32)
+
+
+def _mse_grads(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """Gradient of mean((x @ w + b - y) ** 2) in float64."""
+    w, b = params
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    r = x64 @ w + b - y64
+    return [2.0 / r.size * x64.T @ r, 2.0 / r.size * r.sum(axis=0)]
+
+
+def _allclose(a: list[Any], b: list[np.ndarray], rtol: float, atol: float) -> bool:
+    if len(a) != len(b) or any(g is None for g in a):
+        return False
+    return all(g.shape == t.shape and bool(np.all(np.abs(g - t) <= atol + rtol * np.abs(t)))
+               for g, t in zip(a, b, strict=True))
+
+
+def _clip_run(Trainer: Any, sizes: list[int], accumulation_steps: int, clip: float | None,
+              x: np.ndarray, y: np.ndarray, lr: float, epochs: int = 2) -> Any:
+    model = LinearModel(n_in=2, seed=1)
+    opt = _ParamSpySGD(model.parameters(), lr=lr)
+    trainer = Trainer(model, opt, MSELoss(), grad_clip_norm=clip)
+    for e in range(epochs):
+        _train(trainer, batches(x, y, sizes),
+               f"Trainer.train_epoch(accumulation_steps={accumulation_steps}) (epoch {e}) with "
+               f"grad_clip_norm={clip}", accumulation_steps=accumulation_steps)
+    return model, opt
+
+
+def _windows(sizes: list[int], k: int) -> list[tuple[int, int]]:
+    bounds = np.cumsum([0, *sizes]).tolist()
+    return [(bounds[i], bounds[min(i + k, len(sizes))]) for i in range(0, len(sizes), k)]
+
+
+def _judge_clipped(opt: Any, windows: list[tuple[int, int]], x: np.ndarray, y: np.ndarray,
+                   what: str, k: int) -> None:
+    require(len(opt.seen_grads) == len(windows), what,
+            f"{len(windows)} optimizer steps (windows {windows})",
+            f"{len(opt.seen_grads)} steps",
+            "train_epoch must step once per window of accumulation_steps batches, plus once "
+            "for a partial last window")
+    for i, ((a, c), grads, params) in enumerate(
+            zip(windows, opt.seen_grads, opt.seen_params, strict=True)):
+        true = _mse_grads(params, x[a:c], y[a:c])
+        true_norm = global_norm(true)
+        if any(g is None for g in grads):
+            fail(f"{what}, step {i}", "a gradient for every parameter", "a gradient of None",
+                 "clipping must scale the gradients, not remove them")
+        norm = global_norm(grads)
+        per_param = [global_norm([g]) for g in grads]
+        where = f"{what}, step {i} (samples {a}:{c}): the norm of the gradient given to step()"
+        if norm > 1 + 1e-5:
+            if _close(norm, true_norm, rtol=1e-3):
+                bug = (f"the gradient reaching optimizer.step() is not clipped (its norm is still "
+                       f"{norm:.1f}): call clip_grad_norm(params, grad_clip_norm) after backward "
+                       "and BEFORE optimizer.step(), on the gradients the optimizer reads")
+            elif all(n <= 1 + 1e-5 for n in per_param):
+                bug = ("each parameter was clipped to max_norm separately; clip by the global "
+                       "norm (one factor for all gradients)")
+            else:
+                bug = "the gradient must be scaled so that its global norm is grad_clip_norm"
+            fail(where, "<= 1 (grad_clip_norm=1)", f"{norm:.6g} (unclipped: {true_norm:.6g})",
+                 bug)
+        if norm < 1 - 1e-4:
+            bug = (f"the step got a gradient of norm {norm:.4g}, shorter than 1: clipping ran "
+                   "before the gradient was complete (on each batch's gradient, or before "
+                   "averaging the window's summed gradient); clip once per optimizer step, on "
+                   "the accumulated and averaged gradient, right before optimizer.step()")
+            fail(where, f"1 (the true gradient has norm {true_norm:.6g} > 1)", f"{norm:.6g}", bug)
+        unit = [t / true_norm for t in true]
+        if not _allclose(grads, unit, rtol=1e-4, atol=1e-6):
+            if k > 1:
+                bug = ("with accumulation_steps=2 the step did not get the window's gradient "
+                       "scaled to norm 1: clip once per optimizer step, on the gradient "
+                       "accumulated over every batch of the window (and averaged), not on each "
+                       "batch's gradient")
+            else:
+                bug = ("clipping changed the gradient's direction: multiply every gradient by "
+                       "the same factor grad_clip_norm / total_norm")
+            fail(f"{what}, step {i} (samples {a}:{c}): the gradient given to step()",
+                 f"the true gradient / its norm: {[u.reshape(-1).round(6) for u in unit]}",
+                 f"{[np.asarray(g).reshape(-1).round(6) for g in grads]}", bug)
+
+
+def check_clipping_prevents_explosion(Trainer: Any) -> None:
+    """Audit 4.1: grad_clip_norm=1 with gradients of norm ~1e4: every gradient handed to
+    optimizer.step() has global norm 1 and the direction of the true gradient; with
+    accumulation_steps=2 (batches 1, 3 | 2, 2 | 1) clipping acts once per step on the
+    window's accumulated gradient."""
+    x, y = _big_data(n=9, seed=5)
+    sizes = [1, 3, 2, 2, 1]
+    _, opt = _clip_run(Trainer, [3, 3, 3], 1, 1.0, x, y, lr=0.01)
+    _judge_clipped(opt, _windows([3, 3, 3], 1) * 2, x, y,
+                   "grad_clip_norm=1, batches of 3, accumulation_steps=1", 1)
+    _, opt = _clip_run(Trainer, sizes, 2, 1.0, x, y, lr=0.01)
+    _judge_clipped(opt, _windows(sizes, 2) * 2, x, y,
+                   f"grad_clip_norm=1, batches {sizes}, accumulation_steps=2", 2)
+
+
+def check_small_gradients_unchanged(Trainer: Any) -> None:
+    """Audit 4.2: grad_clip_norm=10 with gradients of norm between 1 and 10: every gradient
+    handed to optimizer.step() (with accumulation) is bit for bit that of the same run without
+    clipping, and the true gradient of its window."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(10, 2)).astype(np.float32)
+    y = (x @ np.array([[2.0], [-3.0]], np.float32) + 1.5).astype(np.float32)
+    sizes, k, clip = [3, 3, 2, 2], 2, 10.0
+    _, plain = _clip_run(Trainer, sizes, k, None, x, y, lr=0.05, epochs=3)
+    _, clipped = _clip_run(Trainer, sizes, k, clip, x, y, lr=0.05, epochs=3)
+    what = (f"grad_clip_norm={clip}, batches {sizes}, accumulation_steps={k}: the gradients "
+            "given to optimizer.step()")
+    windows = _windows(sizes, k) * 3
+    require(len(clipped.seen_grads) == len(plain.seen_grads) == len(windows), what,
+            f"{len(windows)} optimizer steps with and without clipping",
+            f"{len(clipped.seen_grads)} with, {len(plain.seen_grads)} without",
+            "turning clipping on must not change how many steps train_epoch takes")
+    for i, ((a, c), g_clip, g_plain, params) in enumerate(zip(
+            windows, clipped.seen_grads, plain.seen_grads, clipped.seen_params, strict=True)):
+        true = _mse_grads(params, x[a:c], y[a:c])
+        true_norm = global_norm(true)
+        same = len(g_clip) == len(g_plain) and all(
+            p is not None and q is not None and p.tobytes() == q.tobytes()
+            for p, q in zip(g_clip, g_plain, strict=True))
+        if same:
+            continue
+        norm = global_norm(g_clip)
+        if _close(norm, 1.0, rtol=1e-4):
+            bug = (f"the gradient was clipped to norm 1 although grad_clip_norm={clip}: the "
+                   "trainer calls clip_grad_norm with its default max_norm; pass "
+                   "self.grad_clip_norm")
+        elif _close(norm, clip / (c - a), rtol=1e-4):
+            bug = (f"the gradient reaching step() has norm {clip} / {c - a} (the window's "
+                   "samples): clipping ran on the window's summed gradient before it was "
+                   "averaged; clip once per step, on the averaged gradient, right before "
+                   "optimizer.step()")
+        elif _close(norm, clip, rtol=1e-4):
+            bug = (f"a gradient of norm {true_norm:.4g} was scaled UP to {clip}: only scale when "
+                   "the norm exceeds grad_clip_norm")
+        else:
+            bug = (f"gradients below grad_clip_norm={clip} must reach optimizer.step() unchanged, "
+                   "bit for bit: clipping only acts when the global norm exceeds the threshold")
+        fail(f"{what}, step {i} (samples {a}:{c}, true norm {true_norm:.4g})",
+             f"unchanged: {[g.reshape(-1).round(6) for g in g_plain if g is not None]}",
+             f"{[g.reshape(-1).round(6) for g in g_clip if g is not None]} (norm {norm:.6g})",
+             bug)
+    for i, ((a, c), g_clip, params) in enumerate(
+            zip(windows, clipped.seen_grads, clipped.seen_params, strict=True)):
+        true = _mse_grads(params, x[a:c], y[a:c])
+        if not _allclose(g_clip, true, rtol=1e-4, atol=1e-6):
+            fail(f"{what}, step {i} (samples {a}:{c})",
+                 f"the window's gradient {[t.reshape(-1).round(6) for t in true]}",
+                 f"{[np.asarray(g).reshape(-1).round(6) for g in g_clip]}",
+                 "the gradient at the step is not that of the window's mean loss, with or "
+                 "without clipping (see the accumulation checks)")
+
+
+CHECKS: dict[str, Callable[..., None]] = {
+    "3.1": check_scheduler_updates_lr,
+    "3.2": check_training_without_scheduler,
+    "4.1": check_clipping_prevents_explosion,
+    "4.2": check_small_gradients_unchanged,
+}

@@ -1,3 +1,355 @@
-"""Checks (filled in by their area)."""
+"""Unit checks of the two functions students write on their own: ``CosineSchedule`` and
+``clip_grad_norm`` (spec sections "CosineSchedule" and "clip_grad_norm").
 
-CHECKS: dict = {}
+Expected values are computed here, independently, with ``math.cos`` and float64 numpy; every
+comparison allows a relative error of 1e-5 (PyTorch's eps of 1e-6 in the clip factor is fine).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from checks.diagnose import fail, require
+from tinytorch.core.tensor import Tensor
+
+RTOL = 1e-5
+
+
+def _close(a: float, b: float, rtol: float = RTOL, atol: float = 1e-12) -> bool:
+    return math.isfinite(a) and abs(a - b) <= atol + rtol * abs(b)
+
+
+# ============================================================================ CosineSchedule
+def _cosine(epoch: float, max_lr: float, min_lr: float, total: int) -> float:
+    """The spec's formula, clamped at min_lr from total_epochs on."""
+    if epoch >= total:
+        return min_lr
+    return min_lr + (max_lr - min_lr) * (1 + math.cos(math.pi * epoch / total)) / 2
+
+
+def _unclamped(epoch: float, max_lr: float, min_lr: float, total: int) -> float:
+    return min_lr + (max_lr - min_lr) * (1 + math.cos(math.pi * epoch / total)) / 2
+
+
+def _matches(observed: list[float], expected: list[float]) -> bool:
+    return all(
+        isinstance(o, int | float) and _close(float(o), e, atol=1e-9)
+        for o, e in zip(observed, expected, strict=True)
+    )
+
+
+def _cosine_bug(epochs: list[int], observed: list[Any], max_lr: float, min_lr: float,
+                total: int) -> str:
+    """Name the classic schedule bug that explains ``observed``."""
+    def formula(f: Callable[[int], float]) -> list[float]:
+        return [f(e) for e in epochs]
+
+    candidates = [
+        (formula(lambda e: _unclamped(e, max_lr, min_lr, total)),
+         "the cosine is not clamped after total_epochs: for epoch >= total_epochs return min_lr "
+         "(PyTorch's CosineAnnealingLR rises again there; this schedule must not)"),
+        (formula(lambda e: _cosine(e + 1, max_lr, min_lr, total)),
+         "off by one: get_lr(e) returns the rate of epoch e + 1 (epochs are 0-based: "
+         "get_lr(0) must be max_lr)"),
+        (formula(lambda e: _cosine(e, max_lr, min_lr, total - 1)),
+         "the cosine runs over total_epochs - 1 epochs: divide by total_epochs"),
+        (formula(lambda e: _cosine(e, min_lr, max_lr, total) if e < total else min_lr),
+         "the schedule is upside down: it rises from min_lr to max_lr (use 1 + cos, not 1 - cos, "
+         "or swap max_lr and min_lr)"),
+        (formula(lambda e: max_lr if e >= total else _cosine(e, min_lr, max_lr, total)),
+         "the schedule is upside down: it rises from min_lr to max_lr (use 1 + cos, not 1 - cos)"),
+        (formula(lambda e: min_lr + (max_lr - min_lr) * (1 + math.cos(math.pi * min(e, total)
+                                                                     / total))),
+         "the factor 1/2 is missing: (1 + cos) runs from 2 to 0, so divide it by 2"),
+        (formula(lambda e: max_lr - (max_lr - min_lr) * (1 - math.cos(math.pi * min(e, total)
+                                                                     / total))),
+         "the factor 1/2 is missing: (1 - cos) runs from 0 to 2, so divide it by 2"),
+        (formula(lambda e: min_lr + (max_lr - min_lr) * (1 + math.cos(min(e, total) / total))
+                 / 2),
+         "the angle lacks pi: cos(pi * epoch / total_epochs), in radians"),
+        (formula(lambda e: (max_lr - min_lr) * (1 + math.cos(math.pi * min(e, total) / total))
+                 / 2),
+         "min_lr is not added: lr = min_lr + (max_lr - min_lr) * (1 + cos(...)) / 2"),
+        (formula(lambda e: max_lr * (1 + math.cos(math.pi * min(e, total) / total)) / 2),
+         "the schedule decays to 0 instead of min_lr: "
+         "lr = min_lr + (max_lr - min_lr) * (1 + cos(...)) / 2"),
+    ]
+    numeric = [o if isinstance(o, int | float) else float("nan") for o in observed]
+    for values, bug in candidates:
+        clamped = [min_lr if e >= total else max(min_lr, v) for e, v in zip(epochs, values,
+                                                                             strict=True)]
+        if _matches(numeric, values) or _matches(numeric, clamped):
+            return bug
+    if all(_close(float(o), numeric[0], atol=1e-12) for o in numeric):
+        return "get_lr returns the same rate for every epoch: it must depend on the epoch argument"
+    return "get_lr does not follow min_lr + (max_lr - min_lr) * (1 + cos(pi * epoch / total)) / 2"
+
+
+def _get_lrs(CosineSchedule: Any, settings: dict[str, Any], epochs: list[int]) -> list[Any]:
+    schedule = CosineSchedule(**settings)
+    out = []
+    for e in epochs:
+        try:
+            out.append(schedule.get_lr(e))
+        except Exception as error:  # noqa: BLE001 - reported to the student as a failure
+            fail(f"CosineSchedule({settings}).get_lr({e}) raised", "a float",
+                 f"{type(error).__name__}: {error}",
+                 "get_lr must accept every epoch >= 0, including epochs past total_epochs "
+                 "(it returns min_lr there)")
+    return out
+
+
+def _expect_value_error(make: Callable[[], Any], what: str, bug: str) -> None:
+    try:
+        make()
+    except ValueError:
+        return
+    except Exception as error:  # noqa: BLE001
+        fail(what, "ValueError", f"{type(error).__name__}: {error}",
+             f"{bug}; raise ValueError (not {type(error).__name__})")
+    fail(what, "ValueError", "no error", bug)
+
+
+def check_cosine_schedule(CosineSchedule: Any) -> None:
+    """Formula values against math.cos; get_lr(0) == max_lr; min_lr from total_epochs on
+    (clamped); a Python float; ValueError for bad arguments."""
+    for max_lr, min_lr, total in ((0.1, 0.01, 10), (1.0, 0.0, 7), (0.5, 0.5, 4)):
+        settings = {"max_lr": max_lr, "min_lr": min_lr, "total_epochs": total}
+        epochs = [0, 1, total // 2, total - 1, total, total + 1, (3 * total) // 2, 2 * total]
+        observed = _get_lrs(CosineSchedule, settings, epochs)
+        expected = [_cosine(e, max_lr, min_lr, total) for e in epochs]
+        for e, o in zip(epochs, observed, strict=True):
+            if type(o) is not float:
+                fail(f"CosineSchedule({settings}).get_lr({e}) returned a {type(o).__name__}",
+                     "a Python float", repr(o),
+                     "convert the result with float(...) (numpy scalars and Tensors are not "
+                     "Python floats)")
+        if not _matches(observed, expected):
+            shown = ", ".join(f"{e}: {o:.6g}" for e, o in zip(epochs, observed, strict=True))
+            want = ", ".join(f"{e}: {x:.6g}" for e, x in zip(epochs, expected, strict=True))
+            fail(f"CosineSchedule({settings}).get_lr(epoch) for epochs {epochs}",
+                 want, shown, _cosine_bug(epochs, observed, max_lr, min_lr, total))
+        require(_close(observed[0], max_lr, rtol=1e-9), f"get_lr(0) with {settings}", max_lr,
+                observed[0], "epoch 0 must train at max_lr")
+
+    bad = [
+        ({"max_lr": 0.01, "min_lr": 0.1, "total_epochs": 10}, "min_lr > max_lr"),
+        ({"max_lr": -0.1, "min_lr": 0.0, "total_epochs": 10}, "a negative max_lr"),
+        ({"max_lr": 0.1, "min_lr": -0.01, "total_epochs": 10}, "a negative min_lr"),
+        ({"max_lr": float("nan"), "min_lr": 0.01, "total_epochs": 10}, "max_lr = NaN"),
+        ({"max_lr": 0.1, "min_lr": float("nan"), "total_epochs": 10}, "min_lr = NaN"),
+        ({"max_lr": float("inf"), "min_lr": 0.01, "total_epochs": 10}, "max_lr = inf"),
+        ({"max_lr": 0.1, "min_lr": 0.01, "total_epochs": 0}, "total_epochs = 0"),
+        ({"max_lr": 0.1, "min_lr": 0.01, "total_epochs": -3}, "a negative total_epochs"),
+    ]
+    for settings, label in bad:
+        _expect_value_error(
+            lambda s=settings: CosineSchedule(**s), f"CosineSchedule({settings}) ({label})",
+            f"the constructor accepts {label}: validate the arguments in __init__ "
+            "(NaN fails every comparison, so test math.isfinite explicitly)",
+        )
+    schedule = CosineSchedule(max_lr=0.1, min_lr=0.01, total_epochs=10)
+    _expect_value_error(lambda: schedule.get_lr(-1), "get_lr(-1) (a negative epoch)",
+                        "get_lr accepts a negative epoch: raise ValueError for epoch < 0")
+
+
+# ============================================================================ clip_grad_norm
+def _param(grad: Any, shape: tuple[int, ...] | None = None) -> Tensor:
+    """A parameter whose .grad is ``grad`` (as given: Tensor, ndarray or None)."""
+    if shape is None:
+        shape = np.shape(grad.data if isinstance(grad, Tensor) else grad)
+    p = Tensor(np.zeros(shape, np.float32), requires_grad=True)
+    p.grad = grad
+    return p
+
+
+def _grad(p: Tensor) -> np.ndarray | None:
+    g = p.grad
+    if g is None:
+        return None
+    return np.array(g.data if isinstance(g, Tensor) else g, copy=True)
+
+
+def _norm(arrays: list[np.ndarray | None]) -> float:
+    return math.sqrt(sum(float(np.sum(np.square(np.asarray(a, dtype=np.float64))))
+                         for a in arrays if a is not None))
+
+
+def _call(clip_grad_norm: Callable[..., Any], params: Any, max_norm: float, what: str) -> Any:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = clip_grad_norm(params, max_norm)
+        except Exception as error:  # noqa: BLE001
+            fail(what, "the pre-clip norm, as a float", f"{type(error).__name__}: {error}",
+                 "clip_grad_norm raised on valid input (parameters may hold Tensor or ndarray "
+                 "gradients, or None: skip those)")
+    if caught:
+        fail(what, "no warnings", "; ".join(str(w.message) for w in caught),
+             "the squares overflow or underflow: compute the norm in float64 "
+             "(g.astype(np.float64)) so huge gradients (3e20) do not become inf")
+    return result
+
+
+def _float_result(result: Any, what: str) -> float:
+    if type(result) is not float:
+        fail(f"{what}: the value returned", "a Python float (the norm before clipping)",
+             f"{type(result).__name__}: {result!r}",
+             "return float(total_norm) (not a numpy scalar, a Tensor, or None)")
+    return result
+
+
+def _check_above_threshold(clip_grad_norm: Callable[..., Any]) -> None:
+    rng = np.random.default_rng(11)
+    g0 = (rng.normal(size=(3, 4)) * 8).astype(np.float32)
+    g1 = rng.normal(size=(4,)) * 6  # float64 ndarray
+    g2 = np.array([0.5, -0.25], np.float32)  # small on its own: per-parameter clipping skips it
+    params = [_param(Tensor(g0)), _param(g1.copy()), _param(g2.copy()), _param(None, (2, 2))]
+    originals = [g0.astype(np.float64), g1, g2.astype(np.float64), None]
+    norm = _norm(originals)
+    max_norm = 5.0
+    what = f"clip_grad_norm(parameters, max_norm={max_norm}) on gradients of global norm {norm:.4g}"
+    result = _float_result(_call(clip_grad_norm, params, max_norm, what), what)
+    new = [_grad(p) for p in params]
+    new_norm = _norm(new)
+
+    if not _close(result, norm):
+        if _close(result, max_norm, rtol=1e-4):
+            bug = "returned the norm after clipping: return the norm computed BEFORE scaling"
+        elif _close(result, norm ** 2, rtol=1e-4):
+            bug = "returned the sum of squares: take its square root"
+        elif _close(result, max(_norm([g]) for g in originals if g is not None), rtol=1e-4):
+            bug = "returned one parameter's norm: sum the squares of ALL gradients, then sqrt"
+        else:
+            bug = "the returned norm is not sqrt(sum over parameters of sum(grad ** 2))"
+        fail(f"{what}: the value returned", f"{norm:.6g} (the global norm before clipping)",
+             f"{result:.6g}", bug)
+
+    require(params[3].grad is None, f"{what}: the parameter whose grad is None", "grad None",
+            repr(params[3].grad), "parameters without a gradient must be skipped, not given one")
+    require(isinstance(params[0].grad, Tensor) and isinstance(params[1].grad, np.ndarray)
+            and not isinstance(params[1].grad, Tensor),
+            f"{what}: the gradients' containers", "Tensor stays Tensor, ndarray stays ndarray",
+            f"{type(params[0].grad).__name__}, {type(params[1].grad).__name__}",
+            "scale the gradient's array in place (g *= scale on p.grad.data or p.grad) instead "
+            "of replacing p.grad with another kind of object")
+    dtypes = [params[0].grad.data.dtype, params[1].grad.dtype, params[2].grad.dtype]
+    require(dtypes == [np.float32, np.float64, np.float32], f"{what}: the gradients' dtypes",
+            "float32, float64, float32", ", ".join(str(d) for d in dtypes),
+            "scaling changed the dtype: multiply in place (g *= scale) to keep it")
+
+    if not _close(new_norm, max_norm):
+        per_param = [_norm([g]) for g in new[:3]]
+        unchanged = all(a.tobytes() == b.tobytes() for a, b in
+                        zip([g0, g1, g2], new[:3], strict=True))
+        if unchanged:
+            bug = (f"the gradient norm after clipping is still {new_norm:.1f}, so the scaled "
+                   "gradients were not written back (g = g * scale makes a new array; scale in "
+                   "place: g *= scale)")
+        elif all(_close(n, min(_norm([o]), max_norm), rtol=1e-4)
+                 for n, o in zip(per_param, originals[:3], strict=True)):
+            bug = ("each parameter was clipped to max_norm separately; clip by the global norm: "
+                   "one factor max_norm / total_norm for all gradients")
+        elif _close(new_norm, max_norm ** 2 / norm, rtol=1e-4):
+            bug = "the gradients were scaled twice: multiply by max_norm / total_norm once"
+        else:
+            bug = "scale every gradient by max_norm / total_norm (the same factor for all)"
+        fail(f"{what}: the global norm of the gradients afterwards", f"{max_norm:.6g}",
+             f"{new_norm:.6g}", bug)
+    scale = max_norm / norm
+    for i, (o, n) in enumerate(zip(originals[:3], new[:3], strict=True)):
+        ok = all(abs(float(a) - float(b)) <= 1e-7 + RTOL * abs(float(b))
+                 for a, b in zip(n.reshape(-1), (o * scale).reshape(-1), strict=True))
+        require(ok, f"{what}: gradient {i} afterwards", f"the original times {scale:.6g}",
+                f"{n.reshape(-1)[:4]} (originally {o.reshape(-1)[:4]})",
+                "every gradient must be multiplied by the same factor max_norm / total_norm: "
+                "clipping shortens the update without changing its direction")
+
+
+def _check_below_threshold(clip_grad_norm: Callable[..., Any]) -> None:
+    rng = np.random.default_rng(12)
+    g0 = (rng.normal(size=(3, 4)) * 0.3).astype(np.float32)
+    g1 = rng.normal(size=(4,)) * 0.3
+    params = [_param(Tensor(g0)), _param(g1.copy()), _param(None, (3,))]
+    norm = _norm([g0, g1])
+    for max_norm in (10.0, norm * 1.001):
+        what = (f"clip_grad_norm(parameters, max_norm={max_norm:.6g}) on gradients of global "
+                f"norm {norm:.6g} (below the threshold)")
+        before = [_grad(p).tobytes() for p in params[:2]]
+        result = _float_result(_call(clip_grad_norm, params, max_norm, what), what)
+        require(_close(result, norm), f"{what}: the value returned", f"{norm:.6g}",
+                f"{result:.6g}", "return the global L2 norm of all gradients, even when "
+                "nothing is clipped")
+        after = [_grad(p).tobytes() for p in params[:2]]
+        if after != before:
+            new_norm = _norm([_grad(p) for p in params[:2]])
+            fail(f"{what}: the gradients afterwards", "unchanged, bit for bit",
+                 f"changed (global norm now {new_norm:.6g})",
+                 "gradients below the threshold were scaled: only scale when total_norm > "
+                 "max_norm (max_norm / total_norm > 1 would make them larger)")
+
+
+def _check_generator(clip_grad_norm: Callable[..., Any]) -> None:
+    g0 = np.array([[3.0, 4.0]], np.float32) * 10  # norm 50
+    g1 = np.array([12.0], np.float32) * 10  # norm 120; global 130
+    params = [_param(Tensor(g0)), _param(g1.copy())]
+    what = "clip_grad_norm((p for p in params), max_norm=1.0) on gradients of global norm 130"
+    result = _float_result(_call(clip_grad_norm, (p for p in params), 1.0, what), what)
+    require(_close(result, 130.0), f"{what}: the value returned", "130", f"{result:.6g}",
+            "a generator can be read only once: turn parameters into a list first")
+    new_norm = _norm([_grad(p) for p in params])
+    require(_close(new_norm, 1.0), f"{what}: the global norm afterwards", "1",
+            f"{new_norm:.6g}",
+            "the generator was used up computing the norm, so nothing was scaled: "
+            "make a list of the parameters (or of their gradients) first")
+
+
+def _check_huge(clip_grad_norm: Callable[..., Any]) -> None:
+    g = np.full(4, 3e20, np.float32)
+    params = [_param(Tensor(g)), _param(g.copy())]
+    norm = _norm([g, g])  # 3e20 * sqrt(8)
+    what = ("clip_grad_norm(parameters, max_norm=1.0) on float32 gradients of 3e20 "
+            f"(global norm {norm:.4g})")
+    result = _call(clip_grad_norm, params, 1.0, what)
+    if isinstance(result, int | float) and not math.isfinite(float(result)):
+        fail(f"{what}: the value returned", f"{norm:.6g}", repr(result),
+             "the squares overflowed float32 (3e20 ** 2 = 9e40 > 3.4e38): compute the norm in "
+             "float64 (g.astype(np.float64)) or scale by the largest entry first")
+    result = _float_result(result, what)
+    require(_close(result, norm), f"{what}: the value returned", f"{norm:.6g}", f"{result:.6g}",
+            "compute the squares in float64 so huge gradients do not overflow")
+    new = [_grad(p) for p in params]
+    new_norm = _norm(new)
+    require(_close(new_norm, 1.0, rtol=1e-4) and all(np.all(np.isfinite(a)) for a in new),
+            f"{what}: the global norm afterwards", "1", f"{new_norm:.6g}",
+            "with a float64 norm, scaling by max_norm / total_norm brings huge gradients to "
+            "max_norm")
+
+
+def check_clip_grad_norm(clip_grad_norm: Callable[..., Any]) -> None:
+    """Pre-clip global L2 norm returned as a float; one factor for all gradients, in place;
+    untouched below the threshold; None grads skipped; generators; Tensor and ndarray grads with
+    their dtype kept; no overflow at 3e20; ValueError for a bad max_norm."""
+    _check_above_threshold(clip_grad_norm)
+    _check_below_threshold(clip_grad_norm)
+    _check_generator(clip_grad_norm)
+    _check_huge(clip_grad_norm)
+    for max_norm in (-1.0, float("nan"), float("inf")):
+        params = [_param(np.array([3.0, 4.0], np.float32))]
+        _expect_value_error(
+            lambda m=max_norm, ps=params: clip_grad_norm(ps, m),
+            f"clip_grad_norm(parameters, max_norm={max_norm})",
+            "a negative, NaN or infinite max_norm is accepted: raise ValueError "
+            "(NaN fails every comparison, so test math.isfinite explicitly)",
+        )
+
+
+CHECKS: dict[str, Callable[..., None]] = {
+    "cosine": check_cosine_schedule,
+    "clip": check_clip_grad_norm,
+}

@@ -1,0 +1,128 @@
+"""Mutants of the training loop and of train/eval modes: the bugs checks/loop.py and
+checks/modes.py name (audit tests 1.1, 1.2, 1.3, 2.1, 2.2, the NaN guard and argument checks).
+
+The clipping checks 4.1/4.2 also fail for the accumulation bugs: they judge the gradient handed
+to optimizer.step() with accumulation_steps=2, so that is a consequence, not a misfire."""
+
+from __future__ import annotations
+
+from variants import Mutant
+
+
+def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
+       message: str) -> Mutant:
+    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message)
+
+
+STEP_IN_WINDOW = (
+    "            if window_batches == steps:\n"
+    "                self._optimizer_step(params, window_samples)\n"
+)
+PARTIAL_STEP = (
+    "        if window_batches:  # the partial last window still counts\n"
+    "            self._optimizer_step(params, window_samples)\n"
+)
+BACKWARD = "            loss.backward(float(n))\n"
+AVERAGE = "                g *= 1.0 / window_samples\n"
+NAN_GUARD = (
+    "            if not math.isfinite(value):\n"
+    "                self._clear_grads(params)\n"
+)
+
+MUTANTS: list[Mutant] = [
+    _m(
+        "no-zero-grad-between-steps",
+        [("        self.optimizer.step()\n        self._clear_grads(params)\n",
+          "        self.optimizer.step()\n")],
+        {"1.2", "1.3", "4.2"}, {"1.2"},
+        r"step 2 are \d+\.\dx step 1, so zero_grad\(\) is not called",
+    ),
+    _m(
+        "stale-grads-at-epoch-start",
+        [("        self._clear_grads(params)\n        self._emit(\"on_epoch_begin\"",
+          "        self._emit(\"on_epoch_begin\"")],
+        {"1.2"}, {"1.2"}, r"does not start from cleared gradients",
+    ),
+    _m(
+        "accumulation-summed-not-averaged",
+        [(BACKWARD, "            loss.backward()\n"), (AVERAGE, "                g *= 1.0\n")],
+        {"1.3", "4.1", "4.2"}, {"1.3"}, r"summed, not averaged \(2x too large",
+    ),
+    _m(
+        "accumulation-divided-by-k",
+        [(BACKWARD, "            loss.backward()\n"),
+         (PARTIAL_STEP, PARTIAL_STEP.replace("window_samples)", "steps)")),
+         (STEP_IN_WINDOW, STEP_IN_WINDOW.replace("window_samples)", "steps)"))],
+        {"1.3", "4.1"}, {"1.3"}, r"divided by k instead of by samples \(unequal batches\)",
+    ),
+    _m(
+        "partial-last-window-dropped",
+        [(PARTIAL_STEP, PARTIAL_STEP.replace("if window_batches:", "if False:"))],
+        {"1.3", "4.1"}, {"1.3"}, r"partial last window was dropped",
+    ),
+    _m(
+        "epoch-loss-unweighted-batch-mean",
+        [("            loss_sum += value * n\n            samples += n\n",
+          "            loss_sum += value\n            samples += 1\n")],
+        {"1.1"}, {"1.1"}, r"averaged as equals.*weight each batch's loss by its number of samples",
+    ),
+    _m(
+        "nan-loss-not-checked",
+        [(NAN_GUARD, "            if False:\n                self._clear_grads(params)\n")],
+        {"nan-loss"}, {"nan-loss"}, r"loss was not checked.*math\.isfinite",
+    ),
+    _m(
+        "nan-window-applied",
+        [(NAN_GUARD, "            if not math.isfinite(value):\n"
+                     "                if window_samples:\n"
+                     "                    self._optimizer_step(params, window_samples)\n")],
+        {"nan-loss"}, {"nan-loss"}, r"window holding the bad batch was \(partly\) applied",
+    ),
+    _m(
+        "nan-error-without-location",
+        [("f\"loss is {value} at epoch {self.epoch}, batch {batch}: the update of the \"",
+          "f\"loss is {value}: the update of the \"")],
+        {"nan-loss"}, {"nan-loss"}, r"names epoch 2 and batch 5",
+    ),
+    _m(
+        "accumulation-steps-not-validated",
+        [("        steps = _check_count(\"accumulation_steps\", accumulation_steps, 1)\n",
+          "        steps = accumulation_steps\n")],
+        {"accumulation-args"}, {"accumulation-args"}, r"accumulation_steps is not validated",
+    ),
+    _m(
+        "evaluate-without-no-grad",
+        [("        with no_grad():\n            for inputs, targets in dataloader:\n",
+          "        if True:\n            for inputs, targets in dataloader:\n")],
+        {"2.2"}, {"2.2"}, r"graph was recorded during evaluate: wrap the loop in no_grad\(\)",
+    ),
+    _m(
+        "evaluate-without-eval-mode",
+        [("        self._set_mode(False)\n        loss_sum, samples, correct, judged",
+          "        loss_sum, samples, correct, judged")],
+        {"2.1", "2.2"}, {"2.1"},
+        r"model\.training was still True inside evaluate's forward: call model\.eval\(\)",
+    ),
+    _m(
+        "train-epoch-not-switching-back",
+        [("        self._set_mode(True)\n        if self.scheduler is not None:\n"
+          "            self.optimizer.lr",
+          "        if self.scheduler is not None:\n            self.optimizer.lr")],
+        {"2.1"}, {"2.1"}, r"model\.training was still False inside train_epoch's forward.*"
+                          r"switch back",
+    ),
+    _m(
+        "mode-set-on-top-level-only",
+        [("        set_training(self.model, training)\n",
+          "        self.model.training = training\n")],
+        {"2.1", "2.2"}, {"2.1"}, r"only the model's own flag was switched.*Dropout",
+    ),
+    _m(
+        "evaluate-loss-unweighted-batch-mean",
+        [("                loss_sum += _scalar(self.loss_fn(outputs, targets)) * n\n"
+          "                samples += n\n",
+          "                loss_sum += _scalar(self.loss_fn(outputs, targets))\n"
+          "                samples += 1\n")],
+        {"2.2"}, {"2.2"}, r"batch losses were averaged as equals",
+    ),
+]
