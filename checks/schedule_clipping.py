@@ -315,8 +315,13 @@ def check_small_gradients_unchanged(Trainer: Any) -> None:
             for p, q in zip(g_clip, g_plain, strict=True))
         if same:
             continue
-        norm = global_norm(g_clip)
-        if _close(norm, 1.0, rtol=1e-4):
+        norm, plain_norm = global_norm(g_clip), global_norm(g_plain)
+        if plain_norm > clip and not _allclose(g_plain, true, rtol=1e-4, atol=1e-6):
+            bug = (f"even without clipping the gradient reaching step() has norm "
+                   f"{plain_norm:.4g}, while the window's mean-loss gradient has {true_norm:.4g}: "
+                   "the accumulated gradients are not averaged over the window's samples (see "
+                   "the accumulation checks), so clipping acted on an inflated gradient")
+        elif _close(norm, 1.0, rtol=1e-4):
             bug = (f"the gradient was clipped to norm 1 although grad_clip_norm={clip}: the "
                    "trainer calls clip_grad_norm with its default max_norm; pass "
                    "self.grad_clip_norm")
