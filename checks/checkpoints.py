@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import fail, require
+from checks.diagnose import attempt, fail, require
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Linear
 from tinytorch.core.losses import MSELoss
@@ -118,19 +118,13 @@ class _Run:
         return seen
 
     def save(self, path: Path, label: str) -> None:
-        try:
-            self.trainer.save_checkpoint(path)
-        except Exception as error:
-            fail(f"{label}: save_checkpoint raised", "the checkpoint is written",
-                 f"{type(error).__name__}: {error}", "save_checkpoint crashes")
+        attempt(f"{label}: save_checkpoint raised", "the checkpoint is written",
+                "save_checkpoint crashes", self.trainer.save_checkpoint, path)
 
     def load(self, path: Path, label: str) -> None:
-        try:
-            self.trainer.load_checkpoint(path)
-        except Exception as error:
-            fail(f"{label}: load_checkpoint raised on a good checkpoint",
-                 "the checkpoint loads", f"{type(error).__name__}: {error}",
-                 "load_checkpoint cannot read back what save_checkpoint wrote")
+        attempt(f"{label}: load_checkpoint raised on a good checkpoint", "the checkpoint loads",
+                "load_checkpoint cannot read back what save_checkpoint wrote",
+                self.trainer.load_checkpoint, path)
 
     def state(self) -> dict[str, Any]:
         return {

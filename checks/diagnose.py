@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 
@@ -19,3 +20,13 @@ def require(condition: bool, what: str, expected: Any, observed: Any, likely_bug
     """``fail(...)`` unless ``condition`` holds."""
     if not condition:
         fail(what, expected, observed, likely_bug)
+
+
+def attempt(what: str, expected: Any, likely_bug: str, call: Callable[..., Any], *args: Any,
+            **kwargs: Any) -> Any:
+    """``call(*args, **kwargs)``; if the student's code raises, report it as a failure of this
+    shape (the exception's type and message as the observation) instead of as a crash."""
+    try:
+        return call(*args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - any crash is the student's to see
+        fail(what, expected, f"{type(error).__name__}: {error}", likely_bug)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import fail, require
+from checks.diagnose import attempt, fail, require
 from checks.fixtures import LinearModel, SpySGD, batches, global_norm, line_data
 from tinytorch.core.losses import MSELoss
 from tinytorch.core.optimizers import grad_array
@@ -80,11 +80,9 @@ def _require_lr(optimizer: SpySGD, lr: float, what: str) -> None:
 
 def _run(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a call the check expects to succeed; an exception becomes a diagnosed failure."""
-    try:
-        return call(*args, **kwargs)
-    except Exception as error:  # noqa: BLE001 - any crash is the student's to see
-        fail(what, "it to run without an error", f"{type(error).__name__}: {error}",
-             "train_epoch crashed on a plain list of (inputs, targets) Tensor batches")
+    return attempt(what, "it to run without an error",
+                   "train_epoch crashed on a plain list of (inputs, targets) Tensor batches",
+                   call, *args, **kwargs)
 
 
 # ----------------------------------------------------------------------------- 1.1

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import fail, require
+from checks.diagnose import attempt, fail, require
 from checks.fixtures import LinearModel, blobs, line_data
 from tinytorch.core.autograd import no_grad
 from tinytorch.core.layers import Dropout, Linear
@@ -79,11 +79,9 @@ class _ModeModel:
 
 
 def _run(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return call(*args, **kwargs)
-    except Exception as error:  # noqa: BLE001 - any crash is the student's to see
-        fail(what, "it to run without an error", f"{type(error).__name__}: {error}",
-             "it crashed on a plain list of (inputs, targets) Tensor batches")
+    return attempt(what, "it to run without an error",
+                   "it crashed on a plain list of (inputs, targets) Tensor batches",
+                   call, *args, **kwargs)
 
 
 def _mode_trainer(Trainer: Any, seed: int = 0) -> tuple[Any, _ModeModel]:  # noqa: N803

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import fail, require
+from checks.diagnose import attempt, fail, require
 from checks.fixtures import MLP, LinearModel, SpySGD, batches, blobs, line_data
 from tinytorch.core.activations import ReLU, Sigmoid, Tanh
 from tinytorch.core.layers import Linear, Sequential
@@ -36,12 +36,9 @@ def _train(trainer: Any, data: Any, epochs: int, what: str) -> list[float]:
     """Run ``epochs`` epochs; a crash or a non-finite loss is reported as such."""
     losses = []
     for epoch in range(epochs):
-        try:
-            loss = trainer.train_epoch(data)
-        except Exception as error:  # a student's crash is a diagnosis, not a test error
-            fail(f"{what}: train_epoch raised at epoch {epoch}",
-                 "training runs", f"{type(error).__name__}: {error}",
-                 "train_epoch crashes on this setup; read the traceback's last line of your code")
+        loss = attempt(f"{what}: train_epoch raised at epoch {epoch}", "training runs",
+                       "train_epoch crashes on this setup; read the traceback's last line of "
+                       "your code", trainer.train_epoch, data)
         require(loss is not None and math.isfinite(float(loss)),
                 f"{what}: train_epoch returned a non-finite or missing loss at epoch {epoch}",
                 "a finite float (the epoch's mean loss)", loss,

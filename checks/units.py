@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import fail, require
+from checks.diagnose import attempt, fail, require
 from tinytorch.core.tensor import Tensor
 
 RTOL = 1e-5
@@ -94,13 +94,9 @@ def _get_lrs(CosineSchedule: Any, settings: dict[str, Any], epochs: list[int]) -
     schedule = CosineSchedule(**settings)
     out = []
     for e in epochs:
-        try:
-            out.append(schedule.get_lr(e))
-        except Exception as error:  # noqa: BLE001 - reported to the student as a failure
-            fail(f"CosineSchedule({settings}).get_lr({e}) raised", "a float",
-                 f"{type(error).__name__}: {error}",
-                 "get_lr must accept every epoch >= 0, including epochs past total_epochs "
-                 "(it returns min_lr there)")
+        out.append(attempt(f"CosineSchedule({settings}).get_lr({e}) raised", "a float",
+                           "get_lr must accept every epoch >= 0, including epochs past "
+                           "total_epochs (it returns min_lr there)", schedule.get_lr, e))
     return out
 
 
