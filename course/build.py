@@ -1,0 +1,235 @@
+"""Build the Module 07 notebook (the nbgrader source) and its grading table.
+
+One source of truth for each thing:
+
+* the code (given parts and solutions) is ``tinytorch/core/training.py``;
+* the prose, the order of the steps and the graded checks are the lesson,
+  ``notebooks/lessons/07_training.py``, in jupytext's percent format.
+
+A lesson cell with the metadata ``include="name ..."`` receives the source of those top-level
+definitions of training.py; ``include="Trainer.evaluate"`` receives that method, attached with
+``@add_to_class(Trainer)`` so the class grows cell by cell; ``include="Trainer"`` receives the
+class without the methods included elsewhere. Every definition must be included exactly once,
+so nothing in training.py can be missing from, or drift away from, the notebook.
+
+A cell with ``grade_id="..." points=N`` becomes an nbgrader test cell; a cell holding a
+``### BEGIN SOLUTION`` region becomes an answer cell.
+
+    python -m course.build           # write the notebook and notebooks/GRADING.md
+    python -m course.build --check   # exit 1 if they differ from what would be written
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+from course import paths
+
+ADD_TO_CLASS = "@add_to_class({cls})\n"
+
+
+# ----------------------------------------------------------------------------- the code
+def _span(lines: list[str], node: ast.stmt) -> tuple[int, int]:
+    """0-based [start, end) of a definition: decorators included, and the comment lines just
+    after its last statement that are indented inside it (``### END SOLUTION``)."""
+    start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
+    end = node.end_lineno
+    while end < len(lines) and lines[end].lstrip().startswith("#") and (
+        len(lines[end]) - len(lines[end].lstrip()) > node.col_offset
+    ):
+        end += 1
+    return start, end
+
+
+def _name(node: ast.stmt) -> str | None:
+    if isinstance(node, ast.FunctionDef | ast.ClassDef):
+        return node.name
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return "imports"
+    return None
+
+
+def definitions(source: str) -> dict[str, str]:
+    """Each top-level definition of ``source`` by name (all imports together as ``imports``),
+    and each method as ``Class.method`` (dedented, to be attached with ``add_to_class``)."""
+    lines = source.splitlines(keepends=True)
+    tree = ast.parse(source)
+    found: dict[str, str] = {}
+    imports = [n for n in tree.body if _name(n) == "imports"]
+    if imports:  # one block, blank lines between the groups kept
+        found["imports"] = "".join(lines[imports[0].lineno - 1 : imports[-1].end_lineno])
+    for node in tree.body:
+        name = _name(node)
+        if name is None or name == "imports":
+            continue
+        start, end = _span(lines, node)
+        found[name] = "".join(lines[start:end])
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    s, e = _span(lines, item)
+                    found[f"{node.name}.{item.name}"] = textwrap.dedent("".join(lines[s:e]))
+    return found
+
+
+def class_without(source: str, cls: str, methods: set[str]) -> str:
+    """The source of class ``cls`` with ``methods`` removed, together with the comment lines
+    and blank lines just above each of them."""
+    lines = source.splitlines(keepends=True)
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == cls)
+    start, end = _span(lines, node)
+    drop: set[int] = set()
+    for item in node.body:
+        if isinstance(item, ast.FunctionDef) and item.name in methods:
+            s, e = _span(lines, item)
+            while s - 1 > start and (not lines[s - 1].strip() or lines[s - 1].lstrip()[0] == "#"):
+                s -= 1
+            drop.update(range(s, e))
+    kept = "".join(line for i, line in enumerate(lines[start:end], start) if i not in drop)
+    return re.sub(r"\n{3,}", "\n\n", kept).rstrip() + "\n"
+
+
+# ----------------------------------------------------------------------------- the notebook
+def _includes(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.metadata.get("include", "").split()
+
+
+def _code_for(names: list[str], code: dict[str, str], source: str, separate: set[str]) -> str:
+    parts = []
+    for name in names:
+        if name not in code:
+            raise ValueError(f"the lesson includes {name!r}, which training.py does not define")
+        if "." in name:
+            cls = name.split(".")[0]
+            parts.append(ADD_TO_CLASS.format(cls=cls) + code[name])
+        elif name in {n.split(".")[0] for n in separate}:
+            parts.append(class_without(source, name, {n.split(".")[1] for n in separate
+                                                      if n.startswith(name + ".")}))
+        else:
+            parts.append(code[name])
+    return "\n\n".join(p.rstrip() for p in parts) + "\n"
+
+
+def _check_coverage(code: dict[str, str], included: list[str]) -> None:
+    """Every top-level definition included exactly once; methods at most once."""
+    repeated = sorted({n for n in included if included.count(n) > 1})
+    if repeated:
+        raise ValueError(f"the lesson includes these more than once: {repeated}")
+    missing = sorted(n for n in code if "." not in n and n not in included)
+    if missing:
+        raise ValueError(f"training.py defines {missing}, which the lesson never includes")
+
+
+def _nbgrader(cell: nbformat.NotebookNode, index: int) -> None:
+    meta = cell.metadata
+    grade_id, points = meta.pop("grade_id", None), meta.pop("points", None)
+    include = meta.pop("include", None)
+    if grade_id is not None:
+        if points is None:
+            raise ValueError(f"graded cell {grade_id!r} has no points")
+        meta["nbgrader"] = {"grade": True, "solution": False, "locked": True,
+                            "grade_id": grade_id, "points": points, "schema_version": 3}
+        cell.id = grade_id
+    elif cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
+        answer = "answer_" + re.sub(r"\W+", "_", include or f"cell_{index}").strip("_")
+        meta["nbgrader"] = {"grade": False, "solution": True, "locked": False,
+                            "grade_id": answer, "schema_version": 3}
+        cell.id = answer
+    else:
+        cell.id = f"cell-{index:02d}"
+
+
+def build(lesson: str, source: str) -> nbformat.NotebookNode:
+    """The nbgrader source notebook from the lesson text and training.py's text."""
+    notebook = jupytext.reads(lesson, fmt="py:percent")
+    code = definitions(source)
+    included = [n for cell in notebook.cells for n in _includes(cell)]
+    _check_coverage(code, included)
+    separate = {n for n in included if "." in n}
+    for index, cell in enumerate(notebook.cells):
+        names = _includes(cell)
+        if names:
+            if cell.source.strip():
+                raise ValueError(f"cell {index} includes {names} and also has its own code")
+            cell.source = _code_for(names, code, source, separate).rstrip("\n")
+        _nbgrader(cell, index)
+    notebook.metadata = {
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                       "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    nbformat.validate(notebook)
+    return notebook
+
+
+def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, int, str]]:
+    """(grade_id, points, check id) of every test cell, in notebook order."""
+    rows = []
+    for cell in notebook.cells:
+        grade = cell.metadata.get("nbgrader", {})
+        if grade.get("grade"):
+            check = re.search(r'run_check\("([^"]+)"', cell.source)
+            rows.append((grade["grade_id"], grade["points"], check.group(1) if check else ""))
+    return rows
+
+
+def grading_table(notebook: nbformat.NotebookNode) -> str:
+    rows = graded_cells(notebook)
+    total = sum(points for _, points, _ in rows)
+    lines = [
+        "# Module 07 grading: audit test -> graded cell -> points",
+        "",
+        "Generated by `python -m course.build` from the lesson; do not edit.",
+        "Each graded cell runs its check from `checks/` on the student's classes (visible), then",
+        "again on other data (hidden tests, added back by `nbgrader autograde`).",
+        "",
+        "| audit / check | grade_id | points |",
+        "|---|---|---|",
+        *[f"| {check} | `{grade_id}` | {points} |" for grade_id, points, check in rows],
+        f"| **total** | | **{total}** |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def outputs() -> dict[Path, str]:
+    """What the build writes: path -> text."""
+    notebook = build(paths.LESSON.read_text(), paths.REFERENCE.read_text())
+    return {
+        paths.SOURCE_NOTEBOOK: nbformat.writes(notebook) + "\n",
+        paths.GRADING_TABLE: grading_table(notebook),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="only compare; exit 1 if a generated file is out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in outputs().items():
+        if path.exists() and path.read_text() == text:
+            continue
+        if args.check:
+            stale.append(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            print(f"wrote {path.relative_to(paths.REPO)}")
+    if stale:
+        names = ", ".join(str(p.relative_to(paths.REPO)) for p in stale)
+        print(f"out of date: {names}; run `python -m course.build`", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Release Module 07 to students: their notebook and packages, with no solution anywhere.
+
+    python -m course.release
+
+1. checks that the source notebook is in sync with the lesson and training.py;
+2. stages into the assignment's source folder the packages a student's notebook imports:
+   ``tinytorch`` with Module 07's solution regions stripped, and ``checks``. nbgrader copies
+   them into the release, and ``autograde`` copies them over whatever a student submits, so
+   grading always runs the instructor's checks on a library without the solution;
+3. runs ``nbgrader generate_assignment`` (which also records the graded cells in the gradebook);
+4. scans the release: no nbgrader marker, no line of reference solution code, no hidden test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from course import build, paths
+from course.solutions import (
+    HIDDEN_REGION,
+    SOLUTION_REGION,
+    Leak,
+    region_lines,
+    scan,
+    strip_solutions,
+)
+
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+
+
+def stage(assignment_dir: Path) -> None:
+    """Copy the student's packages into ``assignment_dir`` (replacing older copies)."""
+    for package in paths.STUDENT_PACKAGES:
+        target = assignment_dir / package
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(paths.REPO / package, target, ignore=IGNORE)
+    training = assignment_dir / paths.REFERENCE.relative_to(paths.REPO)
+    training.write_text(strip_solutions(paths.REFERENCE.read_text()))
+
+
+def secrets() -> set[str]:
+    """Lines no released file may contain: reference solution code and hidden tests."""
+    found = region_lines(paths.REFERENCE.read_text(), SOLUTION_REGION)
+    notebook = nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)
+    text = "\n".join(cell.source for cell in notebook.cells) + "\n"
+    return found | region_lines(text, SOLUTION_REGION) | region_lines(text, HIDDEN_REGION)
+
+
+def nbgrader(*args: str, course: Path = paths.COURSE) -> None:
+    """Run an nbgrader command in the course root; raise if it fails."""
+    command = [sys.executable, "-m", "nbgrader", *args]
+    # nbgrader runs `alembic` (its database migrations) from PATH: use this environment's.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, cwd=course, capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"`nbgrader {' '.join(args)}` failed in {course} (exit {result.returncode}):\n"
+            f"{result.stdout}{result.stderr}"
+        )
+
+
+def release(course: Path = paths.COURSE) -> list[Leak]:
+    """Stage, generate the release, and return what the scan found in it (empty: clean)."""
+    stage(course / "source" / paths.ASSIGNMENT)
+    nbgrader("generate_assignment", paths.ASSIGNMENT, "--force", course=course)
+    return scan(course / "release" / paths.ASSIGNMENT, secrets())
+
+
+def main() -> int:
+    if build.main(["--check"]) != 0:
+        return 1
+    leaks = release()
+    released = paths.COURSE / "release" / paths.ASSIGNMENT
+    if leaks:
+        print(f"the release in {released} holds solutions; do not hand it out:", file=sys.stderr)
+        for leak in leaks:
+            print(f"  {leak}", file=sys.stderr)
+        return 1
+    print(f"released {released.relative_to(paths.REPO)}: {len(secrets())} solution and hidden "
+          "test lines searched, none found")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
