@@ -4,10 +4,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup lab test lint bench clean
+.PHONY: help setup lab test lint nbval bench clean notebook release validate autograde grade feedback export
 
 help:  ## list the commands
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 setup: $(STAMP)  ## create .venv with tinytorch and the pinned course, test and oracle packages
 
@@ -20,17 +20,50 @@ $(STAMP): pyproject.toml
 # Containers often run as root, which JupyterLab refuses without --allow-root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-lab: setup  ## open the course in JupyterLab (the student's view)
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/
+lab: release  ## open the student's notebook (the release: no solutions) in JupyterLab
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/release/07_training/07_training.ipynb
 
-test: setup lint  ## run every test (lint, unit, integration, audit, property, benchmark smoke)
+test: setup lint  ## run every test: lint, notebook in sync, pytest (incl. grading), nbval
+	$(PY) -m course.build --check
 	$(PY) -m pytest
+	$(MAKE) --no-print-directory nbval
 
 lint: setup  ## ruff over the whole repository
 	$(PY) -m ruff check .
+
+nbval: setup  ## run the source notebook top to bottom under nbval (errors fail)
+	cd notebooks/source/07_training && ../../../$(PY) -m pytest -p no:cacheprovider --nbval-lax \
+		-o addopts="" -o testpaths="" -o filterwarnings="" 07_training.ipynb
+
+# ---- the instructor's commands (nbgrader course root: notebooks/)
+NBGRADER := cd notebooks && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ../$(PY) -m nbgrader
+
+notebook: setup  ## regenerate the notebook and GRADING.md from the lesson and training.py
+	$(PY) -m course.build
+
+release: setup  ## student release: notebook without solutions + stripped tinytorch; scanned
+	$(PY) -m course.release
+
+validate: release  ## source passes every graded cell; release fails only NotImplementedError
+	$(PY) -m course.validate
+
+autograde: setup  ## autograde notebooks/submitted/ (or SUBMISSIONS=folder of <student>.ipynb)
+	$(PY) -m course.autograde $(SUBMISSIONS)
+
+grade: setup  ## grade one file and print JSON: make grade FILE=path/to/07_training.ipynb
+	@test -n "$(FILE)" || { echo "usage: make grade FILE=path/to/notebook.ipynb" >&2; exit 2; }
+	@$(PY) -m course.grade "$(FILE)"
+
+feedback: setup  ## HTML feedback for every autograded submission (notebooks/feedback/)
+	$(NBGRADER) generate_feedback 07_training --force
+
+export: setup  ## every student's grades to notebooks/grades.csv
+	$(NBGRADER) export
 
 bench: setup  ## time a 784-256-10 MLP training step: tinytorch vs numpy vs PyTorch
 	$(PY) -m benchmarks.train_step
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/results
+	cd notebooks && rm -rf release submitted autograded feedback gradebook.db grades.csv \
+		source/07_training/tinytorch source/07_training/checks

@@ -49,8 +49,8 @@ def _make_course(root: Path) -> None:
     """A course folder holding the assignment's source and a gradebook that knows its cells."""
     shutil.copy(paths.COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
     source = root / "source" / paths.ASSIGNMENT
-    source.mkdir(parents=True)
-    shutil.copy(paths.SOURCE_NOTEBOOK, source / paths.NOTEBOOK)
+    skip = shutil.ignore_patterns(*paths.STUDENT_PACKAGES, "__pycache__", ".ipynb_checkpoints")
+    shutil.copytree(paths.SOURCE_NOTEBOOK.parent, source, ignore=skip)
     stage(source)
     nbgrader("generate_assignment", paths.ASSIGNMENT, "--force", course=root)
 

@@ -11,18 +11,16 @@ from pathlib import Path
 import pytest
 
 import tinytorch.core.training as reference
+from course.solutions import SOLUTION_REGION as REGION
+from course.solutions import strip_solutions
 
 SOURCE = Path(reference.__file__)
-REGION = re.compile(
-    r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\n.*?^(?P=indent)### END SOLUTION\n", re.S | re.M
-)
 STUDENT_PARTS = ["get_lr", "clip_grad_norm", "train_epoch", "_optimizer_step", "evaluate",
                  "save_checkpoint", "load_checkpoint"]
 
 
 def _released_module() -> types.ModuleType:
-    text = SOURCE.read_text()
-    stub = REGION.sub(lambda m: f"{m['indent']}raise NotImplementedError()\n", text)
+    stub = strip_solutions(SOURCE.read_text())
     module = types.ModuleType("released_training")
     exec(compile(stub, "released_training.py", "exec"), module.__dict__)
     return module

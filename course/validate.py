@@ -1,0 +1,62 @@
+"""Validate the assignment both ways with nbgrader's Validator:
+
+* the source notebook (with the solutions) passes every graded cell;
+* the released notebook (run `make release` first) fails, and only with NotImplementedError:
+  nothing in it is broken except the parts a student has yet to write.
+
+    python -m course.validate
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from nbgrader.validator import Validator
+from traitlets.config.loader import PyFileConfigLoader
+
+from course import paths
+
+RELEASED = paths.COURSE / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
+
+
+def validator(**settings: object) -> Validator:
+    """nbgrader's Validator with the course's settings (timeouts) and ``settings``."""
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(paths.COURSE)).load_config()
+    for name, value in settings.items():
+        setattr(config.Validator, name, value)
+    return Validator(config=config)
+
+
+def problems_in_source(path: Path = paths.SOURCE_NOTEBOOK) -> list[str]:
+    results = validator(ignore_checksums=True).validate(str(path))
+    return [f"graded cell failed with the solution:\n{f['source']}\n{f['raw_error']}"
+            for f in results.get("failed", [])]
+
+
+def problems_in_release(path: Path = RELEASED) -> list[str]:
+    if not path.exists():
+        return [f"{path} does not exist: run `make release` first"]
+    results = validator(ignore_checksums=True).validate(str(path))
+    failed = results.get("failed", [])
+    problems = [f"released cell fails for another reason than NotImplementedError:\n"
+                f"{f['source']}\n{f['raw_error']}"
+                for f in failed if "NotImplementedError" not in f["raw_error"]]
+    if not failed:
+        problems.append("the released notebook passes its graded cells: solutions leaked?")
+    return problems
+
+
+def main() -> int:
+    problems = problems_in_source() + problems_in_release()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print("source: every graded cell passes; release: graded cells fail only with "
+          "NotImplementedError")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Grading through the real nbgrader pipeline (`course.grade`): the reference gets full marks,
+the untouched release gets 0 without crashing, three correct solutions written differently get
+full marks, and every mutant of the catalog loses points in exactly the graded cells meant to
+catch it, each of which names its bug.
+
+All submissions are graded in one `grade(..., jobs=2)` call: two throw-away courses, each
+autograding its half of the class with nbgrader, as an instructor's `make autograde` would.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from submissions import from_module, from_training_source, write
+from variants import Mutant, mutant_source
+
+from course import build, grade, paths
+
+pytestmark = pytest.mark.slow
+
+CHECKS_TESTS = Path(__file__).parent.parent / "checks"
+SOLUTIONS = sorted((CHECKS_TESTS / "solutions").glob("*.py"))
+CATALOG: list[Mutant] = [
+    mutant
+    for path in sorted(CHECKS_TESTS.glob("mutants_*.py"))
+    for mutant in importlib.import_module(path.stem).MUTANTS
+]
+SOURCE = nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)
+GRADE_ID = {check: grade_id for grade_id, _, check in build.graded_cells(SOURCE)}
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("submissions")
+    files: dict[str, Path] = {
+        "reference": write(from_training_source(paths.REFERENCE.read_text()),
+                           folder / "reference.ipynb"),
+    }
+    released = tmp_path_factory.mktemp("course")
+    grade._make_course(released)
+    files["release"] = released / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
+    for path in SOLUTIONS:
+        files[f"solution:{path.stem}"] = write(from_module(path), folder / f"{path.stem}.ipynb")
+    for mutant in CATALOG:
+        files[f"mutant:{mutant.name}"] = write(from_training_source(mutant_source(mutant)),
+                                               folder / f"{mutant.name}.ipynb")
+    graded = grade.grade(list(files.values()), jobs=2)
+    results = dict(zip(files, graded, strict=True))
+    (tmp_path_factory.getbasetemp() / "grades.json").write_text(json.dumps(results, indent=1))
+    return results
+
+
+def _failed(report: dict[str, Any]) -> dict[str, str]:
+    return {c["grade_id"]: c["message"] for c in report["cells"] if not c["passed"]}
+
+
+def _explain(report: dict[str, Any]) -> str:
+    return "\n\n".join(f"[{k}] {v}" for k, v in _failed(report).items())
+
+
+def test_reference_gets_full_marks(reports: dict[str, dict[str, Any]]) -> None:
+    report = reports["reference"]
+    assert report["max_total"] == 100
+    assert report["total"] == 100, _explain(report)
+    assert len(report["cells"]) == len(GRADE_ID)
+    assert all(c["message"] == "" for c in report["cells"])
+
+
+def test_untouched_release_gets_zero_without_crashing(
+    reports: dict[str, dict[str, Any]],
+) -> None:
+    report = reports["release"]
+    assert report["total"] == 0 and report["max_total"] == 100
+    assert len(report["cells"]) == len(GRADE_ID)
+    for cell in report["cells"]:
+        assert cell["message"], f"{cell['grade_id']} failed without saying why"
+        assert "NotImplementedError" in cell["message"] or "is not defined" in cell["message"] \
+            or "needs implementations" in cell["message"], cell
+
+
+@pytest.mark.parametrize("name", [p.stem for p in SOLUTIONS])
+def test_correct_solutions_written_differently_get_full_marks(
+    reports: dict[str, dict[str, Any]], name: str
+) -> None:
+    report = reports[f"solution:{name}"]
+    assert report["total"] == 100, _explain(report)
+
+
+@pytest.mark.parametrize("mutant", CATALOG, ids=[m.name for m in CATALOG])
+def test_mutant_loses_points_exactly_where_intended(
+    reports: dict[str, dict[str, Any]], mutant: Mutant
+) -> None:
+    report = reports[f"mutant:{mutant.name}"]
+    failed = _failed(report)
+    expected = {GRADE_ID[check] for check in mutant.caught_by}
+    assert set(failed) == expected, (
+        f"lost points in {sorted(failed)}, expected exactly {sorted(expected)}\n"
+        + _explain(report)
+    )
+    for check in mutant.named_by:
+        message = failed[GRADE_ID[check]]
+        assert re.search(mutant.message, message), (
+            f"cell {GRADE_ID[check]} does not name the bug /{mutant.message}/:\n{message}"
+        )
+    assert report["total"] < 100
