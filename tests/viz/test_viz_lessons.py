@@ -1,0 +1,105 @@
+"""The pictures of the classic bugs: each returns a Figure whose data shows its lesson."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from tinytorch.core.training import Trainer, clip_grad_norm
+from tinytorch.viz import (
+    plot_accumulation,
+    plot_clipping,
+    plot_dropout_modes,
+    plot_missing_zero_grad,
+)
+
+
+@pytest.fixture(autouse=True)
+def no_figure_left_open():
+    yield
+    assert plt.get_fignums() == []
+
+
+def test_forgotten_zero_grad_makes_the_norm_grow_linearly(line) -> None:
+    fig = plot_missing_zero_grad(steps=10)
+    assert isinstance(fig, Figure)
+    kept = np.array(line(fig, "zero_grad() forgotten").get_ydata())
+    cleared = np.array(line(fig, "zero_grad() every step").get_ydata())
+    k = np.arange(1, 11)
+    np.testing.assert_allclose(kept, k * kept[0], rtol=0.05)  # step k: about k x step 1
+    assert kept[0] == cleared[0]
+    np.testing.assert_allclose(cleared, cleared[0], rtol=0.05)  # cleared: about constant
+
+
+@pytest.mark.parametrize("implementation", [clip_grad_norm, Trainer])
+def test_clipped_norms_never_exceed_max_norm(line, implementation) -> None:
+    fig = plot_clipping(implementation, max_norm=2.0, steps=6)
+    before = np.array(line(fig, "before clipping").get_ydata())
+    after = np.array(line(fig, "after clipping").get_ydata())
+    assert len(before) == len(after) == 6
+    assert (before > 100 * 2.0).all()  # exploding: far above the threshold
+    # the Trainer's "after" is measured from the float32 update, hence the tolerance
+    np.testing.assert_allclose(after, 2.0, rtol=1e-3)
+
+
+def test_a_clip_function_that_does_nothing_shows_it(line) -> None:
+    fig = plot_clipping(lambda params, max_norm: 0.0, steps=3)
+    before = line(fig, "before clipping").get_ydata()
+    np.testing.assert_array_equal(line(fig, "after clipping").get_ydata(), before)
+
+
+def _paths(fig):
+    ax = fig.axes[0]  # parameters after each step: x = weight, y = bias
+    return {ln.get_label(): np.column_stack(ln.get_data()) for ln in ax.get_lines()}
+
+
+def test_accumulation_coincides_with_one_big_batch_and_the_bug_does_not() -> None:
+    paths = _paths(plot_accumulation(Trainer))
+    big = paths["one batch of 10"]
+    accumulated = paths["Trainer: 4 + 4 + 2 accumulated"]
+    wrong = paths["bug: each batch's mean / 3"]
+    assert len(big) == len(accumulated) == len(wrong) == 13
+    np.testing.assert_allclose(accumulated, big, atol=1e-6)
+    assert np.max(np.abs(wrong - big)) > 0.1
+
+
+def test_a_trainer_that_averages_batches_equally_is_visibly_off() -> None:
+    class EqualWeights(Trainer):
+        """Steps on the mean of batch means: the bug, inside a Trainer."""
+
+        def train_epoch(self, dataloader, accumulation_steps=1):
+            self.optimizer.zero_grad()
+            for inputs, targets in dataloader:
+                (self.loss_fn(self.model.forward(inputs), targets) * (1 / 3)).backward()
+            self.optimizer.step()
+            self.optimizer.zero_grad()
+
+    paths = _paths(plot_accumulation(EqualWeights))
+    mine = paths["EqualWeights: 4 + 4 + 2 accumulated"]
+    assert np.max(np.abs(mine - paths["one batch of 10"])) > 0.1
+
+
+def test_dropout_varies_in_train_mode_and_is_constant_in_eval_mode() -> None:
+    fig = plot_dropout_modes(p=0.5, calls=6, units=12)
+    training = np.asarray(fig.axes[0].images[0].get_array())
+    evaluating = np.asarray(fig.axes[1].images[0].get_array())
+    assert training.shape == evaluating.shape == (6, 12)
+    assert set(np.unique(training)) == {0.0, 2.0}  # dropped, or kept and scaled by 1/(1-p)
+    assert len({row.tobytes() for row in training}) == 6  # a new mask every call
+    np.testing.assert_array_equal(evaluating, np.ones((6, 12)))  # identity, every call
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [plot_missing_zero_grad, plot_clipping, plot_accumulation, plot_dropout_modes],
+    ids=lambda f: f.__name__,
+)
+def test_every_picture_renders_to_png_without_a_warning(draw) -> None:
+    """Warnings are errors here (pyproject); in a notebook one would land on stderr."""
+    png = io.BytesIO()
+    draw().savefig(png, format="png", bbox_inches="tight")  # as the inline backend does
+    assert png.getvalue().startswith(b"\x89PNG")
