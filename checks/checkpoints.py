@@ -12,6 +12,9 @@
 Only the spec's public API is used: ``save_checkpoint``, ``load_checkpoint``, ``train_epoch``,
 ``evaluate``, ``epoch``, ``step``, ``history`` (train_loss, eval_loss, learning_rates), and the
 given optimizers' ``state_dict()``.
+
+A hidden run (``seed > 0``) shifts every model, data and shuffling seed and draws another number
+of samples, batch size and hidden width.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from checks.diagnose import attempt, fail, require
+from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Linear
 from tinytorch.core.losses import MSELoss
@@ -42,9 +46,20 @@ HISTORY_KEYS = ("train_loss", "eval_loss", "learning_rates")
 
 
 # ------------------------------------------------------------------ the scenario
-def _data() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(7)
-    x = rng.normal(size=(23, 3)).astype(np.float32)
+def _shape(run: int) -> tuple[int, int, int]:
+    """(samples, batch size, hidden width) of run ``run`` (0: the visible run)."""
+    if run == 0:
+        return 23, 4, 6
+    vary = variation(run, 61)
+    return int(vary.integers(17, 30)), int(vary.integers(4, 7)), int(vary.integers(4, 9))
+
+
+def _data(run: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A hidden run's inputs are half as large: SGD with momentum 0.9 must not diverge there
+    even without clipping, so a trainer that never clips fails the clipping checks, not these."""
+    rng = np.random.default_rng(shifted(7, run))
+    x = rng.normal(size=(_shape(run)[0], 3)) * (1.0 if run == 0 else 0.5)
+    x = x.astype(np.float32)
     y = (x @ np.array([[1.5], [-2.0], [0.5]]) + 0.3).astype(np.float32)
     return x, y
 
@@ -87,11 +102,13 @@ class _Run:
     """A trainer with its model, optimizer and shuffling loader."""
 
     def __init__(self, Trainer: Any, CosineSchedule: Any, kind: str, *, seed: int,
-                 data_seed: int, variant: str = "a", out: int = 1) -> None:
+                 data_seed: int, variant: str = "a", out: int = 1, run: int = 0) -> None:
+        """``seed`` and ``data_seed`` are the visible run's; ``run`` is the check's run seed."""
         cls, settings_a, settings_b = OPTIMIZERS[kind]
         settings = settings_a if variant == "a" else settings_b
         self.kind = kind
-        self.model = _Net(seed, out=out)
+        _, batch_size, hidden = _shape(run)
+        self.model = _Net(shifted(seed, run), out=out, hidden=hidden)
         self.optimizer = cls(self.model.parameters(), **settings)
         top = settings["lr"]
         schedule = (CosineSchedule(max_lr=top, min_lr=top / 10, total_epochs=6) if variant == "a"
@@ -99,9 +116,10 @@ class _Run:
         clip = 3.0 if variant == "a" else 0.01
         self.trainer = Trainer(self.model, self.optimizer, MSELoss(), scheduler=schedule,
                                grad_clip_norm=clip)
-        x, y = _data()
+        x, y = _data(run)
         y = np.repeat(y, out, axis=1)
-        self.loader = DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True, seed=data_seed)
+        self.loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+                                 seed=shifted(data_seed, run))
         self.eval_loader = DataLoader(TensorDataset(x, y), batch_size=8)
 
     def epoch(self, label: str) -> list[np.ndarray]:
@@ -215,12 +233,13 @@ def _diagnose_after_load(label: str, saved: dict[str, Any], loaded: dict[str, An
                      f"{_BUFFER_BUGS.get(name, name)}")
 
 
-def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: str) -> None:
+def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: str,
+            run: int) -> None:
     """Train N, save, load into fresh objects (``variant`` b: other settings), train M; compare
     with the uninterrupted run at every step of the way."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "run.ckpt"
-        straight = _Run(Trainer, CosineSchedule, kind, seed=0, data_seed=11)
+        straight = _Run(Trainer, CosineSchedule, kind, seed=0, data_seed=11, run=run)
         for _ in range(N_EPOCHS):
             straight.epoch(f"{label} (uninterrupted run)")
         saved = straight.state()
@@ -230,7 +249,8 @@ def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: s
             seen = straight.epoch(f"{label} (uninterrupted run)")
             after.append((seen, straight.state()))
 
-        fresh = _Run(Trainer, CosineSchedule, kind, seed=100, data_seed=99, variant=variant)
+        fresh = _Run(Trainer, CosineSchedule, kind, seed=100, data_seed=99, variant=variant,
+                     run=run)
         fresh.load(path, label)
         _diagnose_after_load(label, saved, fresh.state())
         for k, (want_seen, want) in enumerate(after):
@@ -265,10 +285,10 @@ def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: s
 
 
 # ------------------------------------------------------------------ 6.1
-def check_resume_is_exact(Trainer: Any, CosineSchedule: Any) -> None:
+def check_resume_is_exact(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
     """6.1: N epochs, save, load into fresh objects, M epochs == N+M epochs, bit for bit."""
     for kind in OPTIMIZERS:
-        _resume(Trainer, CosineSchedule, kind, "a", f"resume with {kind}")
+        _resume(Trainer, CosineSchedule, kind, "a", f"resume with {kind}", seed)
 
 
 # ------------------------------------------------------------------ 6.2
@@ -326,11 +346,11 @@ def _contains(hay: list[np.ndarray], needle: np.ndarray) -> bool:
     return False
 
 
-def _file_is_complete(Trainer: Any, CosineSchedule: Any, kind: str) -> None:
+def _file_is_complete(Trainer: Any, CosineSchedule: Any, kind: str, seed: int) -> None:
     label = f"checkpoint file with {kind}"
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "run.ckpt"
-        run = _Run(Trainer, CosineSchedule, kind, seed=0, data_seed=11)
+        run = _Run(Trainer, CosineSchedule, kind, seed=0, data_seed=11, run=seed)
         for _ in range(N_EPOCHS):
             run.epoch(label)
         state = run.state()
@@ -352,14 +372,14 @@ def _file_is_complete(Trainer: Any, CosineSchedule: Any, kind: str) -> None:
                      f"{_BUFFER_BUGS.get(name, name)}")
 
 
-def check_checkpoint_is_complete(Trainer: Any, CosineSchedule: Any) -> None:
+def check_checkpoint_is_complete(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
     """6.2: the file holds every value a resume needs, and the saved settings win."""
     for kind in OPTIMIZERS:
-        _file_is_complete(Trainer, CosineSchedule, kind)
+        _file_is_complete(Trainer, CosineSchedule, kind, seed)
     for kind in OPTIMIZERS:
         _resume(Trainer, CosineSchedule, kind, "b",
                 f"saved settings win ({kind}; the new trainer has other lr, betas/momentum, "
-                "schedule and clip)")
+                "schedule and clip)", seed)
 
 
 # ------------------------------------------------------------------ safety
@@ -420,11 +440,11 @@ def _refuses(run: _Run, path: Path, what: str, bug: str) -> None:
                 "then change anything")
 
 
-def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any) -> None:
+def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
     """Exact path, parents created, not a pickle, atomic, damaged/mismatched files refused."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        run = _Run(Trainer, CosineSchedule, "Adam", seed=0, data_seed=11)
+        run = _Run(Trainer, CosineSchedule, "Adam", seed=0, data_seed=11, run=seed)
         run.epoch("checkpoint safety")
         # exactly the path given, parents created, as str and as Path
         for path, as_str in ((root / "deep" / "er" / "model.weird", True),
@@ -441,7 +461,7 @@ def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any) -> None:
             require(reason is None, "the checkpoint's format", "no pickle (e.g. .npz + JSON)",
                     reason, "the file is a pickle: loading it can run arbitrary code; use "
                     "np.savez with plain arrays and JSON for the rest")
-            fresh = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3)
+            fresh = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
             fresh.load(str(path) if not as_str else path, "checkpoint safety")
         good = root / "plain"
         data = good.read_bytes()
@@ -450,7 +470,7 @@ def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any) -> None:
         decoy = root / "decoy.ckpt"
         decoy.write_bytes(pickle.dumps(_Decoy()))
         _TRIPPED.clear()
-        other = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3)
+        other = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
         other.epoch("checkpoint safety")
         try:
             other.trainer.load_checkpoint(decoy)
@@ -490,7 +510,7 @@ def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any) -> None:
         _refuses(other, root / "missing.ckpt", "a missing file", bug)
         _refuses(other, truncated, "a truncated file", bug)
         _refuses(other, corrupted, "a corrupted file", bug)
-        wider = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, out=2)
+        wider = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, out=2, run=seed)
         wider.epoch("checkpoint safety")
         _refuses(wider, good, "a checkpoint of a model with another last layer",
                  "loading copied the first layer before noticing the shapes differ: validate "

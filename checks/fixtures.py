@@ -22,11 +22,22 @@ def line_data(n: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x, (2 * x + 1).astype(np.float32)
 
 
-def blobs(n: int = 60, classes: int = 3, features: int = 2, seed: int = 2):
-    """Well separated Gaussian blobs: inputs float32 (n, features), labels float32 (n,)."""
+def blobs(n: int = 60, classes: int = 3, features: int = 2, seed: int = 2, *,
+          evenly: bool = False):
+    """Well separated Gaussian blobs: inputs float32 (n, features), labels float32 (n,).
+
+    The centers are drawn at random (scale 5), or with ``evenly`` (two features) spaced evenly
+    on a circle of radius 5 at a random angle, so no two classes can land close together
+    whatever the seed."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % classes
-    centers = rng.normal(scale=5.0, size=(classes, features))
+    if evenly:
+        if features != 2:
+            raise ValueError("evenly spaced centers lie on a circle: features must be 2")
+        angles = rng.uniform(0, 2 * np.pi) + 2 * np.pi * np.arange(classes) / classes
+        centers = 5.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    else:
+        centers = rng.normal(scale=5.0, size=(classes, features))
     x = centers[labels] + rng.normal(size=(n, features))
     return x.astype(np.float32), labels.astype(np.float32)
 

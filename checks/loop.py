@@ -5,6 +5,8 @@ training before its window is applied, and a bad ``accumulation_steps`` is refus
 Each check takes the student's ``Trainer`` and uses only its public API: ``train_epoch``,
 ``epoch``, ``step`` and ``history['train_loss']``. What the optimizer was handed is observed
 through ``SpySGD``; expected gradients are computed here from fresh, identically seeded models.
+A hidden run (``seed > 0``) shifts every data and model seed and draws other batch sizes, sample
+counts and learning rates (see ``checks.seeds``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from checks.diagnose import attempt, fail, require
 from checks.fixtures import LinearModel, SpySGD, batches, global_norm, line_data
+from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.losses import MSELoss
 from tinytorch.core.optimizers import grad_array
 from tinytorch.core.tensor import Tensor
@@ -86,15 +89,24 @@ def _run(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- 1.1
-def check_complete_loop(Trainer: Any) -> None:  # noqa: N803 - the student's class
+def _sizes(sizes: list[int]) -> str:
+    return ", ".join(str(n) for n in sizes)
+
+
+def check_complete_loop(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803 - student's class
     """1.1: forward, loss, backward and step all happen; the loss falls; history and counters."""
+    sizes, lr, batch, n_batches = [5, 20, 7], 0.1, 8, 4
+    if seed:
+        vary = variation(seed, 11)
+        sizes = unequal_sizes(vary, 3, 2, 20)
+        lr = round(float(vary.uniform(0.08, 0.15)), 3)
+        batch, n_batches = int(vary.integers(6, 11)), int(vary.integers(3, 6))
     # Part 1, lr = 0: the weights never move, so the epoch's loss is known exactly.
-    x, y = line_data(32, seed=5)
-    sizes = [5, 20, 7]
-    trainer, model, optimizer = _spy_trainer(Trainer, seed=1, lr=0.0)
+    x, y = line_data(sum(sizes), seed=shifted(5, seed))
+    trainer, model, optimizer = _spy_trainer(Trainer, seed=shifted(1, seed), lr=0.0)
     expected = _mean_loss(model, x, y)
     data = batches(x, y, sizes)
-    returned = _run("train_epoch (lr=0, batches of 5, 20, 7)", trainer.train_epoch, data)
+    returned = _run(f"train_epoch (lr=0, batches of {_sizes(sizes)})", trainer.train_epoch, data)
     _require_lr(optimizer, 0.0, "train_epoch (lr=0)")
     require(len(optimizer.seen_grads) > 0, "optimizer steps in one epoch of 3 batches", 3, 0,
             "optimizer.step() is never called in train_epoch")
@@ -121,7 +133,8 @@ def check_complete_loop(Trainer: Any) -> None:  # noqa: N803 - the student's cla
             bug = "the batch losses were summed but never divided by the number of samples"
         else:
             bug = "the returned loss is not the mean over every sample of the epoch"
-        fail("train_epoch's returned loss with batches of 5, 20, 7 (lr=0, weights fixed)",
+        fail(f"train_epoch's returned loss with batches of {_sizes(sizes)} (lr=0, weights "
+             "fixed)",
              f"{expected:.6g} (sample-weighted mean)", f"{value:.6g}", bug)
     history = trainer.history.get("train_loss") if isinstance(trainer.history, dict) else None
     require(isinstance(history, list) and len(history) == 1,
@@ -130,20 +143,21 @@ def check_complete_loop(Trainer: Any) -> None:  # noqa: N803 - the student's cla
     require(_close(history[0], value), "history['train_loss'][-1]", f"{value:.6g} (returned)",
             f"{history[0]!r}", "record the same value train_epoch returns")
 
-    # Part 2, lr = 0.1: the weights must move and the loss must fall epoch after epoch.
-    x, y = line_data(32, seed=6)
-    trainer, model, optimizer = _spy_trainer(Trainer, seed=2, lr=0.1)
+    # Part 2, lr = 0.1 (0.08 to 0.15 in a hidden run): the weights must move and the loss must
+    # fall epoch after epoch.
+    x, y = line_data(batch * n_batches, seed=shifted(6, seed))
+    trainer, model, optimizer = _spy_trainer(Trainer, seed=shifted(2, seed), lr=lr)
     start = _params(model)
-    data = batches(x, y, [8, 8, 8, 8])
+    data = batches(x, y, [batch] * n_batches)
     losses = [float(_run(f"train_epoch, epoch {e}", trainer.train_epoch, data))
               for e in range(6)]
     moved = [not _close(a, b, rtol=0, atol=0) for a, b in zip(_params(model), start, strict=False)]
-    require(all(moved), "parameters after 6 epochs at lr=0.1", "every parameter changed",
+    require(all(moved), f"parameters after 6 epochs at lr={lr}", "every parameter changed",
             f"changed: {moved}", "optimizer.step() is not applied to model.parameters() (was the "
             "optimizer built on the same parameters the model uses?)")
     falling = all(b < a for a, b in zip(losses, losses[1:], strict=False))
     require(falling and losses[-1] < 0.5 * losses[0],
-            "epoch losses on y = 2x + 1 (seeded, lr=0.1, batches of 8)",
+            f"epoch losses on y = 2x + 1 (seeded, lr={lr}, batches of {batch})",
             "strictly decreasing, the last below half the first",
             [round(v, 5) for v in losses],
             "the loop does not descend the gradient: check forward -> loss -> backward -> step "
@@ -153,8 +167,8 @@ def check_complete_loop(Trainer: Any) -> None:  # noqa: N803 - the student's cla
     require(len(trainer.history["train_loss"]) == 6 and _close(trainer.history["train_loss"],
             losses), "history['train_loss'] after 6 epochs", "the 6 returned losses",
             trainer.history["train_loss"], "append exactly one entry per epoch")
-    require(trainer.step == 24, "trainer.step after 6 epochs of 4 batches", 24, trainer.step,
-            "count one step per optimizer.step() in self.step")
+    require(trainer.step == 6 * n_batches, f"trainer.step after 6 epochs of {n_batches} batches",
+            6 * n_batches, trainer.step, "count one step per optimizer.step() in self.step")
 
 
 # ----------------------------------------------------------------------------- 1.2
@@ -163,23 +177,29 @@ def _ratio(a: list[Any], b: list[Any]) -> float:
     return na / nb if nb else math.inf
 
 
-def check_gradients_cleared(Trainer: Any) -> None:  # noqa: N803
+def check_gradients_cleared(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     """1.2: the same batch gives the same gradient at every step, window and epoch."""
-    x, y = line_data(4, seed=7)
-    expected = _mean_loss_grads(3, x, y)
+    n, stale = 4, 100.0
+    if seed:
+        vary = variation(seed, 12)
+        n, stale = int(vary.integers(2, 9)), float(vary.integers(20, 200))
+    x, y = line_data(n, seed=shifted(7, seed))
+    model_seed = shifted(3, seed)
+    expected = _mean_loss_grads(model_seed, x, y)
 
     # Stale gradients left on the parameters before the epoch must not be used.
-    trainer, model, optimizer = _spy_trainer(Trainer, seed=3, lr=0.0)
+    trainer, model, optimizer = _spy_trainer(Trainer, seed=model_seed, lr=0.0)
     for p in model.parameters():
-        p.grad = np.full(p.data.shape, 100.0, dtype=p.data.dtype)
-    data = batches(np.concatenate([x] * 3), np.concatenate([y] * 3), [4, 4, 4])
+        p.grad = np.full(p.data.shape, stale, dtype=p.data.dtype)
+    data = batches(np.concatenate([x] * 3), np.concatenate([y] * 3), [n] * 3)
     _run("train_epoch on 3 identical batches", trainer.train_epoch, data)
     _require_lr(optimizer, 0.0, "train_epoch (lr=0)")
     seen = optimizer.seen_grads
     require(len(seen) == 3, "optimizer steps for 3 batches (accumulation_steps=1)", 3, len(seen),
             "step once per batch when accumulation_steps=1")
     if not _grads_close(seen[0], expected):
-        fail("gradient at the first step, after a stale .grad of 100 was left on every parameter",
+        fail(f"gradient at the first step, after a stale .grad of {stale:g} was left on every "
+             "parameter",
              _fmt(expected), _fmt(seen[0]),
              "train_epoch does not start from cleared gradients: call optimizer.zero_grad() "
              "before the first batch")
@@ -192,8 +212,8 @@ def check_gradients_cleared(Trainer: Any) -> None:  # noqa: N803
                  "called between steps: clear the gradients after every optimizer.step()")
 
     # Across windows (k=2) and across epochs.
-    trainer, model, optimizer = _spy_trainer(Trainer, seed=3, lr=0.0)
-    data = batches(np.concatenate([x] * 4), np.concatenate([y] * 4), [4, 4, 4, 4])
+    trainer, model, optimizer = _spy_trainer(Trainer, seed=model_seed, lr=0.0)
+    data = batches(np.concatenate([x] * 4), np.concatenate([y] * 4), [n] * 4)
     for epoch in range(2):
         _run(f"train_epoch(accumulation_steps=2), epoch {epoch}",
              trainer.train_epoch, data, accumulation_steps=2)
@@ -212,14 +232,19 @@ def check_gradients_cleared(Trainer: Any) -> None:  # noqa: N803
 
 
 # ----------------------------------------------------------------------------- 1.3
-def check_accumulation(Trainer: Any) -> None:  # noqa: N803
+def check_accumulation(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     """1.3: a window of k batches steps with the gradient of one batch of all its samples."""
-    seed = 4
-    x, y = line_data(11, seed=8)
     sizes, k = [1, 3, 2, 2, 3], 2  # windows [1, 3], [2, 2], and a partial [3]
-    trainer, model, optimizer = _spy_trainer(Trainer, seed=seed, lr=0.0)
+    small, lr = 2, 0.2  # end to end: batches of 2 x k=2 against batches of 4
+    if seed:
+        vary = variation(seed, 13)
+        sizes = unequal_sizes(vary, 5, 1, 4)  # windows of unequal batches, and a partial one
+        small, lr = int(vary.integers(2, 5)), round(float(vary.uniform(0.1, 0.3)), 3)
+    model_seed = shifted(4, seed)
+    x, y = line_data(sum(sizes), seed=shifted(8, seed))
+    trainer, model, optimizer = _spy_trainer(Trainer, seed=model_seed, lr=0.0)
     data = batches(x, y, sizes)
-    _run("train_epoch(batches of 1, 3, 2, 2, 3, accumulation_steps=2)",
+    _run(f"train_epoch(batches of {_sizes(sizes)}, accumulation_steps=2)",
          trainer.train_epoch, data, accumulation_steps=k)
     _require_lr(optimizer, 0.0, "train_epoch (lr=0)")
     seen = optimizer.seen_grads
@@ -236,11 +261,11 @@ def check_accumulation(Trainer: Any) -> None:  # noqa: N803
 
     bounds = np.cumsum([0, *sizes])
     spans = zip(bounds, bounds[1:], strict=False)
-    per_batch = [_mean_loss_grads(seed, x[a:b], y[a:b]) for a, b in spans]
+    per_batch = [_mean_loss_grads(model_seed, x[a:b], y[a:b]) for a, b in spans]
     windows = [(0, 2), (2, 4), (4, 5)]
     for w, (first, last) in enumerate(windows):
         a, b = bounds[first], bounds[last]
-        expected = _mean_loss_grads(seed, x[a:b], y[a:b])
+        expected = _mean_loss_grads(model_seed, x[a:b], y[a:b])
         got = seen[w]
         if _grads_close(got, expected):
             continue
@@ -265,24 +290,27 @@ def check_accumulation(Trainer: Any) -> None:  # noqa: N803
         fail(f"gradient handed to the optimizer for {window}, accumulation_steps=2 (lr=0)",
              f"{_fmt(expected)} (one batch of its {b - a} samples)", _fmt(got), bug)
 
-    # End to end: batch 4 x k=1 against batch 2 x k=2, learning for 3 epochs.
-    x, y = line_data(8, seed=9)
+    # End to end: batch 4 x k=1 against batch 2 x k=2 (2 to 4 in a hidden run), learning for
+    # 3 epochs.
+    big = 2 * small
+    x, y = line_data(4 * small, seed=shifted(9, seed))
     runs = []
-    for sizes, k in (([4, 4], 1), ([2, 2, 2, 2], 2)):
-        trainer, model, optimizer = _spy_trainer(Trainer, seed=5, lr=0.2)
+    for sizes, k in (([big, big], 1), ([small] * 4, 2)):
+        trainer, model, optimizer = _spy_trainer(Trainer, seed=shifted(5, seed), lr=lr)
         data = batches(x, y, sizes)
         losses = [float(_run(f"train_epoch(batches of {sizes[0]}, accumulation_steps={k})",
                              trainer.train_epoch, data, accumulation_steps=k))
                   for _ in range(3)]
         runs.append((_params(model), losses, len(optimizer.seen_grads)))
     (big_p, big_l, big_n), (acc_p, acc_l, acc_n) = runs
-    require(acc_n == big_n, "optimizer steps: batch 2 x k=2 against batch 4 x k=1, 3 epochs",
+    against = f"batch {small} x k=2 against batch {big} x k=1"
+    require(acc_n == big_n, f"optimizer steps: {against}, 3 epochs",
             big_n, acc_n, "step once per window of accumulation_steps batches")
-    require(_params_close(acc_p, big_p), "parameters after 3 epochs: batch 2 x k=2 against "
-            "batch 4 x k=1 (lr=0.2)", [p.ravel().round(6).tolist() for p in big_p],
+    require(_params_close(acc_p, big_p), f"parameters after 3 epochs: {against} (lr={lr})",
+            [p.ravel().round(6).tolist() for p in big_p],
             [p.ravel().round(6).tolist() for p in acc_p],
             "accumulating k batches must give exactly the update of one big batch")
-    require(_close(acc_l, big_l), "epoch losses: batch 2 x k=2 against batch 4 x k=1",
+    require(_close(acc_l, big_l), f"epoch losses: {against}",
             big_l, acc_l, "the epoch's loss must be the sample-weighted mean, however batched")
 
 
@@ -293,18 +321,33 @@ def _names(message: str, word: str, index: int) -> bool:
     return re.search(pattern, message, flags=re.I) is not None
 
 
-def check_nan_loss(Trainer: Any) -> None:  # noqa: N803
+def _nan_cases(seed: int) -> tuple[int, list[tuple[float, int, int, int]]]:
+    """The batch size, and (bad value, epoch, bad batch, accumulation_steps) of each case. The
+    NaN case's bad batch is never the first of its window (the batches before it in the window
+    must not be applied)."""
+    if seed == 0:
+        return 2, [(np.nan, 2, 5, 2), (np.inf, 0, 0, 1)]
+    vary = variation(seed, 14)
+    k = int(vary.integers(2, 4))
+    bad = int(vary.choice([b for b in range(1, 8) if b % k]))
+    cases = [(np.nan, int(vary.integers(0, 3)), bad, k),
+             (np.inf, int(vary.integers(0, 3)), int(vary.integers(0, 8)), 1)]
+    return int(vary.integers(1, 4)), cases
+
+
+def check_nan_loss(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     """A NaN/inf loss raises an error naming epoch and batch; its window is never applied, the
     earlier windows' updates stand, and gradients are cleared."""
-    x, y = line_data(16, seed=10)
-    sizes = [2] * 8
+    size, cases = _nan_cases(seed)
+    x, y = line_data(8 * size, seed=shifted(10, seed))
+    sizes = [size] * 8
     clean = batches(x, y, sizes)
-    for bad_value, epoch, bad_batch, k in ((np.nan, 2, 5, 2), (np.inf, 0, 0, 1)):
+    for bad_value, epoch, bad_batch, k in cases:
         y_bad = y.copy()
-        y_bad[2 * bad_batch] = bad_value  # first sample of batch ``bad_batch``
+        y_bad[size * bad_batch] = bad_value  # first sample of batch ``bad_batch``
         poisoned = batches(x, y_bad, sizes)
-        trainer, model, _ = _spy_trainer(Trainer, seed=6, lr=0.1)
-        twin, twin_model, _ = _spy_trainer(Trainer, seed=6, lr=0.1)
+        trainer, model, _ = _spy_trainer(Trainer, seed=shifted(6, seed), lr=0.1)
+        twin, twin_model, _ = _spy_trainer(Trainer, seed=shifted(6, seed), lr=0.1)
         for e in range(epoch):
             _run(f"train_epoch, clean epoch {e}", trainer.train_epoch, clean, k)
             _run(f"train_epoch, clean epoch {e}", twin.train_epoch, clean, k)
@@ -350,11 +393,12 @@ def check_nan_loss(Trainer: Any) -> None:  # noqa: N803
 
 
 # ----------------------------------------------------------------------------- accumulation-args
-def check_accumulation_args(Trainer: Any) -> None:  # noqa: N803
+def check_accumulation_args(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     """accumulation_steps that is not a positive integer raises ValueError and changes nothing."""
-    x, y = line_data(8, seed=11)
-    data = batches(x, y, [4, 4])
-    trainer, model, optimizer = _spy_trainer(Trainer, seed=7, lr=0.1)
+    sizes = [4, 4] if seed == 0 else unequal_sizes(variation(seed, 15), 2, 1, 8)
+    x, y = line_data(sum(sizes), seed=shifted(11, seed))
+    data = batches(x, y, sizes)
+    trainer, model, optimizer = _spy_trainer(Trainer, seed=shifted(7, seed), lr=0.1)
     _run("train_epoch, one clean epoch", trainer.train_epoch, data)
     for bad in (0, -1, 1.5, True):
         before = _params(model)

@@ -3,7 +3,8 @@ layers included) and 2.2 (evaluate records no graph and changes nothing: gradien
 optimizer state, random numbers; its loss is sample-weighted and its accuracy is by argmax).
 
 The mode is observed INSIDE forward (a flag read after the call proves nothing about what the
-layers saw). Each check takes the student's ``Trainer`` and uses only its public API.
+layers saw). Each check takes the student's ``Trainer`` and uses only its public API. A hidden
+run (``seed > 0``) shifts every data and model seed and draws other batch sizes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from checks.diagnose import attempt, fail, require
 from checks.fixtures import LinearModel, blobs, line_data
+from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.autograd import no_grad
 from tinytorch.core.layers import Dropout, Linear
 from tinytorch.core.losses import CrossEntropyLoss, MSELoss
@@ -90,12 +92,13 @@ def _mode_trainer(Trainer: Any, seed: int = 0) -> tuple[Any, _ModeModel]:  # noq
 
 
 # ----------------------------------------------------------------------------- 2.1
-def check_mode_switching(Trainer: Any) -> None:  # noqa: N803
+def check_mode_switching(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     """2.1: training mode inside train_epoch's forward, eval mode inside evaluate's, on the model
     and on every nested layer; evaluate leaves eval mode, train_epoch switches back."""
-    x, y = line_data(12, seed=12)
-    data = _batches(x, y, [4, 4, 4])
-    trainer, model = _mode_trainer(Trainer, seed=3)
+    sizes = [4, 4, 4] if seed == 0 else unequal_sizes(variation(seed, 21), 3, 1, 8)
+    x, y = line_data(sum(sizes), seed=shifted(12, seed))
+    data = _batches(x, y, sizes)
+    trainer, model = _mode_trainer(Trainer, seed=shifted(3, seed))
     model.set_all(False)  # as after an earlier evaluate: train_epoch must switch on
 
     def judge(phase: str, wanted: bool) -> None:
@@ -157,13 +160,20 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def check_evaluate_is_pure(Trainer: Any) -> None:  # noqa: N803
+def _batch_list(sizes: list[int]) -> str:
+    return ", ".join(str(n) for n in sizes)
+
+
+def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     """2.2: evaluate records no graph, changes no gradient, parameter, optimizer state or random
     state; its loss is the sample-weighted mean and its accuracy is by argmax."""
-    x, y = line_data(12, seed=13)
-    sizes = [2, 7, 3]
+    sizes, csizes = [2, 7, 3], [7, 20, 33]
+    if seed:
+        vary = variation(seed, 22)
+        sizes, csizes = unequal_sizes(vary, 3, 1, 9), unequal_sizes(vary, 3, 5, 30)
+    x, y = line_data(sum(sizes), seed=shifted(13, seed))
     data = _batches(x, y, sizes)
-    model = _ModeModel(seed=5)
+    model = _ModeModel(seed=shifted(5, seed))
     optimizer = Adam(model.parameters(), lr=0.01)
     trainer = Trainer(model, optimizer, MSELoss())
     _run("train_epoch", trainer.train_epoch, data)
@@ -214,7 +224,8 @@ def check_evaluate_is_pure(Trainer: Any) -> None:  # noqa: N803
         bug = ("the batch losses were averaged as equals: weight each by its number of samples"
                if _close(loss, np.mean(per_batch)) else
                "the loss is not the mean over every sample of the evaluated data")
-        fail("evaluate's loss with batches of 2, 7, 3", f"{expected:.6g} (sample-weighted)",
+        fail(f"evaluate's loss with batches of {_batch_list(sizes)}",
+             f"{expected:.6g} (sample-weighted)",
              f"{loss:.6g}", bug)
     history = trainer.history["eval_loss"]
     require(len(history) == n_eval + 1 and _close(history[-1], loss),
@@ -224,7 +235,7 @@ def check_evaluate_is_pure(Trainer: Any) -> None:  # noqa: N803
     # Evaluating in between changes nothing about training (same weights, same dropout masks).
     finals = []
     for with_eval in (True, False):
-        model = _ModeModel(seed=6, p=0.5)
+        model = _ModeModel(seed=shifted(6, seed), p=0.5)
         trainer = Trainer(model, SGD(model.parameters(), lr=0.1), MSELoss())
         _run("train_epoch", trainer.train_epoch, data)
         if with_eval:
@@ -239,10 +250,9 @@ def check_evaluate_is_pure(Trainer: Any) -> None:  # noqa: N803
             "random numbers or touched gradients, weights or optimizer state")
 
     # Accuracy for CrossEntropyLoss: the fraction of argmax predictions equal to the label.
-    x, labels = blobs(60, classes=3, features=2, seed=14)
-    csizes = [7, 20, 33]
+    x, labels = blobs(sum(csizes), classes=3, features=2, seed=shifted(14, seed))
     cdata = _batches(x, labels, csizes)
-    model = LinearModel(2, 3, seed=8)
+    model = LinearModel(2, 3, seed=shifted(8, seed))
     trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss())
     loss, accuracy = _run("evaluate with CrossEntropyLoss", trainer.evaluate, cdata)
     with no_grad():
@@ -260,10 +270,11 @@ def check_evaluate_is_pure(Trainer: Any) -> None:  # noqa: N803
         else:
             bug = ("for CrossEntropyLoss accuracy is the fraction of samples whose argmax over "
                    "the logits (axis=1) equals the label")
-        fail("evaluate's accuracy with CrossEntropyLoss (batches of 7, 20, 33)",
+        fail(f"evaluate's accuracy with CrossEntropyLoss (batches of {_batch_list(csizes)})",
              f"{expected_acc:.6g}", repr(accuracy), bug)
     expected = float(np.dot(losses, csizes) / sum(csizes))
-    require(_close(loss, expected), "evaluate's CrossEntropyLoss loss (batches of 7, 20, 33)",
+    require(_close(loss, expected),
+            f"evaluate's CrossEntropyLoss loss (batches of {_batch_list(csizes)})",
             f"{expected:.6g} (sample-weighted)", f"{float(loss):.6g}",
             "weight each batch's loss by its number of samples")
 

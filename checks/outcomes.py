@@ -2,7 +2,8 @@
 works with every architecture, loss and optimizer of the course.
 
 Losses are measured here with the model's own ``forward`` and the loss function, never read
-back from the Trainer being judged.
+back from the Trainer being judged. A hidden run (``seed > 0``) shifts every data and model seed
+and draws other learning rates, batch sizes, schedules and hidden widths.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from checks.diagnose import attempt, fail, require
 from checks.fixtures import MLP, LinearModel, SpySGD, batches, blobs, line_data
+from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU, Sigmoid, Tanh
 from tinytorch.core.layers import Linear, Sequential
 from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss
@@ -70,18 +72,23 @@ def _learns(model: Any, optimizer: Any, loss_fn: Any, x: np.ndarray, y: np.ndarr
 
 
 # ------------------------------------------------------------------ 5.1
-def check_convergence(Trainer: Any) -> None:
-    """5.1: y = 2x + 1 with a Linear(1, 1): w -> 2, b -> 1, final loss < 0.1 x initial."""
-    x, y = line_data(32, seed=0)
-    model = LinearModel(1, 1, seed=0)
+def check_convergence(Trainer: Any, *, seed: int = 0) -> None:
+    """5.1: y = 2x + 1 with a Linear(1, 1): w -> 2, b -> 1, final loss < 0.1 x initial. A hidden
+    run uses another lr and batch size."""
+    lr, batch = 0.3, 4
+    if seed:
+        vary = variation(seed, 51)
+        lr, batch = round(float(vary.uniform(0.2, 0.4)), 3), int(vary.choice([4, 8]))
+    x, y = line_data(32, seed=shifted(0, seed))
+    model = LinearModel(1, 1, seed=shifted(0, seed))
     loss_fn = MSELoss()
     initial = _loss_of(model, loss_fn, x, y)
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.3), loss_fn)
-    losses = _train(trainer, batches(x, y, [4] * 8), 25, "y = 2x + 1")
+    trainer = Trainer(model, SGD(model.parameters(), lr=lr), loss_fn)
+    losses = _train(trainer, batches(x, y, [batch] * (32 // batch)), 25, "y = 2x + 1")
     final = _loss_of(model, loss_fn, x, y)
     w = float(model.layer.weight.data.reshape(-1)[0])
     b = float(model.layer.bias.data.reshape(-1)[0])
-    if w == float(_params(LinearModel(1, 1, seed=0))[0].reshape(-1)[0]):
+    if w == float(_params(LinearModel(1, 1, seed=shifted(0, seed)))[0].reshape(-1)[0]):
         fail("y = 2x + 1: the weight never changed", "w moves towards 2", f"w = {w}",
              "train_epoch never calls optimizer.step(), or steps with no gradient")
     require(math.isfinite(final) and final < 0.1 * initial,
@@ -103,15 +110,23 @@ def check_convergence(Trainer: Any) -> None:
 
 
 # ------------------------------------------------------------------ 5.2
-def check_history(Trainer: Any, CosineSchedule: Any) -> None:
+def check_history(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
     """5.2: train_loss and learning_rates hold one entry per epoch, eval_loss one per evaluate,
-    all finite, equal to what train_epoch and evaluate returned and to the epoch's LR."""
-    x, y = line_data(24, seed=1)
-    data = batches(x, y, [8, 8, 8])
+    all finite, equal to what train_epoch and evaluate returned and to the epoch's LR. A hidden
+    run uses another lr, schedule and batch size."""
+    lr, top, bottom, total, batch = 0.05, 0.1, 0.01, 5, 8
+    if seed:
+        vary = variation(seed, 52)
+        lr, top = round(float(vary.uniform(0.02, 0.1)), 3), round(float(vary.uniform(0.05, 0.2)), 3)
+        bottom = round(top * float(vary.uniform(0.05, 0.5)), 4)
+        total, batch = int(vary.integers(3, 9)), int(vary.integers(4, 11))
+    x, y = line_data(3 * batch, seed=shifted(1, seed))
+    data = batches(x, y, [batch] * 3)
     for scheduled in (False, True):
-        model = LinearModel(1, 1, seed=1)
-        schedule = CosineSchedule(max_lr=0.1, min_lr=0.01, total_epochs=5) if scheduled else None
-        trainer = Trainer(model, SGD(model.parameters(), lr=0.05), MSELoss(), scheduler=schedule)
+        model = LinearModel(1, 1, seed=shifted(1, seed))
+        schedule = (CosineSchedule(max_lr=top, min_lr=bottom, total_epochs=total) if scheduled
+                    else None)
+        trainer = Trainer(model, SGD(model.parameters(), lr=lr), MSELoss(), scheduler=schedule)
         label = "with a CosineSchedule" if scheduled else "without a scheduler"
         returned, evaluated = [], []
         for epoch in range(5):
@@ -150,7 +165,7 @@ def check_history(Trainer: Any, CosineSchedule: Any) -> None:
         require(all(close), f"history {label}: eval_loss differs from what evaluate returned",
                 evaluated, list(history["eval_loss"]),
                 "append the same loss that evaluate returns")
-        expected = [schedule.get_lr(e) for e in range(5)] if scheduled else [0.05] * 5
+        expected = [schedule.get_lr(e) for e in range(5)] if scheduled else [lr] * 5
         close = [math.isclose(float(a), b, rel_tol=1e-9)
                  for a, b in zip(history["learning_rates"], expected, strict=True)]
         require(all(close), f"history {label}: learning_rates is not the LR of each epoch",
@@ -185,17 +200,27 @@ def _plane(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def check_architectures(Trainer: Any) -> None:
+def _hidden(seed: int, salt: int) -> int:
+    """The hidden width of the MLPs: 8, or 6 to 12 in a hidden run."""
+    return 8 if seed == 0 else int(variation(seed, salt).integers(6, 13))
+
+
+def check_architectures(Trainer: Any, *, seed: int = 0) -> None:
     """7.1: a single Linear, an MLP with ReLU, Sigmoid/Tanh activations, and a Sequential."""
-    x, y = _plane(5)
+    x, y = _plane(shifted(5, seed))
     data = batches(x, y, [16, 16])
+    h = _hidden(seed, 71)
+
+    def at(k: int) -> int:
+        return shifted(k, seed)
+
     models: list[tuple[str, Callable[[], Any]]] = [
-        ("single Linear (duck-typed model)", lambda: LinearModel(2, 1, seed=3)),
-        ("MLP Linear -> ReLU -> Linear", lambda: MLP(2, 8, 1, seed=3)),
-        ("Linear -> Sigmoid -> Linear -> Tanh -> Linear", lambda: _Squash(3)),
+        ("single Linear (duck-typed model)", lambda: LinearModel(2, 1, seed=at(3))),
+        ("MLP Linear -> ReLU -> Linear", lambda: MLP(2, h, 1, seed=at(3))),
+        ("Linear -> Sigmoid -> Linear -> Tanh -> Linear", lambda: _Squash(at(3))),
         ("Sequential(Linear, ReLU, Linear)",
-         lambda: Sequential(Linear(2, 8, seed=4), ReLU(), Linear(8, 1, seed=5))),
-        ("a bare Linear layer as the model", lambda: Linear(2, 1, seed=6)),
+         lambda: Sequential(Linear(2, h, seed=at(4)), ReLU(), Linear(h, 1, seed=at(5)))),
+        ("a bare Linear layer as the model", lambda: Linear(2, 1, seed=at(6))),
     ]
     for name, build in models:
         model = build()
@@ -204,19 +229,26 @@ def check_architectures(Trainer: Any) -> None:
 
 
 # ------------------------------------------------------------------ 7.2
-def check_losses(Trainer: Any) -> None:
+def check_losses(Trainer: Any, *, seed: int = 0) -> None:
     """7.2: MSELoss, CrossEntropyLoss and BinaryCrossEntropyLoss (after a Sigmoid) train, and
     every parameter receives a gradient at every step."""
-    xr, yr = _plane(6)
-    xc, yc = blobs(60, classes=3, features=2, seed=2)
-    xb, labels = blobs(60, classes=2, features=2, seed=4)
+    xr, yr = _plane(shifted(6, seed))
+    # a hidden run spaces the classes evenly: random centers may land too close to learn
+    xc, yc = blobs(60, classes=3, features=2, seed=shifted(2, seed), evenly=seed > 0)
+    xb, labels = blobs(60, classes=2, features=2, seed=shifted(4, seed), evenly=seed > 0)
     yb = labels.reshape(-1, 1).astype(np.float32)
+    h = _hidden(seed, 72)
+
+    def at(k: int) -> int:
+        return shifted(k, seed)
+
     cases = [
-        ("MSELoss (regression)", lambda: MLP(2, 8, 1, seed=7), MSELoss(), xr, yr, 0.05),
-        ("CrossEntropyLoss (3 classes)", lambda: MLP(2, 8, 3, seed=8), CrossEntropyLoss(),
+        ("MSELoss (regression)", lambda: MLP(2, h, 1, seed=at(7)), MSELoss(), xr, yr, 0.05),
+        ("CrossEntropyLoss (3 classes)", lambda: MLP(2, h, 3, seed=at(8)), CrossEntropyLoss(),
          xc, yc, 0.05),
         ("BinaryCrossEntropyLoss after a Sigmoid",
-         lambda: Sequential(Linear(2, 8, seed=9), ReLU(), Linear(8, 1, seed=10), Sigmoid()),
+         lambda: Sequential(Linear(2, h, seed=at(9)), ReLU(), Linear(h, 1, seed=at(10)),
+                            Sigmoid()),
          BinaryCrossEntropyLoss(), xb, yb, 0.1),
     ]
     for name, build, loss_fn, x, y, lr in cases:
@@ -239,9 +271,9 @@ def check_losses(Trainer: Any) -> None:
 
 
 # ------------------------------------------------------------------ 7.3
-def check_optimizers(Trainer: Any) -> None:
+def check_optimizers(Trainer: Any, *, seed: int = 0) -> None:
     """7.3: SGD, SGD with momentum, Adam and AdamW drive the Trainer and learn y = 2x + 1."""
-    x, y = line_data(32, seed=2)
+    x, y = line_data(32, seed=shifted(2, seed))
     data = batches(x, y, [16, 16])
     cases: list[tuple[str, Callable[[Any], Any], int]] = [
         ("SGD", lambda ps: SGD(ps, lr=0.3), 30),
@@ -250,7 +282,7 @@ def check_optimizers(Trainer: Any) -> None:
         ("AdamW", lambda ps: AdamW(ps, lr=0.1, weight_decay=0.01), 30),
     ]
     for name, make, epochs in cases:
-        model = LinearModel(1, 1, seed=2)
+        model = LinearModel(1, 1, seed=shifted(2, seed))
         optimizer = make(model.parameters())
         trainer = _learns(model, optimizer, MSELoss(), x, y, data, epochs, f"{name} on y = 2x + 1",
                           Trainer=Trainer, ratio=0.1)

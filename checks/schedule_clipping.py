@@ -2,7 +2,9 @@
 
 What the optimizer saw is what is judged: the lr read inside the model's ``forward`` and at
 every ``optimizer.step()`` (SpySGD), and the gradients handed to each step, compared with the
-true gradient of the window's mean loss computed here in float64 numpy.
+true gradient of the window's mean loss computed here in float64 numpy. A hidden run
+(``seed > 0``) shifts every data and model seed and draws other schedules, learning rates,
+batch sizes and (for 4.2) a clip threshold above every gradient of the run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from checks.diagnose import fail, require
 from checks.fixtures import LinearModel, SpySGD, batches, global_norm, line_data
+from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.losses import MSELoss
 from tinytorch.core.tensor import Tensor
 
@@ -105,18 +108,24 @@ def _schedule_bug(epoch_lrs: list[list[float]], get_lr: Callable[[int], float]) 
             "epoch's first batch")
 
 
-def check_scheduler_updates_lr(Trainer: Any, CosineSchedule: Any) -> None:
+def check_scheduler_updates_lr(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
     """Audit 3.1: with CosineSchedule(0.1, 0.01, total_epochs=6) and 7 epochs, every batch of
     epoch e runs (forward and optimizer.step) with get_lr(e), from epoch 0 on; the rates
-    decrease and end at min_lr; history['learning_rates'] holds them."""
-    max_lr, min_lr, total = 0.1, 0.01, 6
+    decrease and end at min_lr; history['learning_rates'] holds them. A hidden run uses another
+    schedule (max_lr below INITIAL_LR) and other batch sizes."""
+    max_lr, min_lr, total, sizes = 0.1, 0.01, 6, [4, 4, 4]
+    if seed:
+        vary = variation(seed, 31)
+        max_lr = round(float(vary.uniform(0.05, 0.3)), 3)
+        min_lr = round(max_lr * float(vary.uniform(0.05, 0.5)), 4)
+        total, sizes = int(vary.integers(3, 9)), unequal_sizes(vary, 3, 1, 8)
     schedule = CosineSchedule(max_lr=max_lr, min_lr=min_lr, total_epochs=total)
-    model = _LrSpyModel(seed=3)
+    model = _LrSpyModel(seed=shifted(3, seed))
     opt = SpySGD(model.parameters(), lr=INITIAL_LR)
     model.optimizer = opt
     trainer = Trainer(model, opt, MSELoss(), scheduler=schedule)
-    x, y = line_data(n=12, seed=4)
-    data = batches(x, y, [4, 4, 4])
+    x, y = line_data(n=sum(sizes), seed=shifted(4, seed))
+    data = batches(x, y, sizes)
     epochs = total + 1
     for epoch in range(epochs):
         _train(trainer, data, f"Trainer.train_epoch() (epoch {epoch}) with a CosineSchedule")
@@ -152,16 +161,19 @@ def check_scheduler_updates_lr(Trainer: Any, CosineSchedule: Any) -> None:
 
 
 # ============================================================================ audit 3.2
-def check_training_without_scheduler(Trainer: Any) -> None:
+def check_training_without_scheduler(Trainer: Any, *, seed: int = 0) -> None:
     """Audit 3.2: scheduler=None: every batch runs with the optimizer's own lr, unchanged, and
-    the loss on y = 2x + 1 still falls."""
-    lr = 0.3
-    model = _LrSpyModel(seed=5)
+    the loss on y = 2x + 1 still falls. A hidden run uses another lr and batch size."""
+    lr, batch = 0.3, 8
+    if seed:
+        vary = variation(seed, 32)
+        lr, batch = round(float(vary.uniform(0.2, 0.4)), 3), int(vary.integers(6, 11))
+    model = _LrSpyModel(seed=shifted(5, seed))
     opt = SpySGD(model.parameters(), lr=lr)
     model.optimizer = opt
     trainer = Trainer(model, opt, MSELoss(), scheduler=None)
-    x, y = line_data(n=32, seed=6)
-    data = batches(x, y, [8, 8, 8, 8])
+    x, y = line_data(n=4 * batch, seed=shifted(6, seed))
+    data = batches(x, y, [batch] * 4)
     epochs = 8
     losses = [_train(trainer, data, f"Trainer.train_epoch() (epoch {e}) with scheduler=None")
               for e in range(epochs)]
@@ -185,11 +197,12 @@ def check_training_without_scheduler(Trainer: Any) -> None:
 
 
 # ============================================================================ audit 4.1 / 4.2
-def _big_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs of scale 100 and targets of 1000: MSE gradients of norm ~1e4."""
+def _big_data(n: int, seed: int, target: float = 1000.0) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs of scale 100 and targets of 1000: MSE gradients of norm ~1e4 (at least
+    2 * target, the bias's)."""
     rng = np.random.default_rng(seed)
     x = (100 * rng.normal(size=(n, 2))).astype(np.float32)
-    return x, np.full((n, 1), 1000.0, np.float32)
+    return x, np.full((n, 1), target, np.float32)
 
 
 def _mse_grads(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
@@ -208,8 +221,9 @@ def _allclose(a: list[Any], b: list[np.ndarray], rtol: float, atol: float) -> bo
 
 
 def _clip_run(Trainer: Any, sizes: list[int], accumulation_steps: int, clip: float | None,
-              x: np.ndarray, y: np.ndarray, lr: float, epochs: int = 2) -> Any:
-    model = LinearModel(n_in=2, seed=1)
+              x: np.ndarray, y: np.ndarray, lr: float, epochs: int = 2,
+              model_seed: int = 1) -> Any:
+    model = LinearModel(n_in=2, seed=model_seed)
     opt = _ParamSpySGD(model.parameters(), lr=lr)
     trainer = Trainer(model, opt, MSELoss(), grad_clip_norm=clip)
     for e in range(epochs):
@@ -274,31 +288,70 @@ def _judge_clipped(opt: Any, windows: list[tuple[int, int]], x: np.ndarray, y: n
                  f"{[np.asarray(g).reshape(-1).round(6) for g in grads]}", bug)
 
 
-def check_clipping_prevents_explosion(Trainer: Any) -> None:
+def check_clipping_prevents_explosion(Trainer: Any, *, seed: int = 0) -> None:
     """Audit 4.1: grad_clip_norm=1 with gradients of norm ~1e4: every gradient handed to
     optimizer.step() has global norm 1 and the direction of the true gradient; with
     accumulation_steps=2 (batches 1, 3 | 2, 2 | 1) clipping acts once per step on the
-    window's accumulated gradient."""
-    x, y = _big_data(n=9, seed=5)
-    sizes = [1, 3, 2, 2, 1]
-    _, opt = _clip_run(Trainer, [3, 3, 3], 1, 1.0, x, y, lr=0.01)
-    _judge_clipped(opt, _windows([3, 3, 3], 1) * 2, x, y,
-                   "grad_clip_norm=1, batches of 3, accumulation_steps=1", 1)
-    _, opt = _clip_run(Trainer, sizes, 2, 1.0, x, y, lr=0.01)
+    window's accumulated gradient. A hidden run uses other batch sizes (windows of unequal
+    batches)."""
+    sizes, plain, target, lr = [1, 3, 2, 2, 1], [3, 3, 3], 1000.0, 0.01
+    if seed:
+        vary = variation(seed, 41)
+        sizes = unequal_sizes(vary, 5, 1, 4)
+        third = sum(sizes) // 3
+        plain = [third, third, sum(sizes) - 2 * third]
+        # Gradients of norm > 2e6: a clipped gradient of norm 1 left over from the step before
+        # (zero_grad missing, which 1.2 names) stays below the direction's tolerance. An lr
+        # of 1e-5 keeps even unclipped steps stable (no overflow), so a trainer that does not
+        # clip is told so rather than crashing.
+        target, lr = float(int(vary.integers(1, 10)) * 10 ** 6), 1e-5
+    x, y = _big_data(n=sum(sizes), seed=shifted(5, seed), target=target)
+    model_seed = shifted(1, seed)
+    _, opt = _clip_run(Trainer, plain, 1, 1.0, x, y, lr=lr, model_seed=model_seed)
+    label = f"of {plain[0]}" if len(set(plain)) == 1 else f"{plain}"
+    _judge_clipped(opt, _windows(plain, 1) * 2, x, y,
+                   f"grad_clip_norm=1, batches {label}, accumulation_steps=1", 1)
+    _, opt = _clip_run(Trainer, sizes, 2, 1.0, x, y, lr=lr, model_seed=model_seed)
     _judge_clipped(opt, _windows(sizes, 2) * 2, x, y,
                    f"grad_clip_norm=1, batches {sizes}, accumulation_steps=2", 2)
 
 
-def check_small_gradients_unchanged(Trainer: Any) -> None:
+def _true_norms(model_seed: int, sizes: list[int], k: int, x: np.ndarray, y: np.ndarray,
+                lr: float, epochs: int) -> list[float]:
+    """The norm of each window's mean-loss gradient along a correct run (plain SGD, float64)."""
+    params = [np.array(p.data, dtype=np.float64)
+              for p in LinearModel(n_in=2, seed=model_seed).parameters()]
+    norms = []
+    for a, c in _windows(sizes, k) * epochs:
+        grads = _mse_grads(params, x[a:c], y[a:c])
+        norms.append(global_norm(grads))
+        params = [p - lr * g for p, g in zip(params, grads, strict=True)]
+    return norms
+
+
+def check_small_gradients_unchanged(Trainer: Any, *, seed: int = 0) -> None:
     """Audit 4.2: grad_clip_norm=10 with gradients of norm between 1 and 10: every gradient
     handed to optimizer.step() (with accumulation) is bit for bit that of the same run without
-    clipping, and the true gradient of its window."""
-    rng = np.random.default_rng(7)
-    x = rng.normal(size=(10, 2)).astype(np.float32)
-    y = (x @ np.array([[2.0], [-3.0]], np.float32) + 1.5).astype(np.float32)
-    sizes, k, clip = [3, 3, 2, 2], 2, 10.0
-    _, plain = _clip_run(Trainer, sizes, k, None, x, y, lr=0.05, epochs=3)
-    _, clipped = _clip_run(Trainer, sizes, k, clip, x, y, lr=0.05, epochs=3)
+    clipping, and the true gradient of its window. A hidden run uses other data, batch sizes
+    and lr, and a threshold 1.5 to 2.5 times the largest gradient norm of a correct run (so
+    below the summed gradient of its window, of 4 samples or more)."""
+    rng = np.random.default_rng(shifted(7, seed))
+    sizes, k, clip, lr, slope = [3, 3, 2, 2], 2, 10.0, 0.05, [[2.0], [-3.0]]
+    if seed:
+        vary = variation(seed, 42)
+        # equal batches in a window, as at seed 0: dividing by k instead of by the window's
+        # samples is then right here (the accumulation checks 1.3 and 4.1 catch it)
+        first, second = int(vary.integers(2, 5)), int(vary.integers(2, 5))
+        sizes, lr = [first, first, second, second], round(float(vary.uniform(0.03, 0.08)), 3)
+        slope = [[float(vary.choice([-1, 1]) * vary.uniform(1.5, 4.0))] for _ in range(2)]
+    x = rng.normal(size=(sum(sizes), 2)).astype(np.float32)
+    y = (x @ np.array(slope, np.float32) + 1.5).astype(np.float32)
+    model_seed = shifted(1, seed)
+    if seed:  # above every gradient, below every window's summed gradient at the largest one
+        largest = max(_true_norms(model_seed, sizes, k, x, y, lr, 3))
+        clip = round(largest * float(vary.uniform(1.5, 2.5)), 2)
+    _, plain = _clip_run(Trainer, sizes, k, None, x, y, lr=lr, epochs=3, model_seed=model_seed)
+    _, clipped = _clip_run(Trainer, sizes, k, clip, x, y, lr=lr, epochs=3, model_seed=model_seed)
     what = (f"grad_clip_norm={clip}, batches {sizes}, accumulation_steps={k}: the gradients "
             "given to optimizer.step()")
     windows = _windows(sizes, k) * 3

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from checks.diagnose import attempt, fail, require
+from checks.seeds import shifted, variation
 from tinytorch.core.tensor import Tensor
 
 RTOL = 1e-5
@@ -111,10 +112,35 @@ def _expect_value_error(make: Callable[[], Any], what: str, bug: str) -> None:
     fail(what, "ValueError", "no error", bug)
 
 
-def check_cosine_schedule(CosineSchedule: Any) -> None:
+def _cosine_settings(seed: int) -> tuple[list[tuple[float, float, int]],
+                                           tuple[float, float, int, int, int]]:
+    """The schedules whose values are checked, and (max_lr, min_lr, total_epochs, a negative
+    total_epochs, a negative epoch) for the argument checks. Seed 0: the visible run's fixed
+    values; a hidden run draws others (a decaying schedule, one down to 0, a constant one)."""
+    if seed == 0:
+        return [(0.1, 0.01, 10), (1.0, 0.0, 7), (0.5, 0.5, 4)], (0.1, 0.01, 10, -3, -1)
+    rng = variation(seed, 1)
+    top = round(float(rng.uniform(0.05, 2.0)), 4)
+    # total_epochs >= 5: with 3, a missing 1/2 and a cosine over total_epochs - 1 give the same
+    # values at every integer epoch, so the bug could not be named
+    cases = [
+        (top, round(top * float(rng.uniform(0.02, 0.5)), 5), int(rng.integers(5, 25))),
+        (round(float(rng.uniform(0.05, 2.0)), 4), 0.0, int(rng.integers(5, 25))),
+    ]
+    flat = round(float(rng.uniform(0.01, 1.0)), 3)
+    cases.append((flat, flat, int(rng.integers(2, 12))))
+    hi = round(float(rng.uniform(0.05, 1.0)), 3)
+    lo = round(hi * float(rng.uniform(0.05, 0.9)), 4)
+    return cases, (hi, lo, int(rng.integers(2, 50)), -int(rng.integers(1, 10)),
+                   -int(rng.integers(1, 5)))
+
+
+def check_cosine_schedule(CosineSchedule: Any, *, seed: int = 0) -> None:
     """Formula values against math.cos; get_lr(0) == max_lr; min_lr from total_epochs on
-    (clamped); a Python float; ValueError for bad arguments."""
-    for max_lr, min_lr, total in ((0.1, 0.01, 10), (1.0, 0.0, 7), (0.5, 0.5, 4)):
+    (clamped); a Python float; ValueError for bad arguments. A hidden run (``seed > 0``) uses
+    other max_lr, min_lr and total_epochs."""
+    cases, (hi, lo, top_total, negative_total, negative_epoch) = _cosine_settings(seed)
+    for max_lr, min_lr, total in cases:
         settings = {"max_lr": max_lr, "min_lr": min_lr, "total_epochs": total}
         epochs = [0, 1, total // 2, total - 1, total, total + 1, (3 * total) // 2, 2 * total]
         observed = _get_lrs(CosineSchedule, settings, epochs)
@@ -133,15 +159,16 @@ def check_cosine_schedule(CosineSchedule: Any) -> None:
         require(_close(observed[0], max_lr, rtol=1e-9), f"get_lr(0) with {settings}", max_lr,
                 observed[0], "epoch 0 must train at max_lr")
 
+    t = top_total
     bad = [
-        ({"max_lr": 0.01, "min_lr": 0.1, "total_epochs": 10}, "min_lr > max_lr"),
-        ({"max_lr": -0.1, "min_lr": 0.0, "total_epochs": 10}, "a negative max_lr"),
-        ({"max_lr": 0.1, "min_lr": -0.01, "total_epochs": 10}, "a negative min_lr"),
-        ({"max_lr": float("nan"), "min_lr": 0.01, "total_epochs": 10}, "max_lr = NaN"),
-        ({"max_lr": 0.1, "min_lr": float("nan"), "total_epochs": 10}, "min_lr = NaN"),
-        ({"max_lr": float("inf"), "min_lr": 0.01, "total_epochs": 10}, "max_lr = inf"),
-        ({"max_lr": 0.1, "min_lr": 0.01, "total_epochs": 0}, "total_epochs = 0"),
-        ({"max_lr": 0.1, "min_lr": 0.01, "total_epochs": -3}, "a negative total_epochs"),
+        ({"max_lr": lo, "min_lr": hi, "total_epochs": t}, "min_lr > max_lr"),
+        ({"max_lr": -hi, "min_lr": 0.0, "total_epochs": t}, "a negative max_lr"),
+        ({"max_lr": hi, "min_lr": -lo, "total_epochs": t}, "a negative min_lr"),
+        ({"max_lr": float("nan"), "min_lr": lo, "total_epochs": t}, "max_lr = NaN"),
+        ({"max_lr": hi, "min_lr": float("nan"), "total_epochs": t}, "min_lr = NaN"),
+        ({"max_lr": float("inf"), "min_lr": lo, "total_epochs": t}, "max_lr = inf"),
+        ({"max_lr": hi, "min_lr": lo, "total_epochs": 0}, "total_epochs = 0"),
+        ({"max_lr": hi, "min_lr": lo, "total_epochs": negative_total}, "a negative total_epochs"),
     ]
     for settings, label in bad:
         _expect_value_error(
@@ -149,8 +176,9 @@ def check_cosine_schedule(CosineSchedule: Any) -> None:
             f"the constructor accepts {label}: validate the arguments in __init__ "
             "(NaN fails every comparison, so test math.isfinite explicitly)",
         )
-    schedule = CosineSchedule(max_lr=0.1, min_lr=0.01, total_epochs=10)
-    _expect_value_error(lambda: schedule.get_lr(-1), "get_lr(-1) (a negative epoch)",
+    schedule = CosineSchedule(max_lr=hi, min_lr=lo, total_epochs=t)
+    _expect_value_error(lambda: schedule.get_lr(negative_epoch),
+                        f"get_lr({negative_epoch}) (a negative epoch)",
                         "get_lr accepts a negative epoch: raise ValueError for epoch < 0")
 
 
@@ -200,15 +228,40 @@ def _float_result(result: Any, what: str) -> float:
     return result
 
 
-def _check_above_threshold(clip_grad_norm: Callable[..., Any]) -> None:
-    rng = np.random.default_rng(11)
-    g0 = (rng.normal(size=(3, 4)) * 8).astype(np.float32)
-    g1 = rng.normal(size=(4,)) * 6  # float64 ndarray
-    g2 = np.array([0.5, -0.25], np.float32)  # small on its own: per-parameter clipping skips it
-    params = [_param(Tensor(g0)), _param(g1.copy()), _param(g2.copy()), _param(None, (2, 2))]
+def _with_norm(rng: np.random.Generator, shape: tuple[int, ...], norm: float) -> np.ndarray:
+    """A float64 gradient of the given shape whose L2 norm is ``norm``."""
+    g = rng.normal(size=shape)
+    return g * (norm / _norm([g]))
+
+
+def _above_threshold_grads(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                               tuple[int, ...], float]:
+    """g0 (float32, a Tensor's), g1 (float64 ndarray), g2 (float32, small on its own: clipping
+    each parameter separately would skip it), the shape of a parameter without a gradient, and
+    max_norm. A hidden run draws other shapes and scales, g0 and g1 each above max_norm."""
+    rng = np.random.default_rng(shifted(11, seed))
+    if seed == 0:
+        g0 = (rng.normal(size=(3, 4)) * 8).astype(np.float32)
+        g1 = rng.normal(size=(4,)) * 6  # float64 ndarray
+        g2 = np.array([0.5, -0.25], np.float32)
+        return g0, g1, g2, (2, 2), 5.0
+    vary = variation(seed, 2)
+    max_norm = round(float(vary.uniform(1.0, 8.0)), 2)
+    shape0 = (int(vary.integers(1, 6)), int(vary.integers(2, 6)))
+    shape1 = (int(vary.integers(2, 9)),)
+    shape2 = (int(vary.integers(1, 4)),)
+    g0 = _with_norm(rng, shape0, max_norm * float(vary.uniform(1.5, 4.0))).astype(np.float32)
+    g1 = _with_norm(rng, shape1, max_norm * float(vary.uniform(1.5, 4.0)))
+    g2 = _with_norm(rng, shape2, max_norm * float(vary.uniform(0.05, 0.3))).astype(np.float32)
+    return g0, g1, g2, (int(vary.integers(1, 4)), int(vary.integers(1, 4))), max_norm
+
+
+def _check_above_threshold(clip_grad_norm: Callable[..., Any], seed: int) -> None:
+    g0, g1, g2, no_grad_shape, max_norm = _above_threshold_grads(seed)
+    params = [_param(Tensor(g0)), _param(g1.copy()), _param(g2.copy()),
+              _param(None, no_grad_shape)]
     originals = [g0.astype(np.float64), g1, g2.astype(np.float64), None]
     norm = _norm(originals)
-    max_norm = 5.0
     what = f"clip_grad_norm(parameters, max_norm={max_norm}) on gradients of global norm {norm:.4g}"
     result = _float_result(_call(clip_grad_norm, params, max_norm, what), what)
     new = [_grad(p) for p in params]
@@ -267,13 +320,20 @@ def _check_above_threshold(clip_grad_norm: Callable[..., Any]) -> None:
                 "clipping shortens the update without changing its direction")
 
 
-def _check_below_threshold(clip_grad_norm: Callable[..., Any]) -> None:
-    rng = np.random.default_rng(12)
-    g0 = (rng.normal(size=(3, 4)) * 0.3).astype(np.float32)
-    g1 = rng.normal(size=(4,)) * 0.3
-    params = [_param(Tensor(g0)), _param(g1.copy()), _param(None, (3,))]
+def _check_below_threshold(clip_grad_norm: Callable[..., Any], seed: int) -> None:
+    rng = np.random.default_rng(shifted(12, seed))
+    shape0, shape1, scale, no_grad_shape, room = (3, 4), (4,), 0.3, (3,), 0.0
+    if seed:
+        vary = variation(seed, 3)
+        shape0 = (int(vary.integers(1, 6)), int(vary.integers(1, 6)))
+        shape1, no_grad_shape = (int(vary.integers(1, 9)),), (int(vary.integers(1, 5)),)
+        scale, room = float(vary.uniform(0.05, 1.0)), float(vary.uniform(1.5, 20.0))
+    g0 = (rng.normal(size=shape0) * scale).astype(np.float32)
+    g1 = rng.normal(size=shape1) * scale
+    params = [_param(Tensor(g0)), _param(g1.copy()), _param(None, no_grad_shape)]
     norm = _norm([g0, g1])
-    for max_norm in (10.0, norm * 1.001):
+    roomy = 10.0 if seed == 0 else math.ceil(norm * room * 100) / 100  # well above norm
+    for max_norm in (roomy, norm * 1.001):
         what = (f"clip_grad_norm(parameters, max_norm={max_norm:.6g}) on gradients of global "
                 f"norm {norm:.6g} (below the threshold)")
         before = [_grad(p).tobytes() for p in params[:2]]
@@ -290,32 +350,48 @@ def _check_below_threshold(clip_grad_norm: Callable[..., Any]) -> None:
                  "max_norm (max_norm / total_norm > 1 would make them larger)")
 
 
-def _check_generator(clip_grad_norm: Callable[..., Any]) -> None:
-    g0 = np.array([[3.0, 4.0]], np.float32) * 10  # norm 50
-    g1 = np.array([12.0], np.float32) * 10  # norm 120; global 130
+def _check_generator(clip_grad_norm: Callable[..., Any], seed: int) -> None:
+    factor, max_norm = 10, 1.0
+    if seed:
+        vary = variation(seed, 4)
+        factor, max_norm = int(vary.integers(2, 30)), float(vary.integers(1, 5))
+    g0 = np.array([[3.0, 4.0]], np.float32) * factor  # norm 5 * factor
+    g1 = np.array([12.0], np.float32) * factor  # norm 12 * factor; global 13 * factor
+    total = 13 * factor
     params = [_param(Tensor(g0)), _param(g1.copy())]
-    what = "clip_grad_norm((p for p in params), max_norm=1.0) on gradients of global norm 130"
-    result = _float_result(_call(clip_grad_norm, (p for p in params), 1.0, what), what)
-    require(_close(result, 130.0), f"{what}: the value returned", "130", f"{result:.6g}",
+    what = (f"clip_grad_norm((p for p in params), max_norm={max_norm}) on gradients of global "
+            f"norm {total}")
+    result = _float_result(_call(clip_grad_norm, (p for p in params), max_norm, what), what)
+    require(_close(result, float(total)), f"{what}: the value returned", f"{total}",
+            f"{result:.6g}",
             "a generator can be read only once: turn parameters into a list first")
     new_norm = _norm([_grad(p) for p in params])
-    require(_close(new_norm, 1.0), f"{what}: the global norm afterwards", "1",
+    require(_close(new_norm, max_norm), f"{what}: the global norm afterwards", f"{max_norm:g}",
             f"{new_norm:.6g}",
             "the generator was used up computing the norm, so nothing was scaled: "
             "make a list of the parameters (or of their gradients) first")
 
 
-def _check_huge(clip_grad_norm: Callable[..., Any]) -> None:
-    g = np.full(4, 3e20, np.float32)
+def _check_huge(clip_grad_norm: Callable[..., Any], seed: int) -> None:
+    mantissa, exponent, count = 3, 20, 4  # entries of 3e20: their squares overflow float32
+    if seed:
+        vary = variation(seed, 5)
+        mantissa, exponent = int(vary.integers(2, 10)), int(vary.integers(20, 23))
+        count = int(vary.integers(2, 9))
+    value = f"{mantissa}e{exponent}"
+    square = mantissa * mantissa
+    squared = (f"{square}e{2 * exponent}" if square < 10 else
+               f"{square / 10:g}e{2 * exponent + 1}")
+    g = np.full(count, float(value), np.float32)
     params = [_param(Tensor(g)), _param(g.copy())]
-    norm = _norm([g, g])  # 3e20 * sqrt(8)
-    what = ("clip_grad_norm(parameters, max_norm=1.0) on float32 gradients of 3e20 "
+    norm = _norm([g, g])  # value * sqrt(2 * count)
+    what = (f"clip_grad_norm(parameters, max_norm=1.0) on float32 gradients of {value} "
             f"(global norm {norm:.4g})")
     result = _call(clip_grad_norm, params, 1.0, what)
     if isinstance(result, int | float) and not math.isfinite(float(result)):
         fail(f"{what}: the value returned", f"{norm:.6g}", repr(result),
-             "the squares overflowed float32 (3e20 ** 2 = 9e40 > 3.4e38): compute the norm in "
-             "float64 (g.astype(np.float64)) or scale by the largest entry first")
+             f"the squares overflowed float32 ({value} ** 2 = {squared} > 3.4e38): compute the "
+             "norm in float64 (g.astype(np.float64)) or scale by the largest entry first")
     result = _float_result(result, what)
     require(_close(result, norm), f"{what}: the value returned", f"{norm:.6g}", f"{result:.6g}",
             "compute the squares in float64 so huge gradients do not overflow")
@@ -327,15 +403,17 @@ def _check_huge(clip_grad_norm: Callable[..., Any]) -> None:
             "max_norm")
 
 
-def check_clip_grad_norm(clip_grad_norm: Callable[..., Any]) -> None:
+def check_clip_grad_norm(clip_grad_norm: Callable[..., Any], *, seed: int = 0) -> None:
     """Pre-clip global L2 norm returned as a float; one factor for all gradients, in place;
     untouched below the threshold; None grads skipped; generators; Tensor and ndarray grads with
-    their dtype kept; no overflow at 3e20; ValueError for a bad max_norm."""
-    _check_above_threshold(clip_grad_norm)
-    _check_below_threshold(clip_grad_norm)
-    _check_generator(clip_grad_norm)
-    _check_huge(clip_grad_norm)
-    for max_norm in (-1.0, float("nan"), float("inf")):
+    their dtype kept; no overflow at 3e20; ValueError for a bad max_norm. A hidden run
+    (``seed > 0``) uses other gradient shapes and scales, thresholds and huge values."""
+    _check_above_threshold(clip_grad_norm, seed)
+    _check_below_threshold(clip_grad_norm, seed)
+    _check_generator(clip_grad_norm, seed)
+    _check_huge(clip_grad_norm, seed)
+    negative = -1.0 if seed == 0 else -round(float(variation(seed, 6).uniform(0.1, 10.0)), 2)
+    for max_norm in (negative, float("nan"), float("inf")):
         params = [_param(np.array([3.0, 4.0], np.float32))]
         _expect_value_error(
             lambda m=max_norm, ps=params: clip_grad_norm(ps, m),

@@ -25,7 +25,8 @@ class Mutant:
     ``caught_by`` must fail (the graded cells that lose points); the checks in ``named_by`` (the
     ones meant for this bug, a subset) must say what the bug is: their messages match the
     regex ``message``. Others may fail as a consequence (a loop that never clears gradients
-    does not converge either) without naming it."""
+    does not converge either) without naming it. In a hidden run (``seed > 0``) the checks in
+    ``named_by`` must still fail and name the bug, and no check outside ``caught_by`` may fail."""
 
     name: str
     patches: tuple[tuple[str, str], ...]
@@ -48,7 +49,8 @@ def reference_implementations() -> dict[str, Any]:
     return implementations(reference)
 
 
-def mutant_implementations(mutant: Mutant) -> dict[str, Any]:
+def mutant_source(mutant: Mutant) -> str:
+    """The text of training.py with the mutant's patches applied."""
     source = Path(reference.__file__).read_text()
     for old, new in mutant.patches:
         count = source.count(old)
@@ -58,6 +60,11 @@ def mutant_implementations(mutant: Mutant) -> dict[str, Any]:
                 f"reference (must be exactly once): {old!r}"
             )
         source = source.replace(old, new)
+    return source
+
+
+def mutant_implementations(mutant: Mutant) -> dict[str, Any]:
+    source = mutant_source(mutant)
     module = types.ModuleType(f"mutant_{mutant.name}")
     module.__file__ = f"<mutant {mutant.name}>"
     exec(compile(source, module.__file__, "exec"), module.__dict__)
