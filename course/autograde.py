@@ -65,18 +65,20 @@ def scores(course: Path = paths.COURSE) -> list[tuple[str, float, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", nargs="?", type=Path, help="a folder of submissions")
+    parser.add_argument("--course", type=Path, default=paths.COURSE,
+                        help="the nbgrader course root (default: notebooks/)")
     args = parser.parse_args(argv)
-    if not (paths.COURSE / "gradebook.db").exists():
-        print("error: no gradebook: run `make release` first", file=sys.stderr)
+    if not (args.course / "gradebook.db").exists():
+        print(f"error: no gradebook in {args.course}: run `make release` first", file=sys.stderr)
         return 2
     try:
         if args.folder is not None:
-            import_submissions(submissions_in(args.folder))
+            import_submissions(submissions_in(args.folder), args.course)
     except SubmissionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    nbgrader("autograde", paths.ASSIGNMENT, "--force")
-    for student, score, max_score in scores():
+    nbgrader("autograde", paths.ASSIGNMENT, "--force", course=args.course)
+    for student, score, max_score in scores(args.course):
         print(f"{student:24s} {score:6.1f} / {max_score:.0f}")
     return 0
 

@@ -45,6 +45,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     released = tmp_path_factory.mktemp("course")
     grade._make_course(released)
     files["release"] = released / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
+    files["imports-reference"] = write(_importing_the_reference(), folder / "imports.ipynb")
     for path in SOLUTIONS:
         files[f"solution:{path.stem}"] = write(from_module(path), folder / f"{path.stem}.ipynb")
     for mutant in CATALOG:
@@ -54,6 +55,16 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     results = dict(zip(files, graded, strict=True))
     (tmp_path_factory.getbasetemp() / "grades.json").write_text(json.dumps(results, indent=1))
     return results
+
+
+def _importing_the_reference() -> nbformat.NotebookNode:
+    """A student who fills every answer cell with an import of the library's Module 07."""
+    notebook = from_training_source(paths.REFERENCE.read_text())
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = ("from tinytorch.core.training import CosineSchedule, Trainer, "
+                           "clip_grad_norm")
+    return notebook
 
 
 def _failed(report: dict[str, Any]) -> dict[str, str]:
@@ -82,6 +93,15 @@ def test_untouched_release_gets_zero_without_crashing(
         assert cell["message"], f"{cell['grade_id']} failed without saying why"
         assert "NotImplementedError" in cell["message"] or "is not defined" in cell["message"] \
             or "needs implementations" in cell["message"], cell
+
+
+def test_importing_the_library_reference_earns_nothing(
+    reports: dict[str, dict[str, Any]],
+) -> None:
+    """Grading runs against the staged tinytorch, whose Module 07 holds no solution."""
+    report = reports["imports-reference"]
+    assert report["total"] == 0, _explain(report)
+    assert all("NotImplementedError" in c["message"] for c in report["cells"]), _explain(report)
 
 
 @pytest.mark.parametrize("name", [p.stem for p in SOLUTIONS])
