@@ -22,6 +22,7 @@ are displayed or returned, never twice, and ``plt.get_fignums()`` stays empty.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -60,6 +61,16 @@ __all__ = [
 def headless() -> bool:
     """True while nbgrader executes the notebook (autograde or validate): nobody watches then."""
     return "NBGRADER_EXECUTION" in os.environ
+
+
+def _unless_headless(draw: Callable[..., Figure]) -> Callable[..., Figure | None]:
+    """A teaching picture returns None under nbgrader instead of drawing (nobody sees it)."""
+
+    @functools.wraps(draw)
+    def picture(*args: Any, **kwargs: Any) -> Figure | None:
+        return None if headless() else draw(*args, **kwargs)
+
+    return picture
 
 
 def _display(obj: Any, **kwargs: Any) -> Any:
@@ -461,6 +472,7 @@ def train_live(
 
 
 # ============================================================================ the classic bugs
+@_unless_headless
 def plot_missing_zero_grad(*, steps: int = 10, lr: float = 0.001, seed: int = 0) -> Figure:
     """Gradient norm per step on the same batch, with and without clearing the gradients.
 
@@ -497,6 +509,7 @@ def plot_missing_zero_grad(*, steps: int = 10, lr: float = 0.001, seed: int = 0)
     return fig
 
 
+@_unless_headless
 def plot_clipping(
     implementation: Callable[..., Any] | type = clip_grad_norm,
     *,
@@ -552,6 +565,7 @@ def plot_clipping(
     return fig
 
 
+@_unless_headless
 def plot_accumulation(
     trainer_cls: type = Trainer, *, steps: int = 12, lr: float = 0.15, seed: int = 0
 ) -> Figure:
@@ -606,6 +620,7 @@ def plot_accumulation(
     return fig
 
 
+@_unless_headless
 def plot_dropout_modes(
     *, p: float = 0.5, calls: int = 6, units: int = 12, seed: int = 0
 ) -> Figure:

@@ -39,11 +39,13 @@
 # %% include="imports"
 
 # %% [markdown]
-# The checks, and `add_to_class`: it attaches a function to a class as a method, so `Trainer`
-# can grow one cell at a time (d2l does the same).
+# The checks; `tinytorch.viz`, the pictures of this module (they take your classes as
+# arguments); and `add_to_class`, which attaches a function to a class as a method, so
+# `Trainer` can grow one cell at a time (d2l does the same).
 
 # %%
 from checks import run_check
+from tinytorch import viz
 
 
 def mine() -> dict:
@@ -104,6 +106,14 @@ def add_to_class(cls):
 schedule = CosineSchedule(max_lr=0.1, min_lr=0.01, total_epochs=10)
 print([round(schedule.get_lr(e), 4) for e in range(12)])
 
+# %% [markdown]
+# Explore it: move a slider and your schedule (solid) is redrawn over the spec's (dashed); the
+# title says where they differ. Try a warmup, and look past `total_epochs`: the rate must stay
+# flat.
+
+# %%
+viz.schedule_explorer(CosineSchedule)
+
 # %% grade_id="cosine_schedule" points=6
 run_check("cosine", mine())
 ### BEGIN HIDDEN TESTS
@@ -147,6 +157,14 @@ run_check("cosine", mine(), seed=3)
 a, b = Tensor(np.zeros(2), requires_grad=True), Tensor(np.zeros(1), requires_grad=True)
 a.grad, b.grad = Tensor(np.array([3.0, 0.0])), Tensor(np.array([4.0]))
 print("norm before:", clip_grad_norm([a, b], max_norm=1.0), "after:", a.grad.data, b.grad.data)
+
+# %% [markdown]
+# A regression with inputs in the hundreds makes gradients thousands of times `max_norm`. Your
+# `clip_grad_norm`, step by step: the norm before (what it returns) and after (what the
+# optimizer gets).
+
+# %%
+viz.plot_clipping(clip_grad_norm)
 
 # %% grade_id="clip_grad_norm" points=8
 run_check("clip", mine())
@@ -221,6 +239,13 @@ run_check("clip", mine(), seed=5)
 # %% include="Trainer._optimizer_step"
 
 # %% [markdown]
+# Why clearing matters: the same batch, step after step. Cleared, the gradient is the same at
+# every step; never cleared, step k uses the sum of k gradients and the steps grow without bound.
+
+# %%
+viz.plot_missing_zero_grad()
+
+# %% [markdown]
 # The audit's checks of the loop. 1.1 runs a complete epoch; 1.2 is the missing `zero_grad`
 # bug (the same batch must give the same gradient at every step); 1.3 compares accumulation
 # with one big batch, for unequal batches and a partial last window.
@@ -242,6 +267,13 @@ run_check("1.3", mine())
 ### BEGIN HIDDEN TESTS
 run_check("1.3", mine(), seed=13)
 ### END HIDDEN TESTS
+
+# %% [markdown]
+# Accumulation, drawn: your Trainer with 3 batches of 4, 4 and 2 per step against one batch of
+# 10 (the paths must coincide), and the bug that divides each batch by 3 (it drifts).
+
+# %%
+viz.plot_accumulation(Trainer)
 
 # %% [markdown]
 # What the contract adds: a bad `accumulation_steps` is refused before anything changes, and a
@@ -334,6 +366,13 @@ run_check("7.3", mine(), seed=53)
 # `None` for other losses). Append both to `history["eval_loss"]` and
 # `history["eval_accuracy"]`.
 
+# %% [markdown]
+# What eval mode changes: a Dropout layer called six times on the same input. Training draws a
+# new mask each call; evaluation is the identity.
+
+# %%
+viz.plot_dropout_modes()
+
 # %% include="Trainer.evaluate"
 
 # %% grade_id="audit_2_1_mode_switching" points=5
@@ -413,7 +452,9 @@ run_check("checkpoint-safety", mine(), seed=79)
 # 1,797 digits scanned as 8x8 grey images (the UCI "Optical Recognition of Handwritten Digits"
 # data, shipped with tinytorch). A quarter of them are held out; an MLP learns from the rest
 # with everything you built: a cosine schedule over 20 epochs, clipping at a global norm of 1,
-# and accumulation of two batches of 32 per step.
+# and accumulation of two batches of 32 per step. The view updates while it trains: the loss on
+# training and held-out digits, the learning rate each epoch used, and the gradient norm of
+# every step before and after clipping.
 
 # %%
 from tinytorch.core.activations import ReLU
@@ -433,14 +474,20 @@ model = Sequential(Linear(64, 64, seed=1), ReLU(), Dropout(0.1, seed=2), Linear(
 trainer = Trainer(model, SGD(model.parameters(), lr=0.1, momentum=0.9), CrossEntropyLoss(),
                   scheduler=CosineSchedule(max_lr=0.1, min_lr=0.001, total_epochs=20),
                   grad_clip_norm=1.0)
+history = viz.train_live(trainer, train_data, test_data, epochs=20, accumulation_steps=2)
+
+# %% [markdown]
+# The same run as numbers, from `trainer.history`:
+
+# %%
+steps = len(history["grad_norm"]) // 20
 for epoch in range(20):
-    seen = len(trainer.history["grad_norm"])
-    train_loss = trainer.train_epoch(train_data, accumulation_steps=2)
-    test_loss, accuracy = trainer.evaluate(test_data)
-    norms = trainer.history["grad_norm"][seen:]
-    print(f"epoch {epoch:2d}  lr {trainer.history['learning_rates'][-1]:.4f}  "
-          f"train {train_loss:.3f}  test {test_loss:.3f}  accuracy {accuracy:.1%}  "
+    norms = history["grad_norm"][epoch * steps : (epoch + 1) * steps]
+    print(f"epoch {epoch:2d}  lr {history['learning_rates'][epoch]:.4f}  "
+          f"train {history['train_loss'][epoch]:.3f}  test {history['eval_loss'][epoch]:.3f}  "
+          f"accuracy {history['eval_accuracy'][epoch]:.1%}  "
           f"clipped {sum(n > 1.0 for n in norms)} of {len(norms)} steps")
+accuracy = history["eval_accuracy"][-1]
 
 # %% [markdown]
 # The stated target: above 95% of the held-out digits right after 20 epochs.

@@ -103,3 +103,11 @@ def test_every_picture_renders_to_png_without_a_warning(draw) -> None:
     png = io.BytesIO()
     draw().savefig(png, format="png", bbox_inches="tight")  # as the inline backend does
     assert png.getvalue().startswith(b"\x89PNG")
+
+
+def test_teaching_pictures_are_not_drawn_under_nbgrader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grading time is not spent on pictures: each returns None while nbgrader runs."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    for picture in (plot_missing_zero_grad, plot_clipping, plot_accumulation,
+                    plot_dropout_modes):
+        assert picture() is None, picture.__name__
