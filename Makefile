@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup lab test lint nbval bench clean notebook release validate autograde grade feedback export
+.PHONY: help setup lab test chromium lint nbval bench clean notebook release validate autograde grade feedback export
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,10 +23,19 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 lab: release  ## open the student's notebook (the release: no solutions) in JupyterLab
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/release/07_training/07_training.ipynb
 
-test: setup lint  ## run every test: lint, notebook in sync, pytest (incl. grading), nbval
+test: setup lint chromium  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
 	$(PY) -m course.build --check
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory nbval
+
+# The browser test drives Debian's chromium through Playwright (Playwright cannot download its own
+# browsers here). Installed from Debian's packages when missing and we may; otherwise say how.
+chromium:  ## make sure Debian's chromium is installed (the browser test needs it)
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "the browser test needs /usr/bin/chromium: sudo apt-get install chromium" >&2; \
+	    exit 1; fi; }
 
 lint: setup  ## ruff over the whole repository
 	$(PY) -m ruff check .

@@ -1,0 +1,61 @@
+"""Turn a checkout into the students' Binder image (run by ``binder/postBuild``):
+
+    python -m course.binder
+
+1. release the assignment (``course.release``: stripped notebook and packages, scanned);
+2. delete what holds solutions or hidden tests and a student does not need: the nbgrader source
+   and the lesson, the gradebook (it stores the graded cells), the tests (mutants and
+   alternative solutions), the instructor's tools, the git history; replace ``tinytorch/core/training.py`` with its
+   stripped version;
+3. scan every text file left for solution lines and hidden tests, and fail the build if any.
+
+Students then land on ``notebooks/release/07_training/07_training.ipynb`` (the Binder link's
+``urlpath``); nothing in the image shows them a solution.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from course import paths, release
+from course.solutions import Leak, scan, strip_solutions
+
+#: Relative to the checkout: removed from the image.
+REMOVE = (
+    ".git",
+    "tests",
+    "course",
+    "notebooks/source",
+    "notebooks/lessons",
+    "notebooks/gradebook.db",
+)
+
+
+def strip_checkout(root: Path, secrets: set[str]) -> list[Leak]:
+    """Remove and strip the solution-bearing files of the checkout at ``root``; return what a
+    scan still finds (empty: the image is clean)."""
+    for relative in REMOVE:
+        target = root / relative
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    training = root / paths.REFERENCE.relative_to(paths.REPO)
+    training.write_text(strip_solutions(training.read_text()))
+    return scan(root, secrets)
+
+
+def main() -> int:
+    secrets = release.secrets()  # read before the sources are deleted
+    if release.main() != 0:
+        return 1
+    leaks = strip_checkout(paths.REPO, secrets)
+    for leak in leaks:
+        print(f"solution left in the image: {leak}", file=sys.stderr)
+    return 1 if leaks else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
