@@ -1,0 +1,213 @@
+"""A JupyterLab server and a real browser (Debian's chromium driven by Playwright) for the
+browser tests.
+
+The server runs from this venv (so it finds the venv's kernelspec and prebuilt lab extensions
+through ``sys.prefix``) in a temporary folder holding a copy of the notebook, on a free port of
+127.0.0.1, with a random token. Its user-level folders (config, data, runtime, settings,
+workspaces, IPython profile) are temporary too, so nothing from the machine's home folder leaks
+in and nothing is written there; the venv is never modified. The lab settings turn windowed
+rendering off (every cell stays in the DOM) and news and update checks off (no popups).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOK = ROOT / "notebooks" / "source" / "07_training" / "07_training.ipynb"
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "build" / "screenshots"
+
+SERVER_START_TIMEOUT = 60.0  # seconds until /api/status answers
+SERVER_STOP_TIMEOUT = 15.0  # seconds between terminate and kill
+
+# User settings of the lab, as <plugin>.jupyterlab-settings files under JUPYTERLAB_SETTINGS_DIR.
+LAB_SETTINGS = {
+    # Windowed rendering keeps only the cells near the viewport in the DOM: render them all.
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    # No "receive Jupyter news?" toast over the notebook in the screenshots.
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false",
+                                                    "checkForUpdates": False},
+}
+
+
+@dataclass
+class JupyterLab:
+    """A running server: where it is, how to get in, and its log."""
+
+    base_url: str
+    token: str
+    root_dir: Path
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}?token={self.token}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:]) or "(the server log is empty)"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _write_lab_settings(settings_dir: Path) -> None:
+    for plugin, values in LAB_SETTINGS.items():
+        path = settings_dir / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values, indent=2))
+
+
+def _server_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    # The kernel inherits this environment: under nbgrader the notebook draws nothing, and a
+    # non-inline matplotlib backend would show no figure at all.
+    for name in ("NBGRADER_EXECUTION", "MPLBACKEND", "JUPYTER_PATH", "JUPYTER_CONFIG_PATH"):
+        env.pop(name, None)
+    folders = {
+        "JUPYTER_CONFIG_DIR": home / "config",
+        "JUPYTER_DATA_DIR": home / "data",  # user level only: the venv's share/jupyter stays
+        "JUPYTER_RUNTIME_DIR": home / "runtime",
+        "JUPYTERLAB_SETTINGS_DIR": home / "lab-settings",
+        "JUPYTERLAB_WORKSPACES_DIR": home / "lab-workspaces",
+        "IPYTHONDIR": home / "ipython",
+    }
+    for name, folder in folders.items():
+        folder.mkdir(parents=True, exist_ok=True)
+        env[name] = str(folder)
+    _write_lab_settings(folders["JUPYTERLAB_SETTINGS_DIR"])
+    env["JUPYTER_PLATFORM_DIRS"] = "1"  # no migration notice about the old locations
+    return env
+
+
+def _wait_until_up(lab: JupyterLab) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    last_error = "no attempt"
+    while time.monotonic() < deadline:
+        if lab.process.poll() is not None:
+            pytest.fail(
+                f"JupyterLab exited with code {lab.process.returncode} before answering "
+                f"/api/status; expected a running server. Server log:\n{lab.log_tail()}"
+            )
+        try:
+            with urllib.request.urlopen(lab.url("/api/status"), timeout=2) as response:
+                if response.status == 200:
+                    return
+                last_error = f"HTTP {response.status}"
+        except (urllib.error.URLError, OSError) as error:
+            last_error = repr(error)
+        time.sleep(0.25)
+    pytest.fail(
+        f"JupyterLab did not answer {lab.base_url}/api/status within {SERVER_START_TIMEOUT:.0f} s "
+        f"(last attempt: {last_error}). Server log:\n{lab.log_tail()}"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=SERVER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=SERVER_STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """JupyterLab serving a folder with a copy of the Module 07 notebook."""
+    assert NOTEBOOK.is_file(), f"expected the generated notebook at {NOTEBOOK}; it is missing"
+    base = tmp_path_factory.mktemp("jupyterlab")
+    root_dir, home = base / "course", base / "home"
+    root_dir.mkdir()
+    shutil.copy2(NOTEBOOK, root_dir / NOTEBOOK.name)
+    port, token = _free_port(), secrets.token_hex(24)
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",  # fail loudly rather than serve elsewhere
+        f"--ServerApp.root_dir={root_dir}",
+        f"--IdentityProvider.token={token}",
+        "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run commands
+    ]
+    if os.getuid() == 0:
+        command.append("--allow-root")
+    log_path = base / "jupyterlab.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, cwd=root_dir, env=_server_env(home), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    lab = JupyterLab(f"http://127.0.0.1:{port}", token, root_dir, log_path, process)
+    try:
+        _wait_until_up(lab)
+        yield lab
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Page]:
+    """A page of Debian's chromium, headless, 1400 x 1000."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        pytest.fail(
+            f"expected Playwright to be importable ({error}); install the dev extra: "
+            f"pip install -e '.[dev]' (it pins playwright==1.65.2)"
+        )
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"expected Debian's chromium at {CHROMIUM}, it is missing: apt-get install chromium "
+            "(`playwright install` cannot download browsers here, and CI installs chromium)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            new_page = context.new_page()
+            new_page.set_default_timeout(30_000)
+            yield new_page
+            context.close()
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def screenshot(page: Page) -> Callable[..., Path]:
+    """``screenshot(name, **playwright_options)`` saves the page to build/screenshots/<name> at
+    the repository root (ignored by git through build/) and prints the path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def save(name: str, **options: Any) -> Path:
+        path = SCREENSHOTS / name
+        page.screenshot(path=str(path), **options)
+        print(f"screenshot: {path}")
+        return path
+
+    return save
