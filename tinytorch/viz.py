@@ -22,8 +22,10 @@ are displayed or returned, never twice, and ``plt.get_fignums()`` stays empty.
 
 from __future__ import annotations
 
+import base64
 import functools
 import inspect
+import io
 import math
 import os
 import sys
@@ -223,7 +225,25 @@ def schedule_explorer(
         _display(fig)
         return fig
 
-    return widgets.interactive(draw, **sliders)
+    class Explorer(widgets.interactive):
+        """The interactive, displayed with a PNG of its current figure beside the widget: a
+        live frontend renders the widget (it ranks above images), a saved notebook on GitHub
+        or nbviewer, where widgets cannot render, shows the picture."""
+
+        def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+            bundle = super()._repr_mimebundle_(**kwargs)
+            if self.result is not None:
+                bundle["image/png"] = _png_base64(self.result)
+            return bundle
+
+    return Explorer(draw, **sliders)
+
+
+def _png_base64(fig: Figure) -> str:
+    """The figure as a base64 PNG, the form notebooks store images in."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # ============================================================================ live training view

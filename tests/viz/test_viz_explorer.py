@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 
 import numpy as np
@@ -91,3 +92,12 @@ def test_reference_cls_and_the_spec_formula_agree() -> None:
 def test_an_explicit_reference_class_is_drawn(shown, line) -> None:
     fig = schedule_explorer(LinearSchedule, reference_cls=LinearSchedule).result
     assert "matches" in fig.axes[0].get_title()
+
+
+def test_explorer_carries_a_static_picture_for_where_widgets_cannot_render() -> None:
+    """Displayed, the explorer offers both the widget and a PNG of its figure: GitHub and
+    nbviewer show the picture, a live JupyterLab the sliders."""
+    explorer = schedule_explorer(CosineSchedule)
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
