@@ -253,6 +253,7 @@ def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: s
                      run=run)
         fresh.load(path, label)
         _diagnose_after_load(label, saved, fresh.state())
+        unrestored = _unrestored_setting(straight, fresh)
         for k, (want_seen, want) in enumerate(after):
             epoch = N_EPOCHS + k
             seen = fresh.epoch(f"{label} (resumed run)")
@@ -272,9 +273,9 @@ def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: s
                 require(_same(a, b), f"{label}: parameter {i} after resumed epoch {epoch}",
                         "the uninterrupted run's values, bit for bit",
                         f"max difference {float(np.max(np.abs(a - b))):.3g}",
-                        "resume diverged although the loaded state matched: something the "
-                        "next step depends on was not restored (grad_clip_norm, the "
-                        "optimizer's lr or hyper-parameters, or the schedule)")
+                        unrestored or "resume diverged although the loaded state matched: "
+                        "something the next step depends on was not restored (grad_clip_norm, "
+                        "the optimizer's lr or hyper-parameters, or the schedule)")
             same = (want["epoch"] == got["epoch"] and want["step"] == got["step"]
                     and all(_close(want["history"][k], got["history"][k]) for k in HISTORY_KEYS))
             require(same, f"{label}: trainer state after resumed epoch {epoch}",
@@ -282,6 +283,24 @@ def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: s
                     {k: got[k] for k in ("epoch", "step", "history")},
                     "epoch, step or history drift after resuming (appended twice, or counted "
                     "from the wrong start?)")
+
+
+def _unrestored_setting(straight: _Run, fresh: _Run) -> str | None:
+    """The saved setting a loaded trainer still lacks (its own constructor's value won), named
+    for the message, or None. Read only to explain a failure already observed."""
+    want_clip = getattr(straight.trainer, "grad_clip_norm", None)
+    got_clip = getattr(fresh.trainer, "grad_clip_norm", None)
+    if want_clip != got_clip:
+        return (f"grad_clip_norm was not restored: the resumed trainer clips at {got_clip}, the "
+                f"checkpoint holds {want_clip} (saved settings must win over the new trainer's)")
+    want = straight.optimizer.state_dict()["hyperparameters"]
+    got = fresh.optimizer.state_dict()["hyperparameters"]
+    differ = sorted(k for k in want if k != "lr" and not _same(want[k], got.get(k)))
+    if differ:
+        return (f"the optimizer's hyper-parameters {differ} were not restored: the resumed "
+                f"optimizer has {[got.get(k) for k in differ]}, the checkpoint holds "
+                f"{[want[k] for k in differ]}")
+    return None
 
 
 # ------------------------------------------------------------------ 6.1
