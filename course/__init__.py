@@ -7,4 +7,7 @@ reference code, release it to students without solutions, and grade submissions.
 * ``course.solutions``: find and strip ``### BEGIN SOLUTION`` regions, scan files for solutions.
 * ``course.release``: stage the student's tinytorch and checks, run nbgrader, scan the release.
 * ``course.grade``: grade one submitted notebook with nbgrader and print JSON.
+* ``course.config``: the nbgrader settings of notebooks/nbgrader_config.py.
+* ``course.validate``, ``course.autograde``, ``course.binder``: validate, autograde a class, build
+  the Binder image.
 """

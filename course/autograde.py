@@ -20,8 +20,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from course import paths
-from course.grade import COURSE_ID, SubmissionError, _check_notebook
+from course import config, paths
+from course.grade import SubmissionError, check_notebook
 from course.release import nbgrader
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -40,7 +40,7 @@ def submissions_in(folder: Path) -> dict[str, Path]:
     for student, path in found.items():
         if not STUDENT_ID.match(student):
             raise SubmissionError(f"{str(path)!r}: {student!r} is not a usable student id")
-        _check_notebook(path)
+        check_notebook(path)
     if not found:
         raise SubmissionError(
             f"no submissions in {str(folder)!r}: expected <student>.ipynb files or "
@@ -57,7 +57,7 @@ def import_submissions(found: dict[str, Path], course: Path = paths.COURSE) -> N
 
 
 def scores(course: Path = paths.COURSE) -> list[tuple[str, float, float]]:
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", COURSE_ID) as gradebook:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", config.course_id()) as gradebook:
         assignment = gradebook.find_assignment(paths.ASSIGNMENT)
         return [(s.student.id, s.score, s.max_score) for s in assignment.submissions]
 

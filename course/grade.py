@@ -26,17 +26,16 @@ from typing import Any
 import nbformat
 from nbgrader.api import Gradebook
 
-from course import paths
+from course import config, paths
 from course.release import nbgrader, stage
-
-COURSE_ID = "tinytorch-07-training"
 
 
 class SubmissionError(ValueError):
     """A file given to grade is missing or is not a readable notebook."""
 
 
-def _check_notebook(path: Path) -> None:
+def check_notebook(path: Path) -> None:
+    """Raise SubmissionError unless ``path`` is a readable notebook file."""
     if not path.is_file():
         raise SubmissionError(f"submission {str(path)!r} does not exist or is not a file")
     try:
@@ -45,7 +44,7 @@ def _check_notebook(path: Path) -> None:
         raise SubmissionError(f"submission {str(path)!r} is not a notebook: {error}") from error
 
 
-def _make_course(root: Path) -> None:
+def make_course(root: Path) -> None:
     """A course folder holding the assignment's source and a gradebook that knows its cells."""
     shutil.copy(paths.COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
     source = root / "source" / paths.ASSIGNMENT
@@ -74,7 +73,7 @@ def _report(root: Path, student: str, source: Path, seconds: float) -> dict[str,
             if grade_id:
                 messages[grade_id] = _message(cell)
     cells = []
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", COURSE_ID) as gradebook:
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", config.course_id()) as gradebook:
         notebook = gradebook.find_submission_notebook(
             paths.NOTEBOOK.removesuffix(".ipynb"), paths.ASSIGNMENT, student
         )
@@ -101,7 +100,7 @@ def _report(root: Path, student: str, source: Path, seconds: float) -> dict[str,
 def _grade_batch(files: Sequence[Path]) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="tinytorch-grade-") as tmp:
         root = Path(tmp)
-        _make_course(root)
+        make_course(root)
         students = [f"submission-{i:03d}" for i in range(len(files))]
         for student, path in zip(students, files, strict=True):
             target = root / "submitted" / student / paths.ASSIGNMENT
@@ -122,7 +121,7 @@ def grade(files: Sequence[Path | str], *, jobs: int = 1) -> list[dict[str, Any]]
     if jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     for path in files:
-        _check_notebook(path)
+        check_notebook(path)
     jobs = min(jobs, len(files))
     batches = [files[i::jobs] for i in range(jobs)]
     with ThreadPoolExecutor(max_workers=jobs) as pool:

@@ -13,19 +13,18 @@ import sys
 from pathlib import Path
 
 from nbgrader.validator import Validator
-from traitlets.config.loader import PyFileConfigLoader
 
-from course import paths
+from course import config, paths
 
 RELEASED = paths.COURSE / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
 
 
-def validator(**settings: object) -> Validator:
-    """nbgrader's Validator with the course's settings (timeouts) and ``settings``."""
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(paths.COURSE)).load_config()
-    for name, value in settings.items():
-        setattr(config.Validator, name, value)
-    return Validator(config=config)
+def validator(**options: object) -> Validator:
+    """nbgrader's Validator with the course's settings (timeouts) and ``options``."""
+    settings = config.load()
+    for name, value in options.items():
+        setattr(settings.Validator, name, value)
+    return Validator(config=settings)
 
 
 def problems_in_source(path: Path = paths.SOURCE_NOTEBOOK) -> list[str]:

@@ -12,5 +12,5 @@ def course_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throw-away nbgrader course after `generate_assignment`: source/, release/ and a
     gradebook that knows the graded cells."""
     root = tmp_path_factory.mktemp("course")
-    grade._make_course(root)
+    grade.make_course(root)
     return root

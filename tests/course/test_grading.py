@@ -43,7 +43,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
                            folder / "reference.ipynb"),
     }
     released = tmp_path_factory.mktemp("course")
-    grade._make_course(released)
+    grade.make_course(released)
     files["release"] = released / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
     files["imports-reference"] = write(_importing_the_reference(), folder / "imports.ipynb")
     for path in SOLUTIONS:

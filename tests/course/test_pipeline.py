@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def test_autograde_feedback_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     course = tmp_path / "course"
     course.mkdir()
-    grade._make_course(course)
+    grade.make_course(course)
     downloads = tmp_path / "downloads"
     write(from_training_source(paths.REFERENCE.read_text()), downloads / "alice.ipynb")
     # bob hands in the untouched release plus a `checks` package that passes everything
