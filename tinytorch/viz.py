@@ -66,11 +66,21 @@ def headless() -> bool:
 
 
 def _unless_headless(draw: Callable[..., Figure]) -> Callable[..., Figure | None]:
-    """A teaching picture returns None under nbgrader instead of drawing (nobody sees it)."""
+    """A teaching picture returns None under nbgrader instead of drawing (nobody sees it). If
+    the code it draws raises (a student's part not written yet), the picture says so in words
+    instead of breaking the cell, as the schedule explorer does."""
 
     @functools.wraps(draw)
     def picture(*args: Any, **kwargs: Any) -> Figure | None:
-        return None if headless() else draw(*args, **kwargs)
+        if headless():
+            return None
+        try:
+            return draw(*args, **kwargs)
+        except Exception as error:  # a student's unfinished code must not break the picture
+            fig = _new_figure(figsize=(8, 1.0))
+            text = f"{draw.__name__} needs working code: {type(error).__name__}: {error}"
+            fig.text(0.02, 0.5, textwrap.shorten(text, 110), color="firebrick", va="center")
+            return fig
 
     return picture
 

@@ -111,3 +111,14 @@ def test_teaching_pictures_are_not_drawn_under_nbgrader(monkeypatch: pytest.Monk
     for picture in (plot_missing_zero_grad, plot_clipping, plot_accumulation,
                     plot_dropout_modes):
         assert picture() is None, picture.__name__
+
+
+def test_a_picture_of_unwritten_code_says_so_instead_of_failing() -> None:
+    """Before the student writes clip_grad_norm, its picture names the error in words."""
+
+    def unwritten(parameters: object, max_norm: float = 1.0) -> float:
+        raise NotImplementedError("write clip_grad_norm")
+
+    fig = plot_clipping(unwritten)
+    words = " ".join(t.get_text() for t in fig.texts)
+    assert "NotImplementedError" in words and "write clip_grad_norm" in words, words
