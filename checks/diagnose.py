@@ -16,6 +16,11 @@ def fail(what: str, expected: Any, observed: Any, likely_bug: str) -> NoReturn:
     )
 
 
+def listed(sizes: list[int]) -> str:
+    """Batch sizes as a message shows them: ``5, 20, 7``."""
+    return ", ".join(str(n) for n in sizes)
+
+
 def require(condition: bool, what: str, expected: Any, observed: Any, likely_bug: str) -> None:
     """``fail(...)`` unless ``condition`` holds."""
     if not condition:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import attempt, fail, require
+from checks.diagnose import attempt, fail, listed, require
 from checks.fixtures import LinearModel, SpySGD, batches, global_norm, line_data
 from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.losses import MSELoss
@@ -89,9 +89,6 @@ def _run(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- 1.1
-def _sizes(sizes: list[int]) -> str:
-    return ", ".join(str(n) for n in sizes)
-
 
 def check_complete_loop(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803 - student's class
     """1.1: forward, loss, backward and step all happen; the loss falls; history and counters."""
@@ -106,7 +103,7 @@ def check_complete_loop(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803 -
     trainer, model, optimizer = _spy_trainer(Trainer, seed=shifted(1, seed), lr=0.0)
     expected = _mean_loss(model, x, y)
     data = batches(x, y, sizes)
-    returned = _run(f"train_epoch (lr=0, batches of {_sizes(sizes)})", trainer.train_epoch, data)
+    returned = _run(f"train_epoch (lr=0, batches of {listed(sizes)})", trainer.train_epoch, data)
     _require_lr(optimizer, 0.0, "train_epoch (lr=0)")
     require(len(optimizer.seen_grads) > 0, "optimizer steps in one epoch of 3 batches", 3, 0,
             "optimizer.step() is never called in train_epoch")
@@ -133,7 +130,7 @@ def check_complete_loop(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803 -
             bug = "the batch losses were summed but never divided by the number of samples"
         else:
             bug = "the returned loss is not the mean over every sample of the epoch"
-        fail(f"train_epoch's returned loss with batches of {_sizes(sizes)} (lr=0, weights "
+        fail(f"train_epoch's returned loss with batches of {listed(sizes)} (lr=0, weights "
              "fixed)",
              f"{expected:.6g} (sample-weighted mean)", f"{value:.6g}", bug)
     history = trainer.history.get("train_loss") if isinstance(trainer.history, dict) else None
@@ -244,7 +241,7 @@ def check_accumulation(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     x, y = line_data(sum(sizes), seed=shifted(8, seed))
     trainer, model, optimizer = _spy_trainer(Trainer, seed=model_seed, lr=0.0)
     data = batches(x, y, sizes)
-    _run(f"train_epoch(batches of {_sizes(sizes)}, accumulation_steps=2)",
+    _run(f"train_epoch(batches of {listed(sizes)}, accumulation_steps=2)",
          trainer.train_epoch, data, accumulation_steps=k)
     _require_lr(optimizer, 0.0, "train_epoch (lr=0)")
     seen = optimizer.seen_grads

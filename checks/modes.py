@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import attempt, fail, require
+from checks.diagnose import attempt, fail, listed, require
 from checks.fixtures import LinearModel, blobs, line_data
 from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.autograd import no_grad
@@ -160,9 +160,6 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _batch_list(sizes: list[int]) -> str:
-    return ", ".join(str(n) for n in sizes)
-
 
 def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     """2.2: evaluate records no graph, changes no gradient, parameter, optimizer state or random
@@ -224,7 +221,7 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
         bug = ("the batch losses were averaged as equals: weight each by its number of samples"
                if _close(loss, np.mean(per_batch)) else
                "the loss is not the mean over every sample of the evaluated data")
-        fail(f"evaluate's loss with batches of {_batch_list(sizes)}",
+        fail(f"evaluate's loss with batches of {listed(sizes)}",
              f"{expected:.6g} (sample-weighted)",
              f"{loss:.6g}", bug)
     history = trainer.history["eval_loss"]
@@ -270,11 +267,11 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
         else:
             bug = ("for CrossEntropyLoss accuracy is the fraction of samples whose argmax over "
                    "the logits (axis=1) equals the label")
-        fail(f"evaluate's accuracy with CrossEntropyLoss (batches of {_batch_list(csizes)})",
+        fail(f"evaluate's accuracy with CrossEntropyLoss (batches of {listed(csizes)})",
              f"{expected_acc:.6g}", repr(accuracy), bug)
     expected = float(np.dot(losses, csizes) / sum(csizes))
     require(_close(loss, expected),
-            f"evaluate's CrossEntropyLoss loss (batches of {_batch_list(csizes)})",
+            f"evaluate's CrossEntropyLoss loss (batches of {listed(csizes)})",
             f"{expected:.6g} (sample-weighted)", f"{float(loss):.6g}",
             "weight each batch's loss by its number of samples")
 
