@@ -20,8 +20,11 @@ $(STAMP): pyproject.toml
 # Containers often run as root, which JupyterLab refuses without --allow-root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-lab: release  ## open the student's notebook (the release: no solutions) in JupyterLab
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) notebooks/release/07_training/07_training.ipynb
+# The student works in work/07_training/, copied once from the release and never overwritten
+# (course/workspace.py): a second `make lab` or a new release keeps every edited file.
+lab: release  ## open the student's working copy (from the release: no solutions) in JupyterLab
+	$(PY) -m course.workspace >/dev/null
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training 07_training.ipynb
 
 test: setup lint chromium  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
 	$(PY) -m course.build --check

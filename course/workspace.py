@@ -1,0 +1,126 @@
+"""The student's working copy: made once from the release, never overwritten afterwards.
+
+    python -m course.workspace            # prepare work/07_training/ and print its notebook
+
+``make lab`` opens ``work/07_training/07_training.ipynb``, not the release: ``make release``
+regenerates ``notebooks/release/`` with ``--force`` every time, so a notebook edited there
+would be erased by the next release. Here every file is copied from the release once, and a
+manifest (``.release-manifest.json``) records the digest of each copy. When a later release
+brings a different version of a file:
+
+- a file the student never changed (its digest is the manifest's) is updated in place;
+- a file the student changed is kept as it is, and the new version is written beside it
+  (``07_training.release-<digest>.ipynb``), with a message saying so.
+
+A file the student deleted is restored from the release. Nothing a student may have edited is
+ever replaced or removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course import paths
+
+WORK = paths.REPO / "work" / paths.ASSIGNMENT
+MANIFEST = ".release-manifest.json"
+SKIPPED = {"__pycache__", ".ipynb_checkpoints"}
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def released_files(release: Path) -> list[Path]:
+    """Every file of the release, relative to it, caches left out."""
+    return sorted(
+        p.relative_to(release)
+        for p in release.rglob("*")
+        if p.is_file() and not SKIPPED & set(p.relative_to(release).parts)
+        and p.suffix != ".pyc"
+    )
+
+
+def beside(path: Path, release_digest: str) -> Path:
+    """Where a release's new version of an edited file goes: ``name.release-<digest>.ext``."""
+    return path.with_name(f"{path.stem}.release-{release_digest[:8]}{path.suffix}")
+
+
+@dataclass
+class Outcome:
+    """What ``prepare`` did, file by file (paths relative to the working copy)."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)  # edited file -> new version beside it
+
+    def messages(self, work: Path) -> list[str]:
+        lines = []
+        if self.created and not (self.updated or self.kept):
+            lines.append(f"working copy ready: {work} ({len(self.created)} files)")
+        if self.updated:
+            lines.append(f"updated from the new release (you had not edited them): "
+                         f"{', '.join(self.updated)}")
+        for mine, new in self.kept.items():
+            lines.append(f"the release changed {mine}; your edited copy is kept as it is, and "
+                         f"the new version is beside it: {new}")
+        return lines
+
+
+def prepare(release: Path, work: Path = WORK) -> Outcome:
+    """Copy what is new in ``release`` into ``work`` without replacing any edited file."""
+    if not (release / paths.NOTEBOOK).is_file():
+        raise FileNotFoundError(f"no released notebook at {release / paths.NOTEBOOK}; "
+                                "run `make release` first")
+    work.mkdir(parents=True, exist_ok=True)
+    manifest_path = work / MANIFEST
+    manifest: dict[str, str] = (
+        json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    )
+    outcome = Outcome()
+    for relative in released_files(release):
+        source, target, key = release / relative, work / relative, relative.as_posix()
+        new = digest(source)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+            manifest[key] = new
+            outcome.created.append(key)
+            continue
+        current, known = digest(target), manifest.get(key)
+        if current == new or new == known:  # up to date, or edited and the release unchanged
+            manifest[key] = new
+        elif current == known:  # untouched by the student: follow the release
+            shutil.copy2(source, target)
+            manifest[key] = new
+            outcome.updated.append(key)
+        else:  # edited (or of unknown origin): keep it, put the release's version beside it
+            copy = beside(target, new)
+            if not copy.exists():
+                shutil.copy2(source, copy)
+            manifest[key] = new  # offered once; the edited file stays the student's
+            outcome.kept[key] = copy.relative_to(work).as_posix()
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    release = paths.COURSE / "release" / paths.ASSIGNMENT
+    try:
+        outcome = prepare(release)
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 2
+    for line in outcome.messages(WORK):
+        print(line, file=sys.stderr)
+    print(WORK / paths.NOTEBOOK)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

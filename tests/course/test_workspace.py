@@ -1,0 +1,86 @@
+"""The student's working copy (``make lab``): made once from the release, and no later release
+or second ``make lab`` replaces a file the student edited."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from course import paths, release, workspace
+
+
+def _released(course_dir: Path) -> Path:
+    return course_dir / "release" / paths.ASSIGNMENT
+
+
+def _solve_a_cell(notebook_path: Path, text: str) -> None:
+    """What a student does: write into the first answer cell and save."""
+    notebook = nbformat.read(notebook_path, as_version=4)
+    answer = next(c for c in notebook.cells if "raise NotImplementedError()" in c.source)
+    answer.source = answer.source.replace("raise NotImplementedError()", text)
+    nbformat.write(notebook, notebook_path)
+
+
+def test_second_lab_run_keeps_the_students_edit(course_dir: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    first = workspace.prepare(_released(course_dir), work)
+    assert "07_training.ipynb" in first.created
+    assert "tinytorch/core/training.py" in first.created
+    _solve_a_cell(work / paths.NOTEBOOK, "return 0.5  # my answer")
+    (work / ".ipynb_checkpoints").mkdir()
+    (work / ".ipynb_checkpoints" / "07_training-checkpoint.ipynb").write_text("{}")
+
+    # What `make lab` does again: regenerate the release (nbgrader --force), then prepare.
+    assert release.release(release.secrets(), course=course_dir) == []
+    second = workspace.prepare(_released(course_dir), work)
+
+    assert "return 0.5  # my answer" in (work / paths.NOTEBOOK).read_text()
+    assert (work / ".ipynb_checkpoints" / "07_training-checkpoint.ipynb").read_text() == "{}"
+    assert second.created == [] and second.updated == [] and second.kept == {}
+    assert not list(work.glob("07_training.release-*"))
+
+
+def test_a_changed_release_is_offered_beside_the_edited_notebook(
+        course_dir: Path, tmp_path: Path) -> None:
+    old, new, work = tmp_path / "old", tmp_path / "new", tmp_path / "work"
+    shutil.copytree(_released(course_dir), old)
+    workspace.prepare(old, work)
+    _solve_a_cell(work / paths.NOTEBOOK, "return 0.5  # my answer")
+
+    shutil.copytree(old, new)  # the next release: a changed notebook and a changed library file
+    notebook = nbformat.read(new / paths.NOTEBOOK, as_version=4)
+    notebook.cells[0].source += "\n\nErratum: section 3.2 now says more."
+    nbformat.write(notebook, new / paths.NOTEBOOK)
+    library = new / "tinytorch" / "core" / "layers.py"
+    library.write_text(library.read_text() + "\n# a fix of the release\n")
+    (work / "tinytorch" / "core" / "tensor.py").unlink()  # a file the student deleted
+
+    outcome = workspace.prepare(new, work)
+
+    assert "return 0.5  # my answer" in (work / paths.NOTEBOOK).read_text()
+    offered = work / outcome.kept[paths.NOTEBOOK]
+    assert offered.name.startswith("07_training.release-") and offered.suffix == ".ipynb"
+    assert "Erratum" in offered.read_text()
+    assert outcome.updated == ["tinytorch/core/layers.py"]  # untouched by the student: follows
+    assert (work / "tinytorch/core/layers.py").read_text().endswith("# a fix of the release\n")
+    assert outcome.created == ["tinytorch/core/tensor.py"]
+    assert any("your edited copy is kept" in line for line in outcome.messages(work))
+
+    again = workspace.prepare(new, work)  # the same release again: offered once, not each time
+    assert again.kept == {} and again.updated == [] and again.created == []
+    manifest = json.loads((work / workspace.MANIFEST).read_text())
+    assert manifest[paths.NOTEBOOK] == workspace.digest(new / paths.NOTEBOOK)
+
+
+def test_no_release_is_a_clear_error_that_names_the_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "release"
+    try:
+        workspace.prepare(missing, tmp_path / "work")
+    except FileNotFoundError as error:
+        assert str(missing / paths.NOTEBOOK) in str(error)
+    else:
+        raise AssertionError("prepare() of a missing release must raise FileNotFoundError")
+    assert not (tmp_path / "work").exists()
