@@ -11,6 +11,7 @@ softmax or a transpose whose gradient is summed the wrong way.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -256,6 +257,26 @@ def test_numpy_functions_accept_a_tensor() -> None:
     assert np.max(t) == data.max()
     assert np.argmax(t) == np.argmax(data)
     assert np.allclose(t, data)
+
+
+@pytest.mark.parametrize("func", [np.sum, np.mean, np.max, np.min, np.sqrt, np.abs, np.square,
+                                  np.linalg.norm, np.argmax, np.isfinite])
+def test_numpy_functions_take_a_tensor_as_its_array(func: Callable[..., Any]) -> None:
+    """The spec: ``np.sum(t)`` works as on ``t.data``. Catches numpy dispatching ``np.sum(t)``
+    to ``t.sum(axis=None, dtype=None, out=None)`` (a TypeError) or ``np.mean`` to ``t.mean``."""
+    data = np.array([[1.0, 4.0], [9.0, 2.0]], np.float32)
+    expected = func(data)
+    observed = func(Tensor(data))
+    assert not isinstance(observed, Tensor)
+    np.testing.assert_array_equal(observed, expected)
+    assert np.asarray(observed).dtype == np.asarray(expected).dtype
+
+
+def test_numpy_functions_unwrap_tensors_inside_lists_and_keywords() -> None:
+    a, b = Tensor([1.0, 2.0]), Tensor([3.0])
+    np.testing.assert_array_equal(np.concatenate([a, b]), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(np.sum(a, axis=0, keepdims=True), [3.0])
+    np.testing.assert_array_equal(np.where(a.data > 1, a, b), [3.0, 2.0])
 
 
 def test_array_copy_does_not_alias_the_tensor() -> None:

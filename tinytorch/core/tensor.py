@@ -105,6 +105,12 @@ class Tensor:
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        """numpy functions see the array: ``np.sum(t)`` is ``np.sum(t.data)`` (numpy would
+        otherwise call ``t.sum(axis=..., dtype=..., out=...)``, the autograd method). The result
+        is plain numpy, outside the graph, like every numpy function of ``np.asarray(t)``."""
+        return func(*_arrays(args), **_arrays(kwargs))
+
     def __repr__(self) -> str:
         flag = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({np.array2string(self.data, precision=4)}{flag})"
@@ -303,3 +309,15 @@ class Tensor:
 def _lift(value: ArrayLike) -> Tensor:
     """Wrap a number or array as a constant Tensor so operators accept both."""
     return value if isinstance(value, Tensor) else Tensor(value)
+
+
+def _arrays(value: Any) -> Any:
+    """``value`` with every Tensor in it (also inside lists, tuples and dicts) replaced by
+    its array."""
+    if isinstance(value, Tensor):
+        return value.data
+    if isinstance(value, list | tuple):
+        return type(value)(_arrays(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _arrays(v) for k, v in value.items()}
+    return value
