@@ -8,6 +8,11 @@ observed, and the likely bug in the student's words.
 
 ``CHECKS`` maps a check's id (the audit's number, or a name for unit checks) to its function;
 ``run_check(check_id, implementations)`` passes each check only the implementations it takes.
+Neither ``run_check`` nor ``run_all`` ever stops on the student's code: any exception raised
+while a check runs becomes that check's failure (see ``checks.diagnose``), and a stub that still
+raises ``NotImplementedError`` is reported as "not written yet". In a notebook a failure shows
+its message first and only the student's own frames; a pass prints one line saying what was
+verified.
 
 Every check also takes a keyword-only ``seed`` (default 0): ``seed=0`` is the visible run a
 student debugs against; a graded cell also runs ``run_check(check_id, implementations,
@@ -21,33 +26,50 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from checks.registry import CHECKS
+from checks.diagnose import CheckFailed, as_failure
+from checks.registry import CHECKS, TITLES
 from checks.seeds import validate
 
-__all__ = ["CHECKS", "run_check", "run_all"]
+__all__ = ["CHECKS", "CheckFailed", "run_check", "run_all"]
 
 
-def run_check(check_id: str, implementations: dict[str, Any], *, seed: int = 0) -> None:
-    """Run one check with the implementations it asks for, on the data of run ``seed`` (0: the
-    visible run); raises AssertionError on failure, ValueError for a bad ``seed``."""
-    seed = validate(seed)
+def _outcome(check_id: str, implementations: dict[str, Any], seed: int) -> CheckFailed | None:
+    """Run one check; None when it passes, else its failure (whatever the student's code
+    raised). A bad ``check_id`` or missing implementation is the caller's error: it raises."""
+    if check_id not in CHECKS:
+        raise ValueError(f"unknown check_id {check_id!r}; the checks are {list(CHECKS)}")
     check: Callable[..., None] = CHECKS[check_id]
     wanted = [name for name in inspect.signature(check).parameters if name != "seed"]
     missing = [name for name in wanted if name not in implementations]
     if missing:
         raise ValueError(f"check {check_id!r} needs implementations {missing}")
-    check(**{name: implementations[name] for name in wanted}, seed=seed)
+    try:
+        check(**{name: implementations[name] for name in wanted}, seed=seed)
+    except Exception as error:  # noqa: BLE001 - every exception is the check's failure
+        return as_failure(check_id, error)
+    return None
+
+
+def run_check(check_id: str, implementations: dict[str, Any], *, seed: int = 0,
+              quiet: bool = False) -> None:
+    """Run one check with the implementations it asks for, on the data of run ``seed`` (0: the
+    visible run). Raises ``CheckFailed`` (an AssertionError) on failure, ValueError for a bad
+    ``seed`` or ``check_id``; on success prints one line naming what was verified (unless
+    ``quiet``)."""
+    failure = _outcome(check_id, implementations, validate(seed))
+    if failure is not None:
+        raise failure
+    if not quiet:
+        run = "" if seed == 0 else f" (again, on the data of run {seed})"
+        print(f"\N{CHECK MARK} {check_id}: {TITLES[check_id]}{run}")
 
 
 def run_all(implementations: dict[str, Any], *, seed: int = 0) -> dict[str, str | None]:
-    """Every check at run ``seed``: its id mapped to None (passed) or the failure message."""
+    """Every check at run ``seed``: its id mapped to None (passed) or the failure message.
+    Never raises because of the implementations."""
     seed = validate(seed)
     results: dict[str, str | None] = {}
     for check_id in CHECKS:
-        try:
-            run_check(check_id, implementations, seed=seed)
-        except AssertionError as error:
-            results[check_id] = str(error)
-        else:
-            results[check_id] = None
+        failure = _outcome(check_id, implementations, seed)
+        results[check_id] = None if failure is None else failure.message
     return results

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import attempt, fail, require
+from checks.diagnose import attempt, fail, located, require, unwritten
 from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU
-from tinytorch.core.layers import Linear
+from tinytorch.core.layers import Dropout, Linear
 from tinytorch.core.losses import MSELoss
 from tinytorch.core.optimizers import SGD, Adam
 from tinytorch.core.tensor import Tensor
@@ -72,18 +72,20 @@ class _Log:
 
 
 class _Net:
-    """Linear(3, h) -> ReLU -> Linear(h, out), duck-typed, logging every input it is given."""
+    """Linear(3, h) -> ReLU -> Dropout(0.2) -> Linear(h, out), duck-typed, logging every input
+    it is given. The Dropout's random generator is state a resume must restore."""
 
     def __init__(self, seed: int, out: int = 1, hidden: int = 6) -> None:
         self.layer1 = Linear(3, hidden, seed=seed)
         self.relu = ReLU()
+        self.dropout = Dropout(0.2, seed=seed + 2)
         self.layer2 = Linear(hidden, out, seed=seed + 1)
         self.training = True
         self.log = _Log()
 
     def forward(self, x: Tensor) -> Tensor:
         self.log.inputs.append(np.array(x.data, copy=True))
-        return self.layer2(self.relu(self.layer1(x)))
+        return self.layer2(self.dropout(self.relu(self.layer1(x))))
 
     def parameters(self) -> list[Tensor]:
         return self.layer1.parameters() + self.layer2.parameters()
@@ -96,6 +98,22 @@ OPTIMIZERS: dict[str, tuple[Any, dict[str, Any], dict[str, Any]]] = {
     "Adam": (Adam, {"lr": 0.02, "betas": (0.85, 0.995), "eps": 1e-7},
              {"lr": 0.3, "betas": (0.5, 0.9), "eps": 1e-3}),
 }
+
+
+class _SpyLoader(DataLoader):
+    """A shuffling DataLoader that counts how often the trainer chose its epoch's order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.told = 0  # calls of set_epoch / load_state_dict
+
+    def set_epoch(self, epoch: int) -> None:
+        self.told += 1
+        super().set_epoch(epoch)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.told += 1
+        super().load_state_dict(state)
 
 
 class _Run:
@@ -118,7 +136,7 @@ class _Run:
                                grad_clip_norm=clip)
         x, y = _data(run)
         y = np.repeat(y, out, axis=1)
-        self.loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
+        self.loader = _SpyLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
                                  seed=shifted(data_seed, run))
         self.eval_loader = DataLoader(TensorDataset(x, y), batch_size=8)
 
@@ -130,9 +148,17 @@ class _Run:
             seen = list(self.model.log.inputs)
             self.trainer.evaluate(self.eval_loader)
         except Exception as error:
+            unwritten(error)
+            if "resumed" in label:
+                bug = ("training crashed after load_checkpoint, though the same trainer trained "
+                       "before saving: something it needs was not restored, or restored as "
+                       "another type (lists for arrays, a dict for the scheduler?)")
+            else:
+                bug = ("the trainer crashes in this setup, before any checkpoint: a shuffling "
+                       "DataLoader, a CosineSchedule, grad_clip_norm and a model with Dropout, "
+                       "then evaluate")
             fail(f"{label}: training raised", "train_epoch and evaluate run",
-                 f"{type(error).__name__}: {error}",
-                 "the trainer crashes in this setup (after loading a checkpoint?)")
+                 f"{type(error).__name__}: {error}{located(error)}", bug)
         return seen
 
     def save(self, path: Path, label: str) -> None:
@@ -146,6 +172,9 @@ class _Run:
 
     def state(self) -> dict[str, Any]:
         return {
+            "training_mode": getattr(self.trainer, "training_mode", None),
+            "flags": (bool(self.model.training), bool(self.model.dropout.training)),
+            "dropout_rng": self.model.dropout.rng.bit_generator.state,
             "params": [np.array(p.data, copy=True) for p in self.model.parameters()],
             "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "epoch": self.trainer.epoch,
@@ -184,14 +213,16 @@ _BUFFER_BUGS = {
                   "loaded back into the optimizer)",
     "momentum_buffer": "SGD's momentum buffers are not in the checkpoint (or not loaded back "
                        "into the optimizer)",
-    "step": "the optimizer's per-parameter step count was not restored (it restarted at 0), so "
-            "Adam's bias correction differs",
+    "step": "each parameter's optimizer step count (state['step'], which this library's Adam "
+            "reads for its bias correction) was not restored",
 }
 
 
 def _diagnose_after_load(label: str, saved: dict[str, Any], loaded: dict[str, Any],
-                         *, settings: bool = True) -> None:
-    """Compare the state right after loading with the state that was saved; name what is off."""
+                         *, complete: bool) -> None:
+    """Compare the state right after loading with the state that was saved; name what is off.
+    ``complete`` (6.2) also asks for what the next steps do not read: the saved
+    hyper-parameters winning, and ``optimizer.step_count``."""
     for i, (want, got) in enumerate(zip(saved["params"], loaded["params"], strict=True)):
         require(_same(want, got), f"{label}: parameter {i} differs right after loading",
                 "the saved values, bit for bit", "other values (the fresh model's own?)",
@@ -208,19 +239,26 @@ def _diagnose_after_load(label: str, saved: dict[str, Any], loaded: dict[str, An
                 f"{label}: history[{key!r}] after loading", saved["history"][key],
                 loaded["history"][key],
                 "history was not restored: save the whole history and put it back on load")
+    require(loaded["training_mode"] == saved["training_mode"]
+            and loaded["flags"] == saved["flags"],
+            f"{label}: the training mode after loading (trainer.training_mode, model.training, "
+            "its Dropout's training)",
+            (saved["training_mode"], *saved["flags"]), (loaded["training_mode"], *loaded["flags"]),
+            "the training mode was not restored: save trainer.training_mode and put the model "
+            "and every layer back in that mode on load")
+    require(loaded["dropout_rng"] == saved["dropout_rng"],
+            f"{label}: the Dropout's random generator after loading", "the saved state",
+            "another state (the fresh model's own)",
+            "the Dropout layers' random states were not saved or not restored, so the resumed "
+            "run drops other units: save each Dropout's rng.bit_generator.state")
     want_opt, got_opt = saved["optimizer"], loaded["optimizer"]
-    if settings:
+    if complete:
         want_h = {k: v for k, v in want_opt["hyperparameters"].items() if k != "lr"}
         got_h = {k: v for k, v in got_opt["hyperparameters"].items() if k != "lr"}
         require(_same(want_h, got_h), f"{label}: optimizer hyper-parameters after loading",
                 want_h, got_h,
                 "the saved optimizer hyper-parameters did not win: a loaded checkpoint must "
                 "set them on the optimizer, over the ones the new trainer was built with")
-    require(got_opt["step_count"] == want_opt["step_count"],
-            f"{label}: optimizer.step_count after loading", want_opt["step_count"],
-            got_opt["step_count"],
-            "the optimizer's step count restarted at 0 (not saved or not restored), so Adam's "
-            "bias correction differs")
     for i, (want, got) in enumerate(zip(want_opt["state"], got_opt["state"], strict=True)):
         for name in want:
             if name == "step" and not any(isinstance(v, np.ndarray) and n.startswith("exp_")
@@ -231,6 +269,13 @@ def _diagnose_after_load(label: str, saved: dict[str, Any], loaded: dict[str, An
                      "the saved run's value", got.get(name, "missing"),
                      "resume diverged at the first step after loading: "
                      f"{_BUFFER_BUGS.get(name, name)}")
+    if complete:
+        require(got_opt["step_count"] == want_opt["step_count"],
+                f"{label}: optimizer.step_count after loading", want_opt["step_count"],
+                got_opt["step_count"],
+                "optimizer.step_count was not restored (the updates of this library read each "
+                "parameter's state['step'], so training may still resume, but the checkpoint "
+                "must give the optimizer back its whole state_dict)")
 
 
 def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: str,
@@ -252,7 +297,7 @@ def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: s
         fresh = _Run(Trainer, CosineSchedule, kind, seed=100, data_seed=99, variant=variant,
                      run=run)
         fresh.load(path, label)
-        _diagnose_after_load(label, saved, fresh.state())
+        _diagnose_after_load(label, saved, fresh.state(), complete=variant == "b")
         unrestored = _unrestored_setting(straight, fresh)
         for k, (want_seen, want) in enumerate(after):
             epoch = N_EPOCHS + k
@@ -260,10 +305,16 @@ def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: s
             got = fresh.state()
             same_batches = len(seen) == len(want_seen) and all(
                 _same(a, b) for a, b in zip(seen, want_seen, strict=True))
+            if not same_batches and not fresh.loader.told:
+                bug = ("train_epoch never tells the loader which epoch it trains (it must call "
+                       "self._start_data_order(dataloader) before its first batch: that replays "
+                       "a restored loader's order), so a resumed run gets the new loader's own "
+                       "order whatever the checkpoint holds")
+            else:
+                bug = ("the data order was not restored: save the shuffling DataLoader's seed "
+                       "and replay epoch e's order after loading (load_state_dict/set_epoch)")
             require(same_batches, f"{label}: the batches of epoch {epoch} after resuming",
-                    "the uninterrupted run's order", "another order",
-                    "the data order was not restored: save the shuffling DataLoader's seed "
-                    "and replay epoch e's order after loading (load_state_dict/set_epoch)")
+                    "the uninterrupted run's order", "another order", bug)
             want_lr, got_lr = want["history"]["learning_rates"], got["history"]["learning_rates"]
             require(_close(want_lr, got_lr), f"{label}: learning rate of epoch {epoch}",
                     want_lr, got_lr,
@@ -442,7 +493,8 @@ def _refuses(run: _Run, path: Path, what: str, bug: str) -> None:
     before = _snapshot(run)
     try:
         run.trainer.load_checkpoint(path)
-    except Exception:  # any clear error will do; what matters is that nothing changed
+    except Exception as error:  # any clear error will do; what matters is that nothing changed
+        unwritten(error)
         pass
     else:
         fail(f"loading {what} did not raise", "an error naming the file", "it loaded",
@@ -493,7 +545,8 @@ def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any, *, seed: int = 0)
         other.epoch("checkpoint safety")
         try:
             other.trainer.load_checkpoint(decoy)
-        except Exception:
+        except Exception as error:
+            unwritten(error)
             pass
         tripped = bool(_TRIPPED)
         _TRIPPED.clear()

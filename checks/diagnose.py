@@ -1,9 +1,39 @@
-"""How a check reports a failure: what was expected, what was observed, and the likely bug."""
+"""How a check reports a failure: what was expected, what was observed, and the likely bug.
+
+Three shapes, one per cause:
+
+* a deviation the check observed: ``fail``/``require`` raise ``AssertionError`` with the four
+  lines what / expected / observed / likely bug;
+* code not written yet: the stub's ``NotImplementedError`` becomes "not written yet:
+  ``Trainer.evaluate``", with no guess about a bug;
+* any other exception raised while the check runs (in the student's code, in the library
+  under it, or by the check reading something the student's object lacks) becomes that check's
+  failure, naming the student's call that raised, the exception, and the student's own line
+  (their file or notebook cell), never the checks' internals.
+
+``Deviations`` lets a check examine independent requirements one after the other and report
+all of them, so one failure does not hide the rest.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+import sysconfig
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, NoReturn
+
+CHECKS_DIR = os.path.dirname(os.path.abspath(__file__))
+LIBRARY_DIR = os.path.join(os.path.dirname(CHECKS_DIR), "tinytorch")
+#: The file students complete: frames in it are theirs, not the library's.
+STUDENT_MODULE = os.path.join(LIBRARY_DIR, "core", "training.py")
+_INSTALLED = tuple(
+    os.path.abspath(p) + os.sep
+    for p in {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
 
 
 def fail(what: str, expected: Any, observed: Any, likely_bug: str) -> NoReturn:
@@ -27,11 +57,193 @@ def require(condition: bool, what: str, expected: Any, observed: Any, likely_bug
         fail(what, expected, observed, likely_bug)
 
 
+def unwritten(error: BaseException) -> None:
+    """Re-raise a stub's NotImplementedError: code not written yet is reported as such by
+    ``run_check``, never diagnosed as a bug by the check that caught it."""
+    if isinstance(error, NotImplementedError):
+        raise error
+
+
 def attempt(what: str, expected: Any, likely_bug: str, call: Callable[..., Any], *args: Any,
             **kwargs: Any) -> Any:
     """``call(*args, **kwargs)``; if the student's code raises, report it as a failure of this
-    shape (the exception's type and message as the observation) instead of as a crash."""
+    shape (the exception, and the student's line where it was raised, as the observation)
+    instead of as a crash."""
     try:
         return call(*args, **kwargs)
     except Exception as error:  # noqa: BLE001 - any crash is the student's to see
-        fail(what, expected, f"{type(error).__name__}: {error}", likely_bug)
+        unwritten(error)
+        fail(what, expected, f"{type(error).__name__}: {error}{located(error)}", likely_bug)
+
+
+# ----------------------------------------------------------------------------- where it raised
+@dataclass(frozen=True)
+class Frame:
+    """One frame of a traceback, as a student reads it."""
+
+    where: str  # "cell In[7], line 12" or "my_trainer.py, line 40"
+    function: str  # "Trainer.train_epoch"
+    source: str  # the line's text
+
+    def __str__(self) -> str:
+        text = f"{self.where}, in {self.function}"
+        return f"{text}: {self.source}" if self.source else text
+
+
+def _kind(filename: str) -> str:
+    """'checks', 'library' (tinytorch but Module 07), 'installed' (stdlib, site-packages) or
+    'student' (a notebook cell, the student's file, Module 07)."""
+    path = os.path.abspath(filename) if not filename.startswith("<") else filename
+    if path.startswith(CHECKS_DIR + os.sep):
+        return "checks"
+    if path.startswith(LIBRARY_DIR + os.sep) and path != STUDENT_MODULE:
+        return "library"
+    if path.startswith(_INSTALLED) or filename.startswith("<frozen"):
+        return "installed"
+    return "student"
+
+
+def _where(filename: str, line: int) -> str:
+    shell = sys.modules.get("IPython") and getattr(sys.modules["IPython"], "get_ipython", None)
+    ip = shell() if shell else None
+    cells = getattr(getattr(ip, "compile", None), "_filename_map", {}) or {}
+    if filename in cells:
+        return f"cell In[{cells[filename]}], line {line}"
+    return f"{os.path.basename(filename) if _kind(filename) != 'student' else filename}, " \
+           f"line {line}"
+
+
+def _frames(tb: TracebackType | None) -> list[tuple[str, Frame]]:
+    import linecache
+
+    out = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        line = tb.tb_lineno
+        source = linecache.getline(code.co_filename, line, tb.tb_frame.f_globals).strip()
+        name = getattr(code, "co_qualname", code.co_name)
+        out.append((_kind(code.co_filename), Frame(_where(code.co_filename, line), name, source)))
+        tb = tb.tb_next
+    return out
+
+
+def student_frames(error: BaseException) -> list[Frame]:
+    """The frames of ``error``'s traceback in the student's own code, outermost first."""
+    return [frame for kind, frame in _frames(error.__traceback__) if kind == "student"]
+
+
+def located(error: BaseException) -> str:
+    """`` (raised at <the student's innermost line>)``, or nothing when no student frame."""
+    frames = _frames(error.__traceback__)
+    mine = [f for kind, f in frames if kind == "student"]
+    if not mine:
+        return ""
+    innermost_kind, innermost = frames[-1]
+    text = f" (at {mine[-1]}"
+    if innermost_kind == "library":
+        text += f"; it surfaced in tinytorch's {innermost.function}, called from that line"
+    return text + ")"
+
+
+# ----------------------------------------------------------------------------- turning errors
+class CheckFailed(AssertionError):
+    """A check's failure, rendered in a notebook as its message first (IPython calls
+    ``_render_traceback_`` instead of printing the traceback through the checks), followed
+    by the student's own frames only. nbgrader still sees an error: the cell fails."""
+
+    def __init__(self, check_id: str, message: str, frames: list[Frame] | None = None) -> None:
+        super().__init__(message)
+        self.check_id = check_id
+        self.message = message
+        self.frames = frames or []
+
+    def _render_traceback_(self) -> list[str]:
+        red, bold, reset = "\x1b[31m", "\x1b[1m", "\x1b[0m"
+        first, *rest = self.message.splitlines() or [""]
+        lines = [f"{red}{bold}✗ check {self.check_id}: {first}{reset}", *rest]
+        if self.frames:
+            lines.append("  your code, outermost call first:")
+            lines += [f"    {frame}" for frame in self.frames]
+        return lines
+
+
+def not_written(error: NotImplementedError) -> str:
+    """The message for a stub that still raises NotImplementedError."""
+    frames = _frames(error.__traceback__)
+    name = frames[-1][1].function if frames else "a function"
+    return (f"not written yet: {name}\n"
+            f"  this check runs {name}; write it, then run this cell again")
+
+
+def _hint(error: Exception, mine: list[Frame]) -> str:
+    if isinstance(error, KeyError) and not mine:
+        return (f"the check read the key {error} from your object and it is not there: the "
+                "spec's history keys are 'train_loss', 'eval_loss' and 'learning_rates'")
+    if isinstance(error, AttributeError) and not mine:
+        return f"your object lacks what the spec requires: {error}"
+    if isinstance(error, TypeError) and ("argument" in str(error)):
+        return ("a call does not match the spec's signature: CosineSchedule(max_lr, min_lr, "
+                "total_epochs), clip_grad_norm(parameters, max_norm), Trainer(model, "
+                "optimizer, loss_fn, scheduler=None, grad_clip_norm=None), "
+                "train_epoch(dataloader, accumulation_steps=1), evaluate(dataloader)")
+    return "your code raised this error on valid input, at the line shown"
+
+
+def crashed(error: Exception) -> tuple[str, list[Frame]]:
+    """The message for any other exception, and the student's frames."""
+    mine = student_frames(error)
+    detail = f"{type(error).__name__}: {error}"
+    if mine:
+        what = f"{mine[0].function} raised {type(error).__name__}"
+        observed = f"{detail} (at {mine[-1]})"
+    else:
+        what = f"the check could not use your objects: {type(error).__name__}"
+        observed = detail
+    message = (f"{what}\n  expected: it to run without an error\n  observed: {observed}\n"
+               f"  likely bug: {_hint(error, mine)}")
+    return message, mine
+
+
+def as_failure(check_id: str, error: Exception) -> CheckFailed:
+    """Any exception raised while check ``check_id`` ran, as that check's failure."""
+    if isinstance(error, CheckFailed):
+        return error
+    if isinstance(error, NotImplementedError):
+        return CheckFailed(check_id, not_written(error))
+    if isinstance(error, AssertionError):
+        return CheckFailed(check_id, str(error))
+    message, frames = crashed(error)
+    return CheckFailed(check_id, message, frames)
+
+
+# ----------------------------------------------------------------------------- every deviation
+class Deviations:
+    """Independent parts of one check, each examined even when another failed::
+
+        found = Deviations()
+        with found.part():
+            ...  # fail(...) here is recorded, and the next part still runs
+        found.report()  # raises one AssertionError listing every deviation
+
+    A crash inside a part is recorded as that part's failure; code not written yet stops the
+    check at once (there is nothing more to learn)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    @contextmanager
+    def part(self) -> Iterator[None]:
+        try:
+            yield
+        except AssertionError as error:
+            self.messages.append(str(error))
+        except Exception as error:  # noqa: BLE001 - reported as this part's failure
+            unwritten(error)
+            self.messages.append(crashed(error)[0])
+
+    def report(self) -> None:
+        if len(self.messages) == 1:
+            raise AssertionError(self.messages[0])
+        if self.messages:
+            numbered = [f"({i}) {m}" for i, m in enumerate(self.messages, start=1)]
+            raise AssertionError(f"{len(self.messages)} deviations:\n" + "\n".join(numbered))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import attempt, fail, listed, require
+from checks.diagnose import attempt, fail, listed, require, unwritten
 from checks.fixtures import LinearModel, SpySGD, batches, global_norm, line_data
 from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.losses import MSELoss
@@ -358,6 +358,7 @@ def check_nan_loss(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
         try:
             trainer.train_epoch(poisoned, accumulation_steps=k)
         except Exception as error:  # noqa: BLE001 - any exception class is accepted
+            unwritten(error)
             message = str(error)
         else:
             fail(what, "an error naming the epoch and the batch", "no error was raised",
@@ -407,6 +408,7 @@ def check_accumulation_args(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N8
         except ValueError:
             pass
         except Exception as error:  # noqa: BLE001
+            unwritten(error)
             fail(what, "ValueError before anything runs", f"{type(error).__name__}: {error}",
                  "validate accumulation_steps first: it must be an int >= 1 and not a bool "
                  "(isinstance(True, int) is True), else raise ValueError")

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import fail, require
+from checks.diagnose import fail, require, unwritten
 from checks.fixtures import LinearModel, SpySGD, batches, global_norm, line_data
 from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.losses import MSELoss
@@ -57,6 +57,7 @@ def _train(trainer: Any, data: Any, what: str, **kwargs: Any) -> float:
     try:
         return trainer.train_epoch(data, **kwargs)
     except Exception as error:  # noqa: BLE001 - reported to the student as a failure
+        unwritten(error)
         bug = "train_epoch raised on a valid setup"
         if trainer.__dict__.get("scheduler", "?") is None and isinstance(error, AttributeError):
             bug = ("train_epoch uses the scheduler although it is None: guard it with "

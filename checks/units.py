@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import attempt, fail, require
+from checks.diagnose import attempt, fail, require, unwritten
 from checks.seeds import shifted, variation
 from tinytorch.core.tensor import Tensor
 
@@ -107,6 +107,7 @@ def _expect_value_error(make: Callable[[], Any], what: str, bug: str) -> None:
     except ValueError:
         return
     except Exception as error:  # noqa: BLE001
+        unwritten(error)
         fail(what, "ValueError", f"{type(error).__name__}: {error}",
              f"{bug}; raise ValueError (not {type(error).__name__})")
     fail(what, "ValueError", "no error", bug)
@@ -146,11 +147,11 @@ def check_cosine_schedule(CosineSchedule: Any, *, seed: int = 0) -> None:
         observed = _get_lrs(CosineSchedule, settings, epochs)
         expected = [_cosine(e, max_lr, min_lr, total) for e in epochs]
         for e, o in zip(epochs, observed, strict=True):
-            if type(o) is not float:
+            if not isinstance(o, float):
                 fail(f"CosineSchedule({settings}).get_lr({e}) returned a {type(o).__name__}",
-                     "a Python float", repr(o),
-                     "convert the result with float(...) (numpy scalars and Tensors are not "
-                     "Python floats)")
+                     "a float (float or np.float64)", repr(o),
+                     "convert the result with float(...) (np.float32, 0-d arrays and Tensors "
+                     "are not float instances)")
         if not _matches(observed, expected):
             shown = ", ".join(f"{e}: {o:.6g}" for e, o in zip(epochs, observed, strict=True))
             want = ", ".join(f"{e}: {x:.6g}" for e, x in zip(epochs, expected, strict=True))
@@ -210,6 +211,7 @@ def _call(clip_grad_norm: Callable[..., Any], params: Any, max_norm: float, what
         try:
             result = clip_grad_norm(params, max_norm)
         except Exception as error:  # noqa: BLE001
+            unwritten(error)
             fail(what, "the pre-clip norm, as a float", f"{type(error).__name__}: {error}",
                  "clip_grad_norm raised on valid input (parameters may hold Tensor or ndarray "
                  "gradients, or None: skip those)")
@@ -221,10 +223,10 @@ def _call(clip_grad_norm: Callable[..., Any], params: Any, max_norm: float, what
 
 
 def _float_result(result: Any, what: str) -> float:
-    if type(result) is not float:
-        fail(f"{what}: the value returned", "a Python float (the norm before clipping)",
-             f"{type(result).__name__}: {result!r}",
-             "return float(total_norm) (not a numpy scalar, a Tensor, or None)")
+    if not isinstance(result, float):
+        fail(f"{what}: the value returned", "a float (the norm before clipping; np.float64 "
+             "is one)", f"{type(result).__name__}: {result!r}",
+             "return float(total_norm) (not np.float32, a 0-d array, a Tensor, or None)")
     return result
 
 

@@ -31,7 +31,15 @@ MUTANTS: list[Mutant] = [
         ),
         caught_by=_ids("6.1", "6.2"),
         named_by=_ids("6.1", "6.2"),
-        message=r"step count restarted at 0.*bias correction",
+        message=r"step count \(state\['step'\].*bias correction|optimizer\.step_count was "
+                r"not restored",
+    ),
+    Mutant(  # the updates read each parameter's state['step']: training resumes bit for bit
+        name="checkpoint_without_optimizer_step_count",
+        patches=(('"step_count": optimizer_state["step_count"],', '"step_count": 0,'),),
+        caught_by=_ids("6.2"),
+        named_by=_ids("6.2"),
+        message=r"optimizer\.step_count was not restored.*may still resume",
     ),
     Mutant(
         name="epoch_not_restored",

@@ -33,7 +33,7 @@ MUTANTS: list[Mutant] = [
     _m("cosine_numpy_float",
        [("return max(self.min_lr, float(self.max_lr - decay))",
          "return np.float32(max(self.min_lr, self.max_lr - decay))")],
-       {"cosine"}, {"cosine"}, r"Python float"),
+       {"cosine"}, {"cosine"}, r"float \(float or np\.float64\).*np\.float32.*not float instances"),
     _m("cosine_accepts_nan_rate",
        [("    if not _is_number(value) or not math.isfinite(value) or value < 0:\n",
          "    if not _is_number(value) or value < 0:\n")],

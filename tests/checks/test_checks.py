@@ -26,6 +26,7 @@ from variants import (
 )
 
 from checks import CHECKS, run_all, run_check
+from checks.registry import TITLES
 
 HERE = Path(__file__).parent
 HIDDEN_SEEDS = (1, 2, 3, 4, 5)  # correct code must pass every check at each of these
@@ -44,11 +45,16 @@ def test_every_audit_number_has_a_check() -> None:
 
 @pytest.mark.parametrize("check_id", list(CHECKS))
 def test_reference_passes_silently(check_id: str, capfd: pytest.CaptureFixture[str]) -> None:
-    """Full marks for the reference, with nothing on stdout or stderr (nbgrader scores any
-    stderr output in a graded cell as a failure)."""
+    """Full marks for the reference: one line on stdout naming what was verified, nothing on
+    stderr (nbgrader scores any stderr output in a graded cell as a failure); ``quiet`` prints
+    nothing."""
     run_check(check_id, reference_implementations())
     out, err = capfd.readouterr()
-    assert (out, err) == ("", "")
+    assert err == ""
+    assert out == f"\N{CHECK MARK} {check_id}: {TITLES[check_id]}\n"
+    assert len(out) < 100
+    run_check(check_id, reference_implementations(), quiet=True)
+    assert capfd.readouterr() == ("", "")
 
 
 def test_there_are_three_alternative_solutions() -> None:
