@@ -18,6 +18,7 @@ all of them, so one failure does not hide the rest.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import sysconfig
 from collections.abc import Callable, Iterator
@@ -175,17 +176,33 @@ def not_written(error: NotImplementedError) -> str:
             f"  this check runs {name}; write it, then run this cell again")
 
 
+SIGNATURES = {
+    "CosineSchedule": "CosineSchedule(max_lr=0.1, min_lr=0.01, total_epochs=100)",
+    "clip_grad_norm": "clip_grad_norm(parameters, max_norm=1.0)",
+    "Trainer": "Trainer(model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None)",
+    "train_epoch": "train_epoch(dataloader, accumulation_steps=1)",
+    "evaluate": "evaluate(dataloader)",
+    "get_lr": "get_lr(epoch)",
+}
+
+
 def _hint(error: Exception, mine: list[Frame]) -> str:
     if isinstance(error, KeyError) and not mine:
         return (f"the check read the key {error} from your object and it is not there: the "
                 "spec's history keys are 'train_loss', 'eval_loss' and 'learning_rates'")
     if isinstance(error, AttributeError) and not mine:
         return f"your object lacks what the spec requires: {error}"
-    if isinstance(error, TypeError) and ("argument" in str(error)):
-        return ("a call does not match the spec's signature: CosineSchedule(max_lr, min_lr, "
-                "total_epochs), clip_grad_norm(parameters, max_norm), Trainer(model, "
-                "optimizer, loss_fn, scheduler=None, grad_clip_norm=None), "
-                "train_epoch(dataloader, accumulation_steps=1), evaluate(dataloader)")
+    slip = re.search(r"([\w.]+)\(\) (?:got an unexpected keyword argument '(\w+)'|takes|missing)",
+                     str(error))
+    if isinstance(error, TypeError) and slip:
+        names = slip.group(1).split(".")
+        owner = next((n for n in names if n in SIGNATURES and n != "__init__"), None)
+        spec = f": the spec's signature is {SIGNATURES[owner]}" if owner else ""
+        what = f"has no parameter '{slip.group(2)}'" if slip.group(2) else "takes other arguments"
+        return f"your {'.'.join(names).replace('.__init__', '')} {what}{spec}"
+    if isinstance(error, TypeError) and "len()" in str(error):
+        return ("your code calls len() on the batches: train_epoch and evaluate must work with "
+                "any iterable of batches, a generator too (count batches as you go)")
     return "your code raised this error on valid input, at the line shown"
 
 
@@ -197,7 +214,7 @@ def crashed(error: Exception) -> tuple[str, list[Frame]]:
         what = f"{mine[0].function} raised {type(error).__name__}"
         observed = f"{detail} (at {mine[-1]})"
     else:
-        what = f"the check could not use your objects: {type(error).__name__}"
+        what = f"calling your code failed: {type(error).__name__}"
         observed = detail
     message = (f"{what}\n  expected: it to run without an error\n  observed: {observed}\n"
                f"  likely bug: {_hint(error, mine)}")

@@ -140,6 +140,20 @@ def check_complete_loop(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803 -
     require(_close(history[0], value), "history['train_loss'][-1]", f"{value:.6g} (returned)",
             f"{history[0]!r}", "record the same value train_epoch returns")
 
+    # Part 1b: the same epoch from a generator of batches, which has no len().
+    trainer, model, optimizer = _spy_trainer(Trainer, seed=shifted(1, seed), lr=0.0)
+    what = (f"train_epoch(a generator of batches (no len()), accumulation_steps=2), batches "
+            f"of {listed(sizes)}")
+    returned = attempt(what, "it to run without an error",
+                       "train_epoch must work with any iterable of batches, a generator too: "
+                       "do not call len(dataloader) or index it; count batches as you go",
+                       trainer.train_epoch, (batch for batch in data), accumulation_steps=2)
+    require(len(optimizer.seen_grads) == 2 and _close(float(returned), expected), what,
+            f"2 optimizer steps and the loss {expected:.6g}, as with a list",
+            f"{len(optimizer.seen_grads)} steps, loss {returned!r}",
+            "a generator can be read only once: iterate the batches once, counting them as "
+            "they come")
+
     # Part 2, lr = 0.1 (0.08 to 0.15 in a hidden run): the weights must move and the loss must
     # fall epoch after epoch.
     x, y = line_data(batch * n_batches, seed=shifted(6, seed))
@@ -256,6 +270,7 @@ def check_accumulation(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
         fail("optimizer steps for 5 batches with accumulation_steps=2",
              "3 (= ceil(5 / 2))", n_steps, bug)
 
+    counted = trainer.step
     bounds = np.cumsum([0, *sizes])
     spans = zip(bounds, bounds[1:], strict=False)
     per_batch = [_mean_loss_grads(model_seed, x[a:b], y[a:b]) for a, b in spans]
@@ -286,6 +301,15 @@ def check_accumulation(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
                    "samples")
         fail(f"gradient handed to the optimizer for {window}, accumulation_steps=2 (lr=0)",
              f"{_fmt(expected)} (one batch of its {b - a} samples)", _fmt(got), bug)
+
+    if counted != 3:
+        bug = {5: "trainer.step counts batches: it must count optimizer steps (one per "
+                  "optimizer.step(); 5 batches with accumulation_steps=2 make 3 steps)",
+               2: "trainer.step does not count the partial last window's step: every "
+                  "optimizer.step() counts, the partial window's too"}.get(
+            counted, "trainer.step must count optimizer steps, one per optimizer.step()")
+        fail("trainer.step after 5 batches with accumulation_steps=2",
+             "3 (the optimizer steps taken)", counted, bug)
 
     # End to end: batch 4 x k=1 against batch 2 x k=2 (2 to 4 in a hidden run), learning for
     # 3 epochs.

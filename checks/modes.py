@@ -16,9 +16,10 @@ import numpy as np
 from checks.diagnose import attempt, fail, listed, require
 from checks.fixtures import LinearModel, blobs, line_data
 from checks.seeds import shifted, unequal_sizes, variation
+from tinytorch.core.activations import Sigmoid
 from tinytorch.core.autograd import no_grad
 from tinytorch.core.layers import Dropout, Linear
-from tinytorch.core.losses import CrossEntropyLoss, MSELoss
+from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss, MSELoss
 from tinytorch.core.optimizers import SGD, Adam, grad_array
 from tinytorch.core.tensor import Tensor
 
@@ -80,10 +81,25 @@ class _ModeModel:
             layer.training = mode
 
 
+class _Probabilities:
+    """Linear(2, 1) -> Sigmoid, duck-typed: probabilities for BinaryCrossEntropyLoss."""
+
+    def __init__(self, seed: int) -> None:
+        self.layer = Linear(2, 1, seed=seed)
+        self.sigmoid = Sigmoid()
+        self.training = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.sigmoid(self.layer(x))
+
+    def parameters(self) -> list[Tensor]:
+        return self.layer.parameters()
+
+
 def _run(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
     return attempt(what, "it to run without an error",
-                   "it crashed on a plain list of (inputs, targets) Tensor batches",
-                   call, *args, **kwargs)
+                   f"{what.split()[0]} crashed on valid batches (the error and your line are "
+                   "above)", call, *args, **kwargs)
 
 
 def _mode_trainer(Trainer: Any, seed: int = 0) -> tuple[Any, _ModeModel]:  # noqa: N803
@@ -129,10 +145,18 @@ def check_mode_switching(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
                      "every sublayer (walk the model's layers, e.g. set_training(model, "
                      f"{wanted}))")
 
+    def flag(after: str, wanted: bool, setter: str) -> None:
+        observed = getattr(trainer, "training_mode", "missing")
+        require(observed is wanted, f"trainer.training_mode after {after}", wanted, observed,
+                f"{after} must set self.training_mode = {wanted} ({setter}), so the trainer "
+                "knows and saves the mode its model is in")
+
     _run("train_epoch", trainer.train_epoch, data)
     judge("train_epoch (model was left in eval mode)", True)
+    flag("train_epoch", True, "self._set_mode(True) does both")
     _run("evaluate", trainer.evaluate, data)
     judge("evaluate", False)
+    flag("evaluate", False, "self._set_mode(False) sets it and the model's mode")
     after = (model.training, model.dropout.training, model.probe.training)
     require(after == (False, False, False),
             "training flags (model, Dropout, nested layer) after evaluate returned",
@@ -274,6 +298,31 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
             f"evaluate's CrossEntropyLoss loss (batches of {listed(csizes)})",
             f"{expected:.6g} (sample-weighted)", f"{float(loss):.6g}",
             "weight each batch's loss by its number of samples")
+
+    # The same evaluation from a generator of batches, which has no len().
+    what = "evaluate on a generator of batches (no len())"
+    again = _run(what, trainer.evaluate, (batch for batch in cdata))
+    require(_close(np.asarray(again, dtype=np.float64), np.asarray((loss, accuracy),
+                                                                    dtype=np.float64)),
+            what, f"{(loss, accuracy)}, as with a list", repr(again),
+            "evaluate must work with any iterable of batches, a generator too: do not call "
+            "len(dataloader); count samples as they come")
+
+    # Accuracy for BinaryCrossEntropyLoss: probabilities on the right side of 0.5.
+    x, labels = blobs(sum(csizes), classes=2, features=2, seed=shifted(15, seed))
+    targets = labels.reshape(-1, 1)
+    bdata = _batches(x, targets, csizes)
+    model = _Probabilities(seed=shifted(9, seed))
+    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), BinaryCrossEntropyLoss())
+    _, accuracy = _run("evaluate with BinaryCrossEntropyLoss", trainer.evaluate, bdata)
+    with no_grad():
+        p = np.concatenate([model.forward(xb).data for xb, _ in bdata])
+    expected_acc = float(np.mean((p >= 0.5) == (targets >= 0.5)))
+    require(accuracy is not None and _close(accuracy, expected_acc, rtol=1e-6, atol=1e-9),
+            f"evaluate's accuracy with BinaryCrossEntropyLoss (batches of {listed(csizes)})",
+            f"{expected_acc:.6g}", repr(accuracy),
+            "for BinaryCrossEntropyLoss accuracy is the fraction of samples whose probability "
+            "is on the right side of 0.5 (p >= 0.5 predicts class 1)")
 
 
 CHECKS = {

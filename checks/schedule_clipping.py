@@ -289,12 +289,66 @@ def _judge_clipped(opt: Any, windows: list[tuple[int, int]], x: np.ndarray, y: n
                  f"{[np.asarray(g).reshape(-1).round(6) for g in grads]}", bug)
 
 
-def check_clipping_prevents_explosion(Trainer: Any, *, seed: int = 0) -> None:
+def _rediagnose(message: str, likely_bug: str) -> str:
+    """``message`` with its likely bug replaced: the evidence isolated another cause."""
+    return message.rsplit("\n  likely bug: ", 1)[0] + f"\n  likely bug: {likely_bug}"
+
+
+def _own_clip_fails(clip_grad_norm: Any, grads: list[np.ndarray]) -> str | None:
+    """Run the student's clip_grad_norm on ``grads`` (float32 Tensor gradients, as the trainer
+    has them) with max_norm 1: what is wrong with the result, or None when it clips right."""
+    params = []
+    for g in grads:
+        p = Tensor(np.zeros(g.shape, np.float32), requires_grad=True)
+        p.grad = Tensor(g.astype(np.float32))
+        params.append(p)
+    try:
+        clip_grad_norm(params, 1.0)
+    except Exception as error:  # noqa: BLE001 - the student's function, reported below
+        unwritten(error)
+        return f"it raises {type(error).__name__}: {error}"
+    after = [np.asarray(p.grad.data if isinstance(p.grad, Tensor) else p.grad, np.float64)
+             for p in params]
+    norm = global_norm(after)
+    unit = [g / global_norm(grads) for g in grads]
+    if not _close(norm, 1.0, rtol=1e-4) or not _allclose(after, unit, rtol=1e-4, atol=1e-6):
+        return f"it leaves them with global norm {norm:.6g} instead of 1"
+    return None
+
+
+def _unclipped_is_wrong(Trainer: Any, sizes: list[int], k: int, x: np.ndarray, y: np.ndarray,
+                        lr: float, model_seed: int) -> str | None:
+    """With clipping off, is the gradient reaching step() the window's mean-loss gradient?
+    What is off, or None."""
+    _, opt = _clip_run(Trainer, sizes, k, None, x, y, lr=lr, epochs=1, model_seed=model_seed)
+    for (a, c), grads, params in zip(_windows(sizes, k), opt.seen_grads, opt.seen_params,
+                                     strict=False):
+        true = _mse_grads(params, x[a:c], y[a:c])
+        if _allclose(grads, true, rtol=1e-4, atol=1e-6):
+            continue
+        if any(g is None for g in grads):
+            return "some gradient is None at the step"
+        ratio = global_norm(grads) / global_norm(true)
+        unit = [t / global_norm(true) for t in true]
+        direction = _allclose([g / global_norm(grads) for g in grads], unit, 1e-4, 1e-6)
+        shape = (f"{ratio:.3g}x the true gradient" if direction else
+                 "a gradient of another direction (batches weighted as equals instead of by "
+                 "their samples?)")
+        return f"for samples {a}:{c} the step got {shape}"
+    return None
+
+
+def check_clipping_prevents_explosion(Trainer: Any, clip_grad_norm: Any, *,  # noqa: N803
+                                      seed: int = 0) -> None:
     """Audit 4.1: grad_clip_norm=1 with gradients of norm ~1e4: every gradient handed to
     optimizer.step() has global norm 1 and the direction of the true gradient; with
     accumulation_steps=2 (batches 1, 3 | 2, 2 | 1) clipping acts once per step on the
     window's accumulated gradient. A hidden run uses other batch sizes (windows of unequal
-    batches)."""
+    batches).
+
+    Before blaming the trainer's clipping, a failure is explained by what it rests on: the
+    student's own ``clip_grad_norm`` run on the same gradients, then the accumulated gradient
+    with clipping off (the accumulation checks' subject)."""
     sizes, plain, target, lr = [1, 3, 2, 2, 1], [3, 3, 3], 1000.0, 0.01
     if seed:
         vary = variation(seed, 41)
@@ -308,13 +362,30 @@ def check_clipping_prevents_explosion(Trainer: Any, *, seed: int = 0) -> None:
         target, lr = float(int(vary.integers(1, 10)) * 10 ** 6), 1e-5
     x, y = _big_data(n=sum(sizes), seed=shifted(5, seed), target=target)
     model_seed = shifted(1, seed)
-    _, opt = _clip_run(Trainer, plain, 1, 1.0, x, y, lr=lr, model_seed=model_seed)
     label = f"of {plain[0]}" if len(set(plain)) == 1 else f"{plain}"
-    _judge_clipped(opt, _windows(plain, 1) * 2, x, y,
-                   f"grad_clip_norm=1, batches {label}, accumulation_steps=1", 1)
-    _, opt = _clip_run(Trainer, sizes, 2, 1.0, x, y, lr=lr, model_seed=model_seed)
-    _judge_clipped(opt, _windows(sizes, 2) * 2, x, y,
-                   f"grad_clip_norm=1, batches {sizes}, accumulation_steps=2", 2)
+    for batch_sizes, k, name in ((plain, 1, label), (sizes, 2, f"{sizes}")):
+        _, opt = _clip_run(Trainer, batch_sizes, k, 1.0, x, y, lr=lr, model_seed=model_seed)
+        try:
+            _judge_clipped(opt, _windows(batch_sizes, k) * 2, x, y,
+                           f"grad_clip_norm=1, batches {name}, accumulation_steps={k}", k)
+        except AssertionError as failure:
+            a, c = _windows(batch_sizes, k)[0]
+            params = [np.array(p.data, np.float64)
+                      for p in LinearModel(n_in=2, seed=model_seed).parameters()]
+            own = _own_clip_fails(clip_grad_norm, _mse_grads(params, x[a:c], y[a:c]))
+            if own is not None:
+                raise AssertionError(_rediagnose(str(failure), (
+                    f"your clip_grad_norm does not clip these gradients: run on the first "
+                    f"window's true gradient with max_norm=1, {own}; fix it first (see the "
+                    "'clip' check); the trainer's use of it may well be right"))) from None
+            wrong = _unclipped_is_wrong(Trainer, batch_sizes, k, x, y, lr, model_seed)
+            if wrong is not None:
+                raise AssertionError(_rediagnose(str(failure), (
+                    f"even with clipping off the gradient reaching step() is wrong ({wrong}): "
+                    "the accumulated gradient must be that of the window's mean loss, weighted "
+                    "by samples (see the accumulation checks 1.3), so clipping acts on a wrong "
+                    "gradient; fix accumulation first"))) from None
+            raise
 
 
 def _true_norms(model_seed: int, sizes: list[int], k: int, x: np.ndarray, y: np.ndarray,

@@ -188,7 +188,9 @@ def _param(grad: Any, shape: tuple[int, ...] | None = None) -> Tensor:
     """A parameter whose .grad is ``grad`` (as given: Tensor, ndarray or None)."""
     if shape is None:
         shape = np.shape(grad.data if isinstance(grad, Tensor) else grad)
-    p = Tensor(np.zeros(shape, np.float32), requires_grad=True)
+    # weights that are not zero, so scaling p.data instead of p.grad shows
+    p = Tensor(np.linspace(-1.0, 2.0, int(np.prod(shape))).reshape(shape).astype(np.float32),
+               requires_grad=True)
     p.grad = grad
     return p
 
@@ -265,7 +267,15 @@ def _check_above_threshold(clip_grad_norm: Callable[..., Any], seed: int) -> Non
     originals = [g0.astype(np.float64), g1, g2.astype(np.float64), None]
     norm = _norm(originals)
     what = f"clip_grad_norm(parameters, max_norm={max_norm}) on gradients of global norm {norm:.4g}"
-    result = _float_result(_call(clip_grad_norm, params, max_norm, what), what)
+    weights = [p.data.copy() for p in params]
+    result = _call(clip_grad_norm, params, max_norm, what)
+    changed = [i for i, (p, w) in enumerate(zip(params, weights, strict=True))
+               if p.data.tobytes() != w.tobytes()]
+    require(not changed, f"{what}: the parameters' values (p.data)", "unchanged",
+            f"parameters {changed} changed",
+            "clip_grad_norm scaled the parameters' values (p.data): scale the gradients "
+            "(p.grad) and never touch the weights")
+    result = _float_result(result, what)
     new = [_grad(p) for p in params]
     new_norm = _norm(new)
 

@@ -58,7 +58,7 @@ MUTANTS: list[Mutant] = [
     _m(
         "partial-last-window-dropped",
         [(PARTIAL_STEP, PARTIAL_STEP.replace("if window_batches:", "if False:"))],
-        {"1.3", "4.1"}, {"1.3"}, r"partial last window was dropped",
+        {"1.1", "1.3", "4.1"}, {"1.3"}, r"partial last window was dropped",
     ),
     _m(
         "epoch-loss-unweighted-batch-mean",

@@ -176,7 +176,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         name="trainer_step_not_counted",
         patches=(("        self.step += 1\n", ""),),
-        caught_by=_ids("1.1", "7.3"),
+        caught_by=_ids("1.1", "1.3", "7.3"),
         named_by=_ids("7.3"),
         message=r"increment trainer.step once per optimizer.step\(\)",
     ),

@@ -43,13 +43,15 @@ MUTANTS: list[Mutant] = [
        [(SCALE, "            scale = max_norm / (total_norm + 1e-6)\n"
                 "            for g in grads:\n"
                 "                g = g * scale\n")],
-       {"clip", "4.1"}, {"clip", "4.1"}, r"not (written back|clipped)"),
+       {"clip", "4.1"}, {"clip", "4.1"},
+       r"not (written back|clipped)|your clip_grad_norm does not clip.*global norm"),
     _m("clip_per_parameter",
        [(SCALE, "            for g in grads:\n"
                 "                own = math.sqrt(float(np.sum(g.astype(np.float64) ** 2)))\n"
                 "                if own > max_norm:\n"
                 "                    g *= max_norm / (own + 1e-6)\n")],
-       {"clip", "4.1"}, {"clip", "4.1"}, r"each parameter was clipped to max_norm separately"),
+       {"clip", "4.1"}, {"clip", "4.1"},
+       r"each parameter was clipped to max_norm separately|your clip_grad_norm does not clip"),
     _m("clip_returns_norm_after",
        [("    return total_norm\n    ### END SOLUTION",
          "    return math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))\n"
