@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import attempt, fail, listed, require
+from checks.diagnose import Deviations, attempt, fail, listed, require
 from checks.fixtures import LinearModel, blobs, line_data
 from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.activations import Sigmoid
@@ -207,122 +207,140 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
     model.graph = []
     result = _run("evaluate", trainer.evaluate, data)
 
-    require(model.graph and not any(model.graph),
-            "requires_grad of the model's outputs inside evaluate's forward",
-            [False] * len(sizes), model.graph,
-            "a graph was recorded during evaluate: wrap the loop in no_grad()")
-    after = _grads(model)
-    for i, (g0, g1) in enumerate(zip(grads, after, strict=False)):
-        if g1 is None or not np.array_equal(g0, g1):
-            fail(f"parameter {i}'s .grad across evaluate", "unchanged", "changed",
-                 "evaluate touched the gradients: never call backward() (or zero_grad()) there")
-    for i, (p0, p) in enumerate(zip(params, model.parameters(), strict=False)):
-        require(np.array_equal(p0, p.data), f"parameter {i} across evaluate",
-                "unchanged, bit for bit", "changed",
-                "evaluate updated the weights: never call optimizer.step() there")
-    require(_same(optimizer.state_dict(), opt_state) and optimizer.lr == lr,
-            "optimizer state (moments, step counts, lr) across evaluate", "unchanged",
-            "changed", "evaluate must not touch the optimizer (no step(), no lr change)")
-    require(model.dropout.rng.bit_generator.state == rng_state,
-            "the Dropout's random generator across evaluate", "not advanced",
-            "random numbers were drawn",
-            "evaluate ran Dropout in training mode: put every layer in eval mode before the "
-            "forward passes, so evaluation consumes no randomness")
+    found = Deviations()
+    with found.part():
+        require(model.graph and not any(model.graph),
+                "requires_grad of the model's outputs inside evaluate's forward",
+                [False] * len(sizes), model.graph,
+                "a graph was recorded during evaluate: wrap the loop in no_grad()")
+
+    with found.part():
+        after = _grads(model)
+        for i, (g0, g1) in enumerate(zip(grads, after, strict=False)):
+            if g1 is None or not np.array_equal(g0, g1):
+                fail(f"parameter {i}'s .grad across evaluate", "unchanged", "changed",
+                     "evaluate touched the gradients: never call backward() (or zero_grad()) there")
+
+    with found.part():
+        for i, (p0, p) in enumerate(zip(params, model.parameters(), strict=False)):
+            require(np.array_equal(p0, p.data), f"parameter {i} across evaluate",
+                    "unchanged, bit for bit", "changed",
+                    "evaluate updated the weights: never call optimizer.step() there")
+
+    with found.part():
+        require(_same(optimizer.state_dict(), opt_state) and optimizer.lr == lr,
+                "optimizer state (moments, step counts, lr) across evaluate", "unchanged",
+                "changed", "evaluate must not touch the optimizer (no step(), no lr change)")
+
+    with found.part():
+        require(model.dropout.rng.bit_generator.state == rng_state,
+                "the Dropout's random generator across evaluate", "not advanced",
+                "random numbers were drawn",
+                "evaluate ran Dropout in training mode: put every layer in eval mode before the "
+                "forward passes, so evaluation consumes no randomness")
 
     # The loss: the sample-weighted mean, computed here in eval mode.
-    try:
-        loss, _ = result
-        loss = float(loss)
-    except (TypeError, ValueError):
-        fail("evaluate's return value", "(loss, accuracy)", repr(result),
-             "evaluate must return a (loss, accuracy) tuple")
-    model.set_all(False)
-    with no_grad():
-        per_batch = [float(np.mean((model.forward(xb).data.astype(np.float64) - yb.data) ** 2))
-                     for xb, yb in data]
-    expected = float(np.dot(per_batch, sizes) / sum(sizes))
-    if not _close(loss, expected):
-        bug = ("the batch losses were averaged as equals: weight each by its number of samples"
-               if _close(loss, np.mean(per_batch)) else
-               "the loss is not the mean over every sample of the evaluated data")
-        fail(f"evaluate's loss with batches of {listed(sizes)}",
-             f"{expected:.6g} (sample-weighted)",
-             f"{loss:.6g}", bug)
-    history = trainer.history["eval_loss"]
-    require(len(history) == n_eval + 1 and _close(history[-1], loss),
-            "history['eval_loss'] after one evaluate", f"one more entry, {loss:.6g}",
-            history, "append evaluate's loss to history['eval_loss'] once per call")
+    with found.part():
+        try:
+            loss, _ = result
+            loss = float(loss)
+        except (TypeError, ValueError):
+            fail("evaluate's return value", "(loss, accuracy)", repr(result),
+                 "evaluate must return a (loss, accuracy) tuple")
+        model.set_all(False)
+        with no_grad():
+            per_batch = [float(np.mean((model.forward(xb).data.astype(np.float64) - yb.data) ** 2))
+                         for xb, yb in data]
+        expected = float(np.dot(per_batch, sizes) / sum(sizes))
+        if not _close(loss, expected):
+            bug = ("the batch losses were averaged as equals: weight each by its number of samples"
+                   if _close(loss, np.mean(per_batch)) else
+                   "the loss is not the mean over every sample of the evaluated data")
+            fail(f"evaluate's loss with batches of {listed(sizes)}",
+                 f"{expected:.6g} (sample-weighted)",
+                 f"{loss:.6g}", bug)
+        history = trainer.history["eval_loss"]
+        require(len(history) == n_eval + 1 and _close(history[-1], loss),
+                "history['eval_loss'] after one evaluate", f"one more entry, {loss:.6g}",
+                history, "append evaluate's loss to history['eval_loss'] once per call")
 
     # Evaluating in between changes nothing about training (same weights, same dropout masks).
-    finals = []
-    for with_eval in (True, False):
-        model = _ModeModel(seed=shifted(6, seed), p=0.5)
-        trainer = Trainer(model, SGD(model.parameters(), lr=0.1), MSELoss())
-        _run("train_epoch", trainer.train_epoch, data)
-        if with_eval:
-            _run("evaluate", trainer.evaluate, data)
-        else:
-            model.set_all(False)  # the mode evaluate leaves, without evaluating
-        _run("train_epoch after evaluate", trainer.train_epoch, data)
-        finals.append([p.data.astype(np.float64) for p in model.parameters()])
-    require(all(_close(a, b) for a, b in zip(*finals, strict=False)),
-            "weights after train, evaluate, train against train, train (dropout 0.5, seeded)",
-            "equal", "different", "evaluate changed what training does next: it consumed "
-            "random numbers or touched gradients, weights or optimizer state")
+    with found.part():
+        finals = []
+        for with_eval in (True, False):
+            model = _ModeModel(seed=shifted(6, seed), p=0.5)
+            trainer = Trainer(model, SGD(model.parameters(), lr=0.1), MSELoss())
+            _run("train_epoch", trainer.train_epoch, data)
+            if with_eval:
+                _run("evaluate", trainer.evaluate, data)
+            else:
+                model.set_all(False)  # the mode evaluate leaves, without evaluating
+            _run("train_epoch after evaluate", trainer.train_epoch, data)
+            finals.append([p.data.astype(np.float64) for p in model.parameters()])
+        require(all(_close(a, b) for a, b in zip(*finals, strict=False)),
+                "weights after train, evaluate, train against train, train (dropout 0.5, seeded)",
+                "equal", "different", "evaluate changed what training does next: it consumed "
+                "random numbers or touched gradients, weights or optimizer state")
 
     # Accuracy for CrossEntropyLoss: the fraction of argmax predictions equal to the label.
-    x, labels = blobs(sum(csizes), classes=3, features=2, seed=shifted(14, seed))
-    cdata = _batches(x, labels, csizes)
-    model = LinearModel(2, 3, seed=shifted(8, seed))
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss())
-    loss, accuracy = _run("evaluate with CrossEntropyLoss", trainer.evaluate, cdata)
-    with no_grad():
-        logits = [model.forward(xb).data for xb, _ in cdata]
-        losses = [float(CrossEntropyLoss()(Tensor(lg), yb).data) for lg, (_, yb) in
-                  zip(logits, cdata, strict=False)]
-    hits = [(lg.argmax(axis=1) == yb.data).astype(np.float64) for lg, (_, yb) in
-            zip(logits, cdata, strict=False)]
-    expected_acc = float(np.concatenate(hits).mean())
-    if accuracy is None or not _close(accuracy, expected_acc, rtol=1e-6, atol=1e-9):
-        if accuracy is not None and _close(accuracy, np.mean([h.mean() for h in hits])):
-            bug = "the batch accuracies were averaged as equals: count correct samples overall"
-        elif accuracy is not None and _close(accuracy, 100 * expected_acc):
-            bug = "accuracy must be a fraction in [0, 1], not a percentage"
-        else:
-            bug = ("for CrossEntropyLoss accuracy is the fraction of samples whose argmax over "
-                   "the logits (axis=1) equals the label")
-        fail(f"evaluate's accuracy with CrossEntropyLoss (batches of {listed(csizes)})",
-             f"{expected_acc:.6g}", repr(accuracy), bug)
-    expected = float(np.dot(losses, csizes) / sum(csizes))
-    require(_close(loss, expected),
-            f"evaluate's CrossEntropyLoss loss (batches of {listed(csizes)})",
-            f"{expected:.6g} (sample-weighted)", f"{float(loss):.6g}",
-            "weight each batch's loss by its number of samples")
+    with found.part():
+        x, labels = blobs(sum(csizes), classes=3, features=2, seed=shifted(14, seed))
+        cdata = _batches(x, labels, csizes)
+        model = LinearModel(2, 3, seed=shifted(8, seed))
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss())
+        loss, accuracy = _run("evaluate with CrossEntropyLoss", trainer.evaluate, cdata)
+        with no_grad():
+            logits = [model.forward(xb).data for xb, _ in cdata]
+            losses = [float(CrossEntropyLoss()(Tensor(lg), yb).data) for lg, (_, yb) in
+                      zip(logits, cdata, strict=False)]
+        hits = [(lg.argmax(axis=1) == yb.data).astype(np.float64) for lg, (_, yb) in
+                zip(logits, cdata, strict=False)]
+        expected_acc = float(np.concatenate(hits).mean())
+        if accuracy is None or not _close(accuracy, expected_acc, rtol=1e-6, atol=1e-9):
+            if accuracy is not None and _close(accuracy, np.mean([h.mean() for h in hits])):
+                bug = "the batch accuracies were averaged as equals: count correct samples overall"
+            elif accuracy is not None and _close(accuracy, 100 * expected_acc):
+                bug = "accuracy must be a fraction in [0, 1], not a percentage"
+            else:
+                bug = ("for CrossEntropyLoss accuracy is the fraction of samples whose argmax over "
+                       "the logits (axis=1) equals the label")
+            fail(f"evaluate's accuracy with CrossEntropyLoss (batches of {listed(csizes)})",
+                 f"{expected_acc:.6g}", repr(accuracy), bug)
+        expected = float(np.dot(losses, csizes) / sum(csizes))
+        require(_close(loss, expected),
+                f"evaluate's CrossEntropyLoss loss (batches of {listed(csizes)})",
+                f"{expected:.6g} (sample-weighted)", f"{float(loss):.6g}",
+                "weight each batch's loss by its number of samples")
 
-    # The same evaluation from a generator of batches, which has no len().
-    what = "evaluate on a generator of batches (no len())"
-    again = _run(what, trainer.evaluate, (batch for batch in cdata))
-    require(_close(np.asarray(again, dtype=np.float64), np.asarray((loss, accuracy),
-                                                                    dtype=np.float64)),
-            what, f"{(loss, accuracy)}, as with a list", repr(again),
-            "evaluate must work with any iterable of batches, a generator too: do not call "
-            "len(dataloader); count samples as they come")
+        # The same evaluation from a generator of batches, which has no len().
+        what = "evaluate on a generator of batches (no len())"
+        model = LinearModel(2, 3, seed=shifted(8, seed))
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss())
+        from_list = _run("evaluate with CrossEntropyLoss", trainer.evaluate, cdata)
+        again = _run(what, trainer.evaluate, (batch for batch in cdata))
+        require(_close(np.asarray(again, dtype=np.float64), np.asarray(from_list,
+                                                                        dtype=np.float64)),
+                what, f"{from_list}, as with a list", repr(again),
+                "evaluate must work with any iterable of batches, a generator too: do not call "
+                "len(dataloader); count samples as they come")
 
     # Accuracy for BinaryCrossEntropyLoss: probabilities on the right side of 0.5.
-    x, labels = blobs(sum(csizes), classes=2, features=2, seed=shifted(15, seed))
-    targets = labels.reshape(-1, 1)
-    bdata = _batches(x, targets, csizes)
-    model = _Probabilities(seed=shifted(9, seed))
-    trainer = Trainer(model, SGD(model.parameters(), lr=0.1), BinaryCrossEntropyLoss())
-    _, accuracy = _run("evaluate with BinaryCrossEntropyLoss", trainer.evaluate, bdata)
-    with no_grad():
-        p = np.concatenate([model.forward(xb).data for xb, _ in bdata])
-    expected_acc = float(np.mean((p >= 0.5) == (targets >= 0.5)))
-    require(accuracy is not None and _close(accuracy, expected_acc, rtol=1e-6, atol=1e-9),
-            f"evaluate's accuracy with BinaryCrossEntropyLoss (batches of {listed(csizes)})",
-            f"{expected_acc:.6g}", repr(accuracy),
-            "for BinaryCrossEntropyLoss accuracy is the fraction of samples whose probability "
-            "is on the right side of 0.5 (p >= 0.5 predicts class 1)")
+    with found.part():
+        x, labels = blobs(sum(csizes), classes=2, features=2, seed=shifted(15, seed))
+        targets = labels.reshape(-1, 1)
+        bdata = _batches(x, targets, csizes)
+        model = _Probabilities(seed=shifted(9, seed))
+        trainer = Trainer(model, SGD(model.parameters(), lr=0.1), BinaryCrossEntropyLoss())
+        _, accuracy = _run("evaluate with BinaryCrossEntropyLoss", trainer.evaluate, bdata)
+        with no_grad():
+            p = np.concatenate([model.forward(xb).data for xb, _ in bdata])
+        expected_acc = float(np.mean((p >= 0.5) == (targets >= 0.5)))
+        require(accuracy is not None and _close(accuracy, expected_acc, rtol=1e-6, atol=1e-9),
+                f"evaluate's accuracy with BinaryCrossEntropyLoss (batches of {listed(csizes)})",
+                f"{expected_acc:.6g}", repr(accuracy),
+                "for BinaryCrossEntropyLoss accuracy is the fraction of samples whose probability "
+                "is on the right side of 0.5 (p >= 0.5 predicts class 1)")
+    found.report()
 
 
 CHECKS = {
