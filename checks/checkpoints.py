@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import attempt, fail, located, require, unwritten
+from checks.diagnose import Deviations, attempt, fail, located, require, unwritten
 from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Dropout, Linear
@@ -223,59 +223,71 @@ def _diagnose_after_load(label: str, saved: dict[str, Any], loaded: dict[str, An
     """Compare the state right after loading with the state that was saved; name what is off.
     ``complete`` (6.2) also asks for what the next steps do not read: the saved
     hyper-parameters winning, and ``optimizer.step_count``."""
-    for i, (want, got) in enumerate(zip(saved["params"], loaded["params"], strict=True)):
-        require(_same(want, got), f"{label}: parameter {i} differs right after loading",
-                "the saved values, bit for bit", "other values (the fresh model's own?)",
-                "the parameters were not restored: copy the saved values into the model's "
-                "parameter arrays (in place, the optimizer holds the same arrays)")
-    require(loaded["epoch"] == saved["epoch"], f"{label}: trainer.epoch after loading",
-            saved["epoch"], loaded["epoch"],
-            f"the scheduler/epoch was not restored: epoch after loading is {loaded['epoch']}, "
-            "so the schedule restarts")
-    require(loaded["step"] == saved["step"], f"{label}: trainer.step after loading",
-            saved["step"], loaded["step"], "trainer.step was not saved or not restored")
-    for key in HISTORY_KEYS:
-        require(_close(saved["history"][key], loaded["history"][key]),
-                f"{label}: history[{key!r}] after loading", saved["history"][key],
-                loaded["history"][key],
-                "history was not restored: save the whole history and put it back on load")
-    require(loaded["training_mode"] == saved["training_mode"]
-            and loaded["flags"] == saved["flags"],
-            f"{label}: the training mode after loading (trainer.training_mode, model.training, "
-            "its Dropout's training)",
-            (saved["training_mode"], *saved["flags"]), (loaded["training_mode"], *loaded["flags"]),
-            "the training mode was not restored: save trainer.training_mode and put the model "
-            "and every layer back in that mode on load")
-    require(loaded["dropout_rng"] == saved["dropout_rng"],
-            f"{label}: the Dropout's random generator after loading", "the saved state",
-            "another state (the fresh model's own)",
-            "the Dropout layers' random states were not saved or not restored, so the resumed "
-            "run drops other units: save each Dropout's rng.bit_generator.state")
+    found = Deviations()
     want_opt, got_opt = saved["optimizer"], loaded["optimizer"]
-    if complete:
-        want_h = {k: v for k, v in want_opt["hyperparameters"].items() if k != "lr"}
-        got_h = {k: v for k, v in got_opt["hyperparameters"].items() if k != "lr"}
-        require(_same(want_h, got_h), f"{label}: optimizer hyper-parameters after loading",
-                want_h, got_h,
-                "the saved optimizer hyper-parameters did not win: a loaded checkpoint must "
-                "set them on the optimizer, over the ones the new trainer was built with")
-    for i, (want, got) in enumerate(zip(want_opt["state"], got_opt["state"], strict=True)):
-        for name in want:
-            if name == "step" and not any(isinstance(v, np.ndarray) and n.startswith("exp_")
-                                          for n, v in want.items()):
-                continue  # only Adam reads the per-parameter count: SGD resumes without it
-            if name not in got or not _same(np.asarray(want[name]), np.asarray(got[name])):
-                fail(f"{label}: optimizer state {name!r} of parameter {i} after loading",
-                     "the saved run's value", got.get(name, "missing"),
-                     "resume diverged at the first step after loading: "
-                     f"{_BUFFER_BUGS.get(name, name)}")
-    if complete:
-        require(got_opt["step_count"] == want_opt["step_count"],
-                f"{label}: optimizer.step_count after loading", want_opt["step_count"],
-                got_opt["step_count"],
-                "optimizer.step_count was not restored (the updates of this library read each "
-                "parameter's state['step'], so training may still resume, but the checkpoint "
-                "must give the optimizer back its whole state_dict)")
+    with found.part():
+        for i, (want, got) in enumerate(zip(saved["params"], loaded["params"], strict=True)):
+            require(_same(want, got), f"{label}: parameter {i} differs right after loading",
+                    "the saved values, bit for bit", "other values (the fresh model's own?)",
+                    "the parameters were not restored: copy the saved values into the model's "
+                    "parameter arrays (in place, the optimizer holds the same arrays)")
+    with found.part():
+        require(loaded["epoch"] == saved["epoch"], f"{label}: trainer.epoch after loading",
+                saved["epoch"], loaded["epoch"],
+                f"the scheduler/epoch was not restored: epoch after loading is {loaded['epoch']}, "
+                "so the schedule restarts")
+    with found.part():
+        require(loaded["step"] == saved["step"], f"{label}: trainer.step after loading",
+                saved["step"], loaded["step"], "trainer.step was not saved or not restored")
+    with found.part():
+        for key in HISTORY_KEYS:
+            require(_close(saved["history"][key], loaded["history"][key]),
+                    f"{label}: history[{key!r}] after loading", saved["history"][key],
+                    loaded["history"][key],
+                    "history was not restored: save the whole history and put it back on load")
+    with found.part():
+        require(loaded["training_mode"] == saved["training_mode"]
+                and loaded["flags"] == saved["flags"],
+                f"{label}: the training mode after loading (trainer.training_mode, model.training, "
+                "its Dropout's training)",
+                (saved["training_mode"], *saved["flags"]),
+                (loaded["training_mode"], *loaded["flags"]),
+                "the training mode was not restored: save trainer.training_mode and put the model "
+                "and every layer back in that mode on load")
+    with found.part():
+        require(loaded["dropout_rng"] == saved["dropout_rng"],
+                f"{label}: the Dropout's random generator after loading", "the saved state",
+                "another state (the fresh model's own)",
+                "the Dropout layers' random states were not saved or not restored, so the resumed "
+                "run drops other units: save each Dropout's rng.bit_generator.state")
+    with found.part():
+        if complete:
+            want_h = {k: v for k, v in want_opt["hyperparameters"].items() if k != "lr"}
+            got_h = {k: v for k, v in got_opt["hyperparameters"].items() if k != "lr"}
+            require(_same(want_h, got_h), f"{label}: optimizer hyper-parameters after loading",
+                    want_h, got_h,
+                    "the saved optimizer hyper-parameters did not win: a loaded checkpoint must "
+                    "set them on the optimizer, over the ones the new trainer was built with")
+    with found.part():
+        for i, (want, got) in enumerate(zip(want_opt["state"], got_opt["state"], strict=True)):
+            for name in want:
+                if name == "step" and not any(isinstance(v, np.ndarray) and n.startswith("exp_")
+                                              for n, v in want.items()):
+                    continue  # only Adam reads the per-parameter count: SGD resumes without it
+                if name not in got or not _same(np.asarray(want[name]), np.asarray(got[name])):
+                    fail(f"{label}: optimizer state {name!r} of parameter {i} after loading",
+                         "the saved run's value", got.get(name, "missing"),
+                         "resume diverged at the first step after loading: "
+                         f"{_BUFFER_BUGS.get(name, name)}")
+    with found.part():
+        if complete:
+            require(got_opt["step_count"] == want_opt["step_count"],
+                    f"{label}: optimizer.step_count after loading", want_opt["step_count"],
+                    got_opt["step_count"],
+                    "optimizer.step_count was not restored (the updates of this library read each "
+                    "parameter's state['step'], so training may still resume, but the checkpoint "
+                    "must give the optimizer back its whole state_dict)")
+    found.report()
 
 
 def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: str,
@@ -357,8 +369,11 @@ def _unrestored_setting(straight: _Run, fresh: _Run) -> str | None:
 # ------------------------------------------------------------------ 6.1
 def check_resume_is_exact(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
     """6.1: N epochs, save, load into fresh objects, M epochs == N+M epochs, bit for bit."""
+    found = Deviations()
     for kind in OPTIMIZERS:
-        _resume(Trainer, CosineSchedule, kind, "a", f"resume with {kind}", seed)
+        with found.part():
+            _resume(Trainer, CosineSchedule, kind, "a", f"resume with {kind}", seed)
+    found.report()
 
 
 # ------------------------------------------------------------------ 6.2
@@ -368,7 +383,9 @@ def _haystack(path: Path) -> list[np.ndarray] | None:
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             arrays = [npz[name] for name in npz.files]
-    except Exception:
+    except Exception:  # noqa: BLE001 - not an .npz np.load reads: judged by behaviour only
+        return None
+    if not all(isinstance(a, np.ndarray) for a in arrays):  # a zip of other files
         return None
     hay: list[np.ndarray] = []
 
@@ -444,12 +461,16 @@ def _file_is_complete(Trainer: Any, CosineSchedule: Any, kind: str, seed: int) -
 
 def check_checkpoint_is_complete(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
     """6.2: the file holds every value a resume needs, and the saved settings win."""
+    found = Deviations()
     for kind in OPTIMIZERS:
-        _file_is_complete(Trainer, CosineSchedule, kind, seed)
+        with found.part():
+            _file_is_complete(Trainer, CosineSchedule, kind, seed)
     for kind in OPTIMIZERS:
-        _resume(Trainer, CosineSchedule, kind, "b",
-                f"saved settings win ({kind}; the new trainer has other lr, betas/momentum, "
-                "schedule and clip)", seed)
+        with found.part():
+            _resume(Trainer, CosineSchedule, kind, "b",
+                    f"saved settings win ({kind}; the new trainer has other lr, betas/momentum, "
+                    "schedule and clip)", seed)
+    found.report()
 
 
 # ------------------------------------------------------------------ safety
@@ -512,63 +533,79 @@ def _refuses(run: _Run, path: Path, what: str, bug: str) -> None:
 
 
 def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
-    """Exact path, parents created, not a pickle, atomic, damaged/mismatched files refused."""
+    """Exact path, parents created, not a pickle, atomic, damaged/mismatched files refused.
+
+    Each requirement is judged on its own: a trainer whose training crashes still has its
+    saved file's path and format examined, and every deviation is reported."""
+    found = Deviations()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         run = _Run(Trainer, CosineSchedule, "Adam", seed=0, data_seed=11, run=seed)
-        run.epoch("checkpoint safety")
+        with found.part():
+            run.epoch("checkpoint safety")
         # exactly the path given, parents created, as str and as Path
         for path, as_str in ((root / "deep" / "er" / "model.weird", True),
                              (root / "plain", False)):
-            run.save(str(path) if as_str else path, "checkpoint safety")
-            names = sorted(p.name for p in path.parent.iterdir() if p.is_file())
-            expected = [path.name] if path.parent != root else ["plain"]
-            require(names == expected, "files written by save_checkpoint",
-                    expected, names,
-                    "save_checkpoint must write exactly the path given: np.savez(path) adds "
-                    "'.npz' to a name without it (pass an open file instead), and a temporary "
-                    "file must be renamed over the path")
-            reason = _looks_pickled(path)
-            require(reason is None, "the checkpoint's format", "no pickle (e.g. .npz + JSON)",
-                    reason, "the file is a pickle: loading it can run arbitrary code; use "
-                    "np.savez with plain arrays and JSON for the rest")
-            fresh = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
-            fresh.load(str(path) if not as_str else path, "checkpoint safety")
-        good = root / "plain"
-        data = good.read_bytes()
+            with found.part():
+                run.save(str(path) if as_str else path, "checkpoint safety")
+                names = sorted(p.name for p in path.parent.iterdir() if p.is_file())
+                expected = [path.name] if path.parent != root else ["plain"]
+                require(names == expected, "files written by save_checkpoint",
+                        expected, names,
+                        "save_checkpoint must write exactly the path given: np.savez(path) adds "
+                        "'.npz' to a name without it (pass an open file instead), and a "
+                        "temporary file must be renamed over the path")
+            if not path.is_file():
+                continue
+            with found.part():
+                reason = _looks_pickled(path)
+                require(reason is None, "the checkpoint's format", "no pickle (e.g. .npz + JSON)",
+                        reason, "the file is a pickle: loading it can run arbitrary code; use "
+                        "np.savez with plain arrays and JSON for the rest")
+            with found.part():
+                fresh = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
+                fresh.load(str(path) if not as_str else path, "checkpoint safety")
 
         # loading must not unpickle
-        decoy = root / "decoy.ckpt"
-        decoy.write_bytes(pickle.dumps(_Decoy()))
-        _TRIPPED.clear()
-        other = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
-        other.epoch("checkpoint safety")
-        try:
-            other.trainer.load_checkpoint(decoy)
-        except Exception as error:
-            unwritten(error)
-            pass
-        tripped = bool(_TRIPPED)
-        _TRIPPED.clear()
-        require(not tripped, "loading a pickle file", "refused without running it",
-                "the pickle ran code while loading",
-                "the file is a pickle: loading it can run arbitrary code (pickle.load or "
-                "np.load(allow_pickle=True)); read with np.load(..., allow_pickle=False)")
+        with found.part():
+            decoy = root / "decoy.ckpt"
+            decoy.write_bytes(pickle.dumps(_Decoy()))
+            _TRIPPED.clear()
+            other = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
+            try:
+                other.trainer.load_checkpoint(decoy)
+            except Exception as error:  # noqa: BLE001 - refusing is right; running it is not
+                unwritten(error)
+            tripped = bool(_TRIPPED)
+            _TRIPPED.clear()
+            require(not tripped, "loading a pickle file", "refused without running it",
+                    "the pickle ran code while loading",
+                    "the file is a pickle: loading it can run arbitrary code (pickle.load or "
+                    "np.load(allow_pickle=True)); read with np.load(..., allow_pickle=False)")
+
+        good = root / "plain"
+        if not good.is_file():
+            found.report()  # nothing was saved: the rest needs a checkpoint
+            return
+        data = good.read_bytes()
 
         # atomic: the old file is replaced, never rewritten in place
-        old = root / "old-link"
-        try:
-            os.link(good, old)
-        except OSError:
-            old = None
-        run.epoch("checkpoint safety")
-        run.save(good, "checkpoint safety")
-        if old is not None:
-            require(old.read_bytes() == data, "saving over an existing checkpoint",
-                    "a new file renamed over the old one", "the old file was rewritten in place",
-                    "the save is not atomic: a crash mid-save would leave a broken checkpoint; "
-                    "write a temporary file in the same folder, then os.replace it over the path")
-            old.unlink()
+        with found.part():
+            old = root / "old-link"
+            try:
+                os.link(good, old)
+            except OSError:
+                old = None
+            run.epoch("checkpoint safety")  # new state, so a rewrite in place would show
+            run.save(good, "checkpoint safety")
+            if old is not None:
+                require(old.read_bytes() == data, "saving over an existing checkpoint",
+                        "a new file renamed over the old one",
+                        "the old file was rewritten in place",
+                        "the save is not atomic: a crash mid-save would leave a broken "
+                        "checkpoint; write a temporary file in the same folder, then os.replace "
+                        "it over the path")
+                old.unlink()
 
         # damaged files and other shapes: refused, nothing changed
         truncated = root / "truncated.ckpt"
@@ -579,14 +616,20 @@ def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any, *, seed: int = 0)
                               + data[middle + 64:])
         bug = ("a failed load changed the trainer: validate the whole file before changing "
                "anything")
-        _refuses(other, root / "missing.ckpt", "a missing file", bug)
-        _refuses(other, truncated, "a truncated file", bug)
-        _refuses(other, corrupted, "a corrupted file", bug)
-        wider = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, out=2, run=seed)
-        wider.epoch("checkpoint safety")
-        _refuses(wider, good, "a checkpoint of a model with another last layer",
-                 "loading copied the first layer before noticing the shapes differ: validate "
-                 "the whole file first")
+        with found.part():
+            other = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
+            other.epoch("checkpoint safety")
+            for damaged, what in ((root / "missing.ckpt", "a missing file"),
+                                  (truncated, "a truncated file"),
+                                  (corrupted, "a corrupted file")):
+                _refuses(other, damaged, what, bug)
+        with found.part():
+            wider = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, out=2, run=seed)
+            wider.epoch("checkpoint safety")
+            _refuses(wider, good, "a checkpoint of a model with another last layer",
+                     "loading copied the first layer before noticing the shapes differ: "
+                     "validate the whole file first")
+    found.report()
 
 
 CHECKS: dict[str, Callable[..., None]] = {

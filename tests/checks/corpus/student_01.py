@@ -22,12 +22,7 @@ from tinytorch.core.tensor import Tensor
 
 def _ok_number(x):
     """True for a finite real number (bools don't count)."""
-    if isinstance(x, bool):
-        return False
-    try:
-        return math.isfinite(x)
-    except TypeError:
-        return False
+    return not isinstance(x, bool) and isinstance(x, (int, float, np.number)) and math.isfinite(x)
 
 
 def _as_tensor(x):
@@ -63,9 +58,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
         raise ValueError(f"max_norm must be a finite number >= 0, got {max_norm!r}")
     grads = []
     for p in parameters:  # only one pass, so generators are fine
-        if p.grad is None:
-            continue
-        grads.append(p.grad.data if isinstance(p.grad, Tensor) else p.grad)
+        if p.grad is not None:
+            grads.append(p.grad.data if isinstance(p.grad, Tensor) else p.grad)
     # float64 so that 3e20 ** 2 doesn't overflow
     total = np.sqrt(sum(np.sum(np.square(g.astype(np.float64))) for g in grads))
     if np.isfinite(total) and total > max_norm:
@@ -80,14 +74,9 @@ class Trainer:
     def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
         if grad_clip_norm is not None and (not _ok_number(grad_clip_norm) or grad_clip_norm <= 0):
             raise ValueError(f"grad_clip_norm must be None or > 0, got {grad_clip_norm!r}")
-        self.model = model
-        self.optimizer = optimizer
-        self.loss_fn = loss_fn
-        self.scheduler = scheduler
-        self.grad_clip_norm = grad_clip_norm
-        self.epoch = 0
-        self.step = 0
-        self.training_mode = True
+        self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
+        self.scheduler, self.grad_clip_norm = scheduler, grad_clip_norm
+        self.epoch, self.step, self.training_mode = 0, 0, True
         self.history = {"train_loss": [], "eval_loss": [], "eval_accuracy": [],
                         "learning_rates": []}
         self._loader_seed = None  # seed of the shuffling DataLoader (goes in the checkpoint)
@@ -245,9 +234,6 @@ class Trainer:
             raise
 
     def load_checkpoint(self, path):
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no checkpoint at {path}")
         try:
             with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
@@ -284,16 +270,12 @@ class Trainer:
         clip = meta["grad_clip_norm"]
         if clip is not None and (not _ok_number(clip) or clip <= 0):
             raise ValueError(f"bad grad_clip_norm {clip!r}")
-        for key in ("epoch", "step"):
-            if isinstance(meta[key], bool) or not isinstance(meta[key], int) or meta[key] < 0:
-                raise ValueError(f"bad {key} {meta[key]!r}")
-        if not isinstance(meta["training_mode"], bool):
-            raise ValueError("training_mode must be true/false")
-        if not all(isinstance(v, list) for v in meta["history"].values()):
-            raise ValueError("history must hold lists")
-        seed = meta["loader_seed"]
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"bad loader seed {seed!r}")
+        counters = [meta["epoch"], meta["step"]] + [meta["loader_seed"] or 0]
+        if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counters):
+            raise ValueError(f"bad epoch/step/loader seed {counters!r}")
+        if not isinstance(meta["training_mode"], bool) or not all(
+                isinstance(v, list) for v in meta["history"].values()):
+            raise ValueError("bad training_mode or history")
         owners = rng_owners(self.model)
         if len(owners) != len(meta["dropout_rngs"]):
             raise ValueError("the model has a different number of Dropout layers")

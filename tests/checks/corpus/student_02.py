@@ -84,12 +84,8 @@ def every_layer(root):
         seen.add(id(obj))
         found.append(obj)
         for value in getattr(obj, "__dict__", {}).values():
-            if isinstance(value, dict):
-                items = list(value.values())
-            elif isinstance(value, (list, tuple)):
-                items = list(value)
-            else:
-                items = [value]
+            items = value.values() if isinstance(value, dict) else (
+                value if isinstance(value, (list, tuple)) else [value])
             for item in items:
                 if hasattr(item, "forward") and not isinstance(item, (type, Tensor)):
                     todo.append(item)
@@ -115,12 +111,9 @@ class Trainer:
                 raise ValueError("grad_clip_norm should be > 0 (or None for no clipping)")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.scheduler, self.grad_clip_norm = scheduler, grad_clip_norm
-        self.epoch = 0
-        self.step = 0
-        self.training_mode = True
+        self.epoch, self.step, self.training_mode = 0, 0, True
         self.history = dict(train_loss=[], eval_loss=[], eval_accuracy=[], learning_rates=[])
-        self.shuffle_seed = None
-        self.pending_seed = None
+        self.shuffle_seed = self.pending_seed = None
 
     def set_mode(self, on):
         for layer in every_layer(self.model):
@@ -280,15 +273,11 @@ class Trainer:
         clip = body["grad_clip_norm"]
         if clip is not None and check_rate("grad_clip_norm", clip) == 0:
             raise ValueError("grad_clip_norm is 0")
-        epoch = check_count("epoch", body["epoch"], 0)
-        step = check_count("step", body["step"], 0)
-        mode = body["training_mode"]
-        if not isinstance(mode, bool):
+        epoch, step = check_count("epoch", body["epoch"], 0), check_count("step", body["step"], 0)
+        mode, seed = body["training_mode"], body["shuffle_seed"]
+        if not isinstance(mode, bool) or (seed is not None and check_count("seed", seed, 0) < 0):
             raise ValueError("training_mode is not a bool")
         hist = {key: list(val) for key, val in body["history"].items()}
-        seed = body["shuffle_seed"]
-        if seed is not None:
-            check_count("shuffle_seed", seed, 0)
         owners = [l for l in every_layer(self.model)
                   if isinstance(getattr(l, "rng", None), np.random.Generator)]
         if len(owners) != len(body["rngs"]):
