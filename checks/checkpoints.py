@@ -245,8 +245,9 @@ def _diagnose_after_load(label: str, saved: dict[str, Any], loaded: dict[str, An
                     f"{label}: history[{key!r}] after loading", saved["history"][key],
                     loaded["history"][key],
                     "history was not restored: save the whole history and put it back on load")
+    saved_mode_agrees = saved["flags"] == (saved["training_mode"],) * 2  # else 2.1's subject
     with found.part():
-        require(loaded["training_mode"] == saved["training_mode"]
+        require(not saved_mode_agrees or loaded["training_mode"] == saved["training_mode"]
                 and loaded["flags"] == saved["flags"],
                 f"{label}: the training mode after loading (trainer.training_mode, model.training, "
                 "its Dropout's training)",
@@ -318,10 +319,11 @@ def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: s
             same_batches = len(seen) == len(want_seen) and all(
                 _same(a, b) for a, b in zip(seen, want_seen, strict=True))
             if not same_batches and not fresh.loader.told:
-                bug = ("train_epoch never tells the loader which epoch it trains (it must call "
-                       "self._start_data_order(dataloader) before its first batch: that replays "
-                       "a restored loader's order), so a resumed run gets the new loader's own "
-                       "order whatever the checkpoint holds")
+                bug = ("train_epoch never tells the loader which epoch it trains, so a resumed "
+                       "run gets the new loader's own order whatever the checkpoint holds: "
+                       "before the first batch call self._start_data_order(dataloader) (the "
+                       "notebook's helper), which calls the loader's set_epoch(epoch), or "
+                       "load_state_dict({'seed': saved seed, 'epoch': epoch}) after a load")
             else:
                 bug = ("the data order was not restored: save the shuffling DataLoader's seed "
                        "and replay epoch e's order after loading (load_state_dict/set_epoch)")

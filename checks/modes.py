@@ -330,6 +330,10 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
         targets = labels.reshape(-1, 1)
         bdata = _batches(x, targets, csizes)
         model = _Probabilities(seed=shifted(9, seed))
+        # weights along the line between the class means: mostly right, so a wrong rule shows
+        c0, c1 = x[labels == 0].mean(axis=0), x[labels == 1].mean(axis=0)
+        model.layer.weight.data[...] = (c1 - c0).reshape(2, 1)
+        model.layer.bias.data[...] = -float((c1 - c0) @ (c0 + c1)) / 2
         trainer = Trainer(model, SGD(model.parameters(), lr=0.1), BinaryCrossEntropyLoss())
         _, accuracy = _run("evaluate with BinaryCrossEntropyLoss", trainer.evaluate, bdata)
         with no_grad():

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import Deviations, attempt, fail, require, unwritten
+from checks.diagnose import Deviations, attempt, fail, located, require, unwritten
 from checks.seeds import shifted, variation
 from tinytorch.core.tensor import Tensor
 
@@ -151,7 +151,7 @@ def check_cosine_schedule(CosineSchedule: Any, *, seed: int = 0) -> None:
     other max_lr, min_lr and total_epochs."""
     cases, (hi, lo, top_total, negative_total, negative_epoch) = _cosine_settings(seed)
     found = Deviations()
-    not_float: list[str] = []  # the first non-float return, reported once for all cases
+    not_float: list[tuple[str, str]] = []  # the first non-float return, reported once
     for max_lr, min_lr, total in cases:
         with found.part():
             settings = {"max_lr": max_lr, "min_lr": min_lr, "total_epochs": total}
@@ -159,8 +159,8 @@ def check_cosine_schedule(CosineSchedule: Any, *, seed: int = 0) -> None:
             returned = _get_lrs(CosineSchedule, settings, epochs)
             for e, o in zip(epochs, returned, strict=True):
                 if not isinstance(o, float) and not not_float:
-                    not_float.append(f"CosineSchedule({settings}).get_lr({e}) returned a "
-                                     f"{type(o).__name__}: {o!r}")
+                    not_float.append((f"CosineSchedule({settings}).get_lr({e}) returned a "
+                                      f"{type(o).__name__}", repr(o)))
             observed = [_number(o) for o in returned]
             expected = [_cosine(e, max_lr, min_lr, total) for e in epochs]
             if not _matches(observed, expected):
@@ -168,12 +168,14 @@ def check_cosine_schedule(CosineSchedule: Any, *, seed: int = 0) -> None:
                 want = ", ".join(f"{e}: {x:.6g}" for e, x in zip(epochs, expected, strict=True))
                 fail(f"CosineSchedule({settings}).get_lr(epoch) for epochs {epochs}",
                      want, shown, _cosine_bug(epochs, observed, max_lr, min_lr, total))
-            require(_close(observed[0], max_lr, rtol=1e-9), f"get_lr(0) with {settings}", max_lr,
-                    observed[0], "epoch 0 must train at max_lr")
+            # exactly max_lr, for a float (another type's rounding is judged as its type)
+            require(not isinstance(returned[0], float) or _close(observed[0], max_lr, rtol=1e-9),
+                    f"get_lr(0) with {settings}", max_lr, observed[0],
+                    "epoch 0 must train at max_lr")
 
     if not_float:
         with found.part():
-            what, _, shown = not_float[0].partition(": ")
+            what, shown = not_float[0]
             fail(what, "a float (float or np.float64)", shown,
                  "convert the result with float(...) (np.float32, 0-d arrays and Tensors are "
                  "not float instances)")
@@ -245,7 +247,8 @@ def _call(clip_grad_norm: Callable[..., Any], params: Any, max_norm: float, what
             result = clip_grad_norm(params, max_norm)
         except Exception as error:  # noqa: BLE001
             unwritten(error)
-            fail(what, "the pre-clip norm, as a float", f"{type(error).__name__}: {error}",
+            fail(what, "the pre-clip norm, as a float",
+                 f"{type(error).__name__}: {error}{located(error)}",
                  "clip_grad_norm raised on valid input (parameters may hold Tensor or ndarray "
                  "gradients, or None: skip those)")
     if caught:
@@ -339,10 +342,15 @@ def _check_above_threshold(clip_grad_norm: Callable[..., Any], seed: int) -> Non
         per_param = [_norm([g]) for g in new[:3]]
         unchanged = all(a.tobytes() == b.tobytes() for a, b in
                         zip([g0, g1, g2], new[:3], strict=True))
+        kept = [a.tobytes() == b.tobytes() for a, b in zip([g0, g1, g2], new[:3], strict=True)]
         if unchanged:
             bug = (f"the gradient norm after clipping is still {new_norm:.1f}, so the scaled "
                    "gradients were not written back (g = g * scale makes a new array; scale in "
                    "place: g *= scale)")
+        elif kept[0] and not kept[1]:
+            bug = ("the Tensor gradient was left unscaled while the ndarray gradient was scaled: "
+                   "for a Tensor, scale its array in place (p.grad.data *= scale); `g *= scale` "
+                   "on a Tensor makes a new Tensor and leaves p.grad as it was")
         elif all(_close(n, min(_norm([o]), max_norm), rtol=1e-4)
                  for n, o in zip(per_param, originals[:3], strict=True)):
             bug = ("each parameter was clipped to max_norm separately; clip by the global norm: "
