@@ -45,7 +45,7 @@ def _outcome(check_id: str, implementations: dict[str, Any], seed: int) -> Check
         raise ValueError(f"check {check_id!r} needs implementations {missing}")
     try:
         check(**{name: implementations[name] for name in wanted}, seed=seed)
-    except Exception as error:  # noqa: BLE001 - every exception is the check's failure
+    except (Exception, SystemExit) as error:  # noqa: BLE001 - the student's code, all of it
         return as_failure(check_id, error)
     return None
 

@@ -114,6 +114,15 @@ def _where(filename: str, line: int) -> str:
            f"line {line}"
 
 
+def _readable(qualname: str) -> str:
+    """``Trainer.train_epoch`` for ``test.<locals>.Trainer.train_epoch.<locals>.<listcomp>``."""
+    tokens = qualname.split(".")
+    starts = [i + 1 for i, t in enumerate(tokens[:-1])
+              if t == "<locals>" and not tokens[i + 1].startswith("<")]
+    parts = [t for t in tokens[starts[-1] if starts else 0:] if not t.startswith("<")]
+    return ".".join(parts) or qualname
+
+
 def _frames(tb: TracebackType | None) -> list[tuple[str, Frame]]:
     import linecache
 
@@ -122,7 +131,7 @@ def _frames(tb: TracebackType | None) -> list[tuple[str, Frame]]:
         code = tb.tb_frame.f_code
         line = tb.tb_lineno
         source = linecache.getline(code.co_filename, line, tb.tb_frame.f_globals).strip()
-        name = getattr(code, "co_qualname", code.co_name)
+        name = _readable(getattr(code, "co_qualname", code.co_name))
         out.append((_kind(code.co_filename), Frame(_where(code.co_filename, line), name, source)))
         tb = tb.tb_next
     return out
@@ -186,16 +195,18 @@ SIGNATURES = {
 }
 
 
-def _hint(error: Exception, mine: list[Frame]) -> str:
+def _hint(error: BaseException, mine: list[Frame]) -> str:
+    if isinstance(error, SystemExit):
+        return "your code called exit() or sys.exit(): a function must return, not stop Python"
     if isinstance(error, KeyError) and not mine:
         return (f"the check read the key {error} from your object and it is not there: the "
                 "spec's history keys are 'train_loss', 'eval_loss' and 'learning_rates'")
     if isinstance(error, AttributeError) and not mine:
         return f"your object lacks what the spec requires: {error}"
-    slip = re.search(r"([\w.]+)\(\) (?:got an unexpected keyword argument '(\w+)'|takes|missing)",
-                     str(error))
+    slip = re.search(r"([\w.<>]+)\(\) (?:got an unexpected keyword argument '(\w+)'|takes|"
+                     r"missing)", str(error))
     if isinstance(error, TypeError) and slip:
-        names = slip.group(1).split(".")
+        names = _readable(slip.group(1)).split(".")
         owner = next((n for n in names if n in SIGNATURES and n != "__init__"), None)
         spec = f": the spec's signature is {SIGNATURES[owner]}" if owner else ""
         what = f"has no parameter '{slip.group(2)}'" if slip.group(2) else "takes other arguments"
@@ -206,7 +217,7 @@ def _hint(error: Exception, mine: list[Frame]) -> str:
     return "your code raised this error on valid input, at the line shown"
 
 
-def crashed(error: Exception) -> tuple[str, list[Frame]]:
+def crashed(error: BaseException) -> tuple[str, list[Frame]]:
     """The message for any other exception, and the student's frames."""
     mine = student_frames(error)
     detail = f"{type(error).__name__}: {error}"
@@ -221,7 +232,7 @@ def crashed(error: Exception) -> tuple[str, list[Frame]]:
     return message, mine
 
 
-def as_failure(check_id: str, error: Exception) -> CheckFailed:
+def as_failure(check_id: str, error: BaseException) -> CheckFailed:
     """Any exception raised while check ``check_id`` ran, as that check's failure."""
     if isinstance(error, CheckFailed):
         return error
@@ -259,8 +270,31 @@ class Deviations:
             self.messages.append(crashed(error)[0])
 
     def report(self) -> None:
-        if len(self.messages) == 1:
-            raise AssertionError(self.messages[0])
-        if self.messages:
-            numbered = [f"({i}) {m}" for i, m in enumerate(self.messages, start=1)]
-            raise AssertionError(f"{len(self.messages)} deviations:\n" + "\n".join(numbered))
+        """Raise one AssertionError listing every deviation; the same crash (one error at one
+        line of the student's) met by several parts is listed once, with a count."""
+        shown: list[str] = []
+        repeats: dict[int, int] = {}
+        for message in self.messages:
+            crash = _crash_line(message)
+            first = next((i for i, m in enumerate(shown) if crash and _crash_line(m) == crash),
+                         None)
+            if first is None:
+                shown.append(message)
+            else:
+                repeats[first] = repeats.get(first, 0) + 1
+        shown = [m + (f"\n  (the same error in {repeats[i]} more case"
+                      f"{'s' if repeats[i] > 1 else ''})" if i in repeats else "")
+                 for i, m in enumerate(shown)]
+        if len(shown) == 1:
+            raise AssertionError(shown[0])
+        if shown:
+            numbered = [f"({i}) {m}" for i, m in enumerate(shown, start=1)]
+            raise AssertionError(f"{len(shown)} deviations:\n" + "\n".join(numbered))
+
+
+def _crash_line(message: str) -> str | None:
+    """The observation of a crash located in the student's code, or None."""
+    for line in message.splitlines():
+        if line.startswith("  observed: ") and " (at " in line:
+            return line
+    return None
