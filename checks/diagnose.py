@@ -177,11 +177,15 @@ class CheckFailed(AssertionError):
         return lines
 
 
+#: How every message about a stub that still raises NotImplementedError begins.
+NOT_WRITTEN = "not written yet"
+
+
 def not_written(error: NotImplementedError) -> str:
     """The message for a stub that still raises NotImplementedError."""
     frames = _frames(error.__traceback__)
     name = frames[-1][1].function if frames else "a function"
-    return (f"not written yet: {name}\n"
+    return (f"{NOT_WRITTEN}: {name}\n"
             f"  this check runs {name}; write it, then run this cell again")
 
 
