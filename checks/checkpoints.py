@@ -138,7 +138,7 @@ class _Run:
         y = np.repeat(y, out, axis=1)
         self.loader = _SpyLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True,
                                  seed=shifted(data_seed, run))
-        self.eval_loader = DataLoader(TensorDataset(x, y), batch_size=8)
+        self.eval_loader = _SpyLoader(TensorDataset(x, y), batch_size=8, seed=0)
 
     def epoch(self, label: str) -> list[np.ndarray]:
         """Train one epoch and evaluate; return the inputs the model saw while training."""
@@ -318,7 +318,12 @@ def _resume(Trainer: Any, CosineSchedule: Any, kind: str, variant: str, label: s
             got = fresh.state()
             same_batches = len(seen) == len(want_seen) and all(
                 _same(a, b) for a, b in zip(seen, want_seen, strict=True))
-            if not same_batches and not fresh.loader.told:
+            if not same_batches and (straight.eval_loader.told or fresh.eval_loader.told):
+                bug = ("evaluate chose its loader's epoch (set_epoch / load_state_dict, e.g. "
+                       "through self._start_data_order): only train_epoch may, or the trainer "
+                       "records and saves the evaluation loader's order instead of the "
+                       "training loader's")
+            elif not same_batches and not fresh.loader.told:
                 bug = ("train_epoch never tells the loader which epoch it trains, so a resumed "
                        "run gets the new loader's own order whatever the checkpoint holds: "
                        "before the first batch call self._start_data_order(dataloader) (the "
@@ -440,13 +445,23 @@ def _file_is_complete(Trainer: Any, CosineSchedule: Any, kind: str, seed: int) -
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "run.ckpt"
         run = _Run(Trainer, CosineSchedule, kind, seed=0, data_seed=11, run=seed)
-        for _ in range(N_EPOCHS):
-            run.epoch(label)
+        found = Deviations()
+        with found.part():  # a crash is reported, and the file saved after it still examined
+            for _ in range(N_EPOCHS):
+                run.epoch(label)
         state = run.state()
         run.save(path, label)
         hay = _haystack(path)
     if hay is None:
+        found.report()
         return  # not an .npz: judged by behaviour only (checkpoint-safety judges the format)
+    with found.part():
+        _values_in_file(hay, state, label)
+    found.report()
+
+
+def _values_in_file(hay: list[np.ndarray], state: dict[str, Any], label: str) -> None:
+    """Every parameter and optimizer buffer of ``state`` is somewhere in the file's numbers."""
     for i, value in enumerate(state["params"]):
         require(_contains(hay, value), f"{label}: parameter {i} is not in the file",
                 "every parameter's values", "not found (read with np.load)",

@@ -63,6 +63,11 @@ MUTANTS: list[Mutant] = [
        [("        self._start_data_order(dataloader)\n        params = list(",
          "        params = list(")],
        {"6.1", "6.2"}, {"6.1", "6.2"}, r"_start_data_order"),
+    _m("evaluate_sets_data_order",
+       [("        self._set_mode(False)\n        loss_sum, samples, correct, judged",
+         "        self._start_data_order(dataloader)\n"
+         "        self._set_mode(False)\n        loss_sum, samples, correct, judged")],
+       {"6.1", "6.2"}, {"6.1", "6.2"}, r"evaluate chose its loader's epoch"),
     _m("clip_scales_weights",
        [("    grads = [g for g in (grad_array(p) for p in parameters) if g is not None]\n",
          "    parameters = list(parameters)\n"
