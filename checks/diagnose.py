@@ -267,6 +267,8 @@ class Deviations:
     def part(self) -> Iterator[None]:
         try:
             yield
+        except Deviated as error:  # a part that lists deviations of its own: one flat list
+            self.messages.extend(error.messages)
         except AssertionError as error:
             self.messages.append(str(error))
         except Exception as error:  # noqa: BLE001 - reported as this part's failure
@@ -274,31 +276,40 @@ class Deviations:
             self.messages.append(crashed(error)[0])
 
     def report(self) -> None:
-        """Raise one AssertionError listing every deviation; the same crash (one error at one
-        line of the student's) met by several parts is listed once, with a count."""
+        """Raise one AssertionError listing every deviation; the same cause (one error at one
+        line of the student's, or the same likely bug) met by several parts is listed once,
+        with a count."""
         shown: list[str] = []
         repeats: dict[int, int] = {}
         for message in self.messages:
-            crash = _crash_line(message)
-            first = next((i for i, m in enumerate(shown) if crash and _crash_line(m) == crash),
-                         None)
+            crash = _cause(message)
+            first = next((i for i, m in enumerate(shown) if crash and _cause(m) == crash), None)
             if first is None:
                 shown.append(message)
             else:
                 repeats[first] = repeats.get(first, 0) + 1
-        shown = [m + (f"\n  (the same error in {repeats[i]} more case"
+        shown = [m + (f"\n  (the same in {repeats[i]} more case"
                       f"{'s' if repeats[i] > 1 else ''})" if i in repeats else "")
                  for i, m in enumerate(shown)]
         if len(shown) == 1:
-            raise AssertionError(shown[0])
+            raise Deviated(shown[0], shown)
         if shown:
             numbered = [f"({i}) {m}" for i, m in enumerate(shown, start=1)]
-            raise AssertionError(f"{len(shown)} deviations:\n" + "\n".join(numbered))
+            raise Deviated(f"{len(shown)} deviations:\n" + "\n".join(numbered), shown)
 
 
-def _crash_line(message: str) -> str | None:
-    """The observation of a crash located in the student's code, or None."""
-    for line in message.splitlines():
-        if line.startswith("  observed: ") and " (at " in line:
-            return line
-    return None
+class Deviated(AssertionError):
+    """A check's failure listing several deviations; ``messages`` holds each one."""
+
+    def __init__(self, text: str, messages: list[str]) -> None:
+        super().__init__(text)
+        self.messages = messages
+
+
+def _cause(message: str) -> str | None:
+    """What makes two deviations one: the observation of a crash located in the student's
+    code, else the likely bug."""
+    lines = message.splitlines()
+    crash = [line for line in lines if line.startswith("  observed: ") and " (at " in line]
+    bug = [line for line in lines if line.startswith("  likely bug: ")]
+    return (crash or bug or [None])[0]

@@ -253,9 +253,14 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
                          for xb, yb in data]
         expected = float(np.dot(per_batch, sizes) / sum(sizes))
         if not _close(loss, expected):
-            bug = ("the batch losses were averaged as equals: weight each by its number of samples"
-                   if _close(loss, np.mean(per_batch)) else
-                   "the loss is not the mean over every sample of the evaluated data")
+            if model.dropout.rng.bit_generator.state != rng_state:
+                bug = ("the loss was computed with Dropout active: the model was not in eval mode "
+                       "during evaluate's forward passes")
+            elif _close(loss, np.mean(per_batch)):
+                bug = ("the batch losses were averaged as equals: weight each by its number of "
+                       "samples")
+            else:
+                bug = "the loss is not the mean over every sample of the evaluated data"
             fail(f"evaluate's loss with batches of {listed(sizes)}",
                  f"{expected:.6g} (sample-weighted)",
                  f"{loss:.6g}", bug)

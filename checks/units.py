@@ -258,6 +258,28 @@ def _call(clip_grad_norm: Callable[..., Any], params: Any, max_norm: float, what
     return result
 
 
+def _scaled_the_wrong_thing(params: list[Tensor], weights: list[np.ndarray],
+                            before: list[np.ndarray | None], what: str) -> None:
+    """Fail when clip_grad_norm changed the weights, or scaled ndarray gradients but left the
+    Tensor ones as they were: causes the norm checks would otherwise misname."""
+    changed = [i for i, (p, w) in enumerate(zip(params, weights, strict=True))
+               if p.data.tobytes() != w.tobytes()]
+    require(not changed, f"{what}: the parameters' values (p.data)", "unchanged",
+            f"parameters {changed} changed",
+            "clip_grad_norm scaled the parameters' values (p.data): scale the gradients "
+            "(p.grad) and never touch the weights")
+    kept = {isinstance(p.grad, Tensor): [] for p in params}
+    for p, old in zip(params, before, strict=True):
+        if old is not None:
+            kept[isinstance(p.grad, Tensor)].append(_grad(p).tobytes() == old.tobytes())
+    if all(kept.get(True, [False])) and not any(kept.get(False, [True])):
+        fail(f"{what}: the Tensor gradients afterwards", "scaled like the ndarray ones",
+             "unchanged, while the ndarray gradients were scaled",
+             "the Tensor gradient was left unscaled while the ndarray gradient was scaled: "
+             "for a Tensor, scale its array in place (p.grad.data *= scale); `g *= scale` on a "
+             "Tensor makes a new Tensor and leaves p.grad as it was")
+
+
 def _float_result(result: Any, what: str) -> float:
     if not isinstance(result, float):
         fail(f"{what}: the value returned", "a float (the norm before clipping; np.float64 "
@@ -301,14 +323,9 @@ def _check_above_threshold(clip_grad_norm: Callable[..., Any], seed: int) -> Non
     originals = [g0.astype(np.float64), g1, g2.astype(np.float64), None]
     norm = _norm(originals)
     what = f"clip_grad_norm(parameters, max_norm={max_norm}) on gradients of global norm {norm:.4g}"
-    weights = [p.data.copy() for p in params]
+    weights, before = [p.data.copy() for p in params], [_grad(p) for p in params]
     result = _call(clip_grad_norm, params, max_norm, what)
-    changed = [i for i, (p, w) in enumerate(zip(params, weights, strict=True))
-               if p.data.tobytes() != w.tobytes()]
-    require(not changed, f"{what}: the parameters' values (p.data)", "unchanged",
-            f"parameters {changed} changed",
-            "clip_grad_norm scaled the parameters' values (p.data): scale the gradients "
-            "(p.grad) and never touch the weights")
+    _scaled_the_wrong_thing(params, weights, before, what)
     result = _float_result(result, what)
     new = [_grad(p) for p in params]
     new_norm = _norm(new)
@@ -412,7 +429,10 @@ def _check_generator(clip_grad_norm: Callable[..., Any], seed: int) -> None:
     params = [_param(Tensor(g0)), _param(g1.copy())]
     what = (f"clip_grad_norm((p for p in params), max_norm={max_norm}) on gradients of global "
             f"norm {total}")
-    result = _float_result(_call(clip_grad_norm, (p for p in params), max_norm, what), what)
+    weights, before = [p.data.copy() for p in params], [_grad(p) for p in params]
+    result = _call(clip_grad_norm, (p for p in params), max_norm, what)
+    _scaled_the_wrong_thing(params, weights, before, what)
+    result = _float_result(result, what)
     require(_close(result, float(total)), f"{what}: the value returned", f"{total}",
             f"{result:.6g}",
             "a generator can be read only once: turn parameters into a list first")
@@ -438,7 +458,9 @@ def _check_huge(clip_grad_norm: Callable[..., Any], seed: int) -> None:
     norm = _norm([g, g])  # value * sqrt(2 * count)
     what = (f"clip_grad_norm(parameters, max_norm=1.0) on float32 gradients of {value} "
             f"(global norm {norm:.4g})")
+    weights, before = [p.data.copy() for p in params], [_grad(p) for p in params]
     result = _call(clip_grad_norm, params, 1.0, what)
+    _scaled_the_wrong_thing(params, weights, before, what)
     if isinstance(result, int | float) and not math.isfinite(float(result)):
         fail(f"{what}: the value returned", f"{norm:.6g}", repr(result),
              f"the squares overflowed float32 ({value} ** 2 = {squared} > 3.4e38): compute the "
