@@ -32,7 +32,16 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import Deviations, attempt, fail, located, require, unwritten
+from checks.diagnose import (
+    Deviations,
+    attempt,
+    fail,
+    hint,
+    located,
+    require,
+    student_frames,
+    unwritten,
+)
 from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Dropout, Linear
@@ -149,7 +158,9 @@ class _Run:
             self.trainer.evaluate(self.eval_loader)
         except Exception as error:
             unwritten(error)
-            if "resumed" in label:
+            if not student_frames(error):  # the trainer lacks something the run calls
+                bug = hint(error, [])
+            elif "resumed" in label:
                 bug = ("training crashed after load_checkpoint, though the same trainer trained "
                        "before saving: something it needs was not restored, or restored as "
                        "another type (lists for arrays, a dict for the scheduler?)")

@@ -199,7 +199,8 @@ SIGNATURES = {
 }
 
 
-def _hint(error: BaseException, mine: list[Frame]) -> str:
+def hint(error: BaseException, mine: list[Frame]) -> str:
+    """The likely bug behind an exception, as far as its type, text and frames tell."""
     if isinstance(error, SystemExit):
         return "your code called exit() or sys.exit(): a function must return, not stop Python"
     if isinstance(error, KeyError) and not mine:
@@ -232,7 +233,7 @@ def crashed(error: BaseException) -> tuple[str, list[Frame]]:
         what = f"calling your code failed: {type(error).__name__}"
         observed = detail
     message = (f"{what}\n  expected: it to run without an error\n  observed: {observed}\n"
-               f"  likely bug: {_hint(error, mine)}")
+               f"  likely bug: {hint(error, mine)}")
     return message, mine
 
 

@@ -308,7 +308,7 @@ class TestClipGradNorm:
         ]
         for grad, expected in cases:
             result = clip_grad_norm([_param(grad)], max_norm=1.0)
-            assert type(result) is float
+            assert isinstance(result, float)
             assert result == pytest.approx(expected, rel=1e-7)
 
     def test_global_norm_not_per_parameter(self):
@@ -440,7 +440,7 @@ class TestClipGradNorm:
         """No parameters, or only parameters without gradients: the norm is 0.0 (a float)."""
         for params in ([], (), [_param(None, shape=(2,))], iter([])):
             result = clip_grad_norm(params, max_norm=1.0)
-            assert result == 0.0 and type(result) is float
+            assert result == 0.0 and isinstance(result, float)
 
     @pytest.mark.parametrize(
         ("bad", "check"),
@@ -454,7 +454,7 @@ class TestClipGradNorm:
         params = [_param(finite.copy()), _param(Tensor(broken))]
         before = [_grad_of(p).tobytes() for p in params]
         norm = clip_grad_norm(params, max_norm=1.0)
-        assert type(norm) is float and check(norm)
+        assert isinstance(norm, float) and check(norm)
         assert [_grad_of(p).tobytes() for p in params] == before
 
     def test_matches_torch_clip_grad_norm(self):

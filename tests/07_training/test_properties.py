@@ -56,7 +56,7 @@ def test_schedule_within_bounds_matches_formula_and_is_a_python_float(params, ep
     to rounding, and is a Python float."""
     max_lr, min_lr, total = params
     lr = CosineSchedule(max_lr, min_lr, total).get_lr(epoch)
-    assert type(lr) is float
+    assert isinstance(lr, float)
     assert min_lr <= lr <= max_lr
     expected = cosine(epoch, max_lr, min_lr, total)
     assert math.isclose(lr, expected, rel_tol=1e-9, abs_tol=1e-15 * max(max_lr, 1e-300))
@@ -99,7 +99,7 @@ def test_warmup_ramps_up_then_follows_the_shifted_cosine(params, data):
     e = data.draw(st.integers(min_value=0, max_value=2 * total), label="epoch")
     schedule = CosineSchedule(max_lr, min_lr, total, warmup_epochs=w)
     lr = schedule.get_lr(e)
-    assert type(lr) is float and lr <= max_lr
+    assert isinstance(lr, float) and lr <= max_lr
     if e < w:
         assert math.isclose(lr, max_lr * (e + 1) / (w + 1), rel_tol=1e-12, abs_tol=1e-300)
         assert lr <= schedule.get_lr(e + 1)
@@ -176,7 +176,7 @@ def test_clip_returns_the_float64_norm_and_caps_it(grads, log_ratio):
 
     result = _clip(params, max_norm)
 
-    assert type(result) is float
+    assert isinstance(result, float)
     assert math.isclose(result, norm, rel_tol=1e-5)
     for p, g, original in zip(params, grads, originals, strict=True):
         assert p.grad is g and _array(g).dtype == original.dtype

@@ -235,7 +235,7 @@ class TestCosineSchedule:
         ]
         for schedule in schedules:
             for e in (0, 3, np.int64(4), 2.5, np.float64(7.0), 10, 12):
-                assert type(schedule.get_lr(e)) is float, (schedule, e)
+                assert isinstance(schedule.get_lr(e), float), (schedule, e)
 
     def test_is_pure(self):
         """get_lr has no hidden counter: calling it in any order gives the same values."""
@@ -290,7 +290,7 @@ class TestWarmup:
         rates = [schedule.get_lr(e) for e in range(total + 2)]
         assert all(b > a for a, b in zip(rates[:w], rates[1 : w + 1], strict=True))
         assert max(rates) == max_lr and min(rates) == min_lr
-        assert all(type(r) is float for r in rates)
+        assert all(isinstance(r, float) for r in rates)
 
     def test_zero_warmup_is_the_plain_cosine(self):
         """warmup_epochs=0 (the default) is the plain schedule, value for value."""

@@ -101,7 +101,7 @@ class CosineSchedule:
             )
 
     def get_lr(self, epoch: float) -> float:
-        """Learning rate for ``epoch`` (0-based; fractional epochs allowed), as a Python float."""
+        """Learning rate for ``epoch`` (0-based; fractional epochs allowed), as a ``float``."""
         if not _is_number(epoch) or not math.isfinite(epoch) or epoch < 0:
             raise ValueError(f"epoch must be a finite number >= 0, got {epoch!r}")
         ### BEGIN SOLUTION
