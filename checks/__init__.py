@@ -28,9 +28,10 @@ from typing import Any
 
 from checks.diagnose import CheckFailed, as_failure
 from checks.registry import CHECKS, TITLES
+from checks.replay import Recorder, Replayer, ReplayMismatch
 from checks.seeds import validate
 
-__all__ = ["CHECKS", "CheckFailed", "run_check", "run_all"]
+__all__ = ["CHECKS", "CheckFailed", "judge", "observe", "run_check", "run_all"]
 
 
 def _outcome(check_id: str, implementations: dict[str, Any], seed: int) -> CheckFailed | None:
@@ -47,6 +48,47 @@ def _outcome(check_id: str, implementations: dict[str, Any], seed: int) -> Check
         check(**{name: implementations[name] for name in wanted}, seed=seed)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the student's code, all of it
         return as_failure(check_id, error)
+    return None
+
+
+def _check(check_id: str) -> tuple[Callable[..., None], list[str]]:
+    if check_id not in CHECKS:
+        raise ValueError(f"unknown check_id {check_id!r}; the checks are {list(CHECKS)}")
+    check = CHECKS[check_id]
+    return check, [name for name in inspect.signature(check).parameters if name != "seed"]
+
+
+def observe(check_id: str, implementations: dict[str, Any], *, seed: int) -> list[dict]:
+    """Run one check on the student's code and return what it saw, as plain data (the
+    sandbox's half of a trusted grade; its verdict here is not used)."""
+    check, wanted = _check(check_id)
+    recorder = Recorder()
+    proxies = recorder.wrap({name: implementations[name] for name in wanted})
+    try:
+        check(**proxies, seed=validate(seed))
+    except (Exception, SystemExit):  # noqa: BLE001, S110 - judged from the record, elsewhere
+        pass
+    return recorder.events
+
+
+def judge(check_id: str, events: list[dict], *, seed: int,
+          ended: str | None = None) -> str | None:
+    """The check's verdict on a record made by ``observe`` (the trusted half: no student code
+    runs). None when it passes, else the failure message. ``ended`` says why a record stops
+    early (a crash, a timeout); a record that does not follow the check fails."""
+    check, wanted = _check(check_id)
+    replayer = Replayer(events, ended)
+    try:
+        check(**replayer.wrap(wanted), seed=validate(seed))
+        replayer.finish()
+    except ReplayMismatch as mismatch:
+        return (f"the graded run of this check did not complete\n"
+                f"  expected: a full record of the check's calls into your code\n"
+                f"  observed: {mismatch}\n"
+                f"  likely bug: your code stopped the run (exit, crash of Python, time or "
+                f"memory limit) or interfered with the checks")
+    except Exception as error:  # noqa: BLE001 - every exception is the check's failure
+        return as_failure(check_id, error).message
     return None
 
 

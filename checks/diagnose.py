@@ -138,12 +138,19 @@ def _frames(tb: TracebackType | None) -> list[tuple[str, Frame]]:
 
 
 def student_frames(error: BaseException) -> list[Frame]:
-    """The frames of ``error``'s traceback in the student's own code, outermost first."""
+    """The frames of ``error``'s traceback in the student's own code, outermost first (as
+    recorded, for an error replayed from another process: see ``checks.replay``)."""
+    replayed = getattr(error, "__replayed__", None)
+    if replayed is not None:
+        return list(replayed["frames"])
     return [frame for kind, frame in _frames(error.__traceback__) if kind == "student"]
 
 
 def located(error: BaseException) -> str:
     """`` (raised at <the student's innermost line>)``, or nothing when no student frame."""
+    replayed = getattr(error, "__replayed__", None)
+    if replayed is not None:
+        return replayed["located"]
     frames = _frames(error.__traceback__)
     mine = [f for kind, f in frames if kind == "student"]
     if not mine:
@@ -183,8 +190,12 @@ NOT_WRITTEN = "not written yet"
 
 def not_written(error: NotImplementedError) -> str:
     """The message for a stub that still raises NotImplementedError."""
-    frames = _frames(error.__traceback__)
-    name = frames[-1][1].function if frames else "a function"
+    replayed = getattr(error, "__replayed__", None)
+    if replayed is not None:
+        name = replayed["innermost"]
+    else:
+        frames = _frames(error.__traceback__)
+        name = frames[-1][1].function if frames else "a function"
     return (f"{NOT_WRITTEN}: {name}\n"
             f"  this check runs {name}; write it, then run this cell again")
 

@@ -59,7 +59,7 @@ def _train(trainer: Any, data: Any, what: str, **kwargs: Any) -> float:
     except Exception as error:  # noqa: BLE001 - reported to the student as a failure
         unwritten(error)
         bug = "train_epoch raised on a valid setup"
-        if trainer.__dict__.get("scheduler", "?") is None and isinstance(error, AttributeError):
+        if getattr(trainer, "scheduler", "?") is None and isinstance(error, AttributeError):
             bug = ("train_epoch uses the scheduler although it is None: guard it with "
                    "`if self.scheduler is not None:` (the scheduler is optional)")
         fail(what, "an epoch of training", f"{type(error).__name__}: {error}", bug)

@@ -1,0 +1,526 @@
+"""Observation and judgment of a check, split across two processes.
+
+A check is ordinary code that calls the student's implementations and judges what comes back.
+For a trusted grade the two halves must not share a process: whatever runs student code can
+forge any verdict computed beside it. So the same check runs twice:
+
+* **observe** (in the sandbox, with the student's code): ``Recorder`` wraps the student's
+  ``CosineSchedule``, ``clip_grad_norm`` and ``Trainer``. Every call the check makes into them,
+  and every attribute it reads from their objects, becomes an event of plain data (JSON): the
+  value returned or the exception raised (its type, text and the student's line), the new state
+  of every check-owned object the student's code was handed (parameters, gradients, optimizer
+  buffers, spies, random generators), and the files in the folders it was given.
+* **judge** (in the trusted parent, which never runs student code): ``Replayer`` stands in for
+  the student's implementations. The check runs again on the same seed, builds the same data and
+  objects, and at each call into "the student's code" gets the recorded outcome, with the
+  recorded state applied to its own objects. Every comparison, tolerance and message is the
+  check's own, computed in the parent. A record that does not follow the check's calls exactly
+  (tampering) is a failure, and so is one that stops early (a crash, a timeout).
+
+A dishonest record can only pass by holding the numbers a correct implementation produces for
+inputs drawn at grading time: it comes down to computing the right numbers.
+
+Plain data only: arrays travel as base64 of their bytes with dtype and shape (bit for bit, NaN
+and -0.0 included), random generators as their bit-generator state, exceptions as names and
+text. Nothing is unpickled and no code from the record is run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from checks.diagnose import Frame, located, student_frames
+from tinytorch.core.tensor import Tensor
+
+#: Module-level state of the checks that student code can change (a tripwire's list): name ->
+#: the object, recorded and restored like the objects handed to student code.
+TRACKED_GLOBALS: dict[str, Any] = {}
+
+#: Files larger than this in a folder handed to student code are recorded as truncated.
+MAX_FILE_BYTES = 8 * 2**20
+_SKIP_ATTRIBUTES = {"_parents", "_backward", "_order"}
+
+
+class ReplayMismatch(BaseException):
+    """The record does not follow the check's calls, or stops before the check ends. Not an
+    Exception: no handler of the check's (which catch what student code raises) may absorb it."""
+
+
+# ============================================================================ plain data
+def _array(a: np.ndarray) -> dict[str, Any]:
+    if a.dtype.kind not in "biufc":
+        return {"X": f"array of {a.dtype}"}
+    return {"A": base64.b64encode(a.tobytes(order="C")).decode(), "dtype": a.dtype.str,
+            "shape": list(a.shape)}
+
+
+def encode(value: Any, memo: dict[int, int] | None = None) -> Any:
+    """``value`` as JSON-ready plain data; objects as their attributes, deeply."""
+    memo = {} if memo is None else memo
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if type(value) is int else {"int": int(value), "type": type(value).__name__}
+    if isinstance(value, float) and type(value) is float:
+        return {"f": value.hex()}
+    if isinstance(value, np.generic):
+        return {"np": _array(np.asarray(value))}
+    if isinstance(value, np.ndarray):
+        return _array(value)
+    if isinstance(value, Path):
+        return {"path": str(value)}
+    if isinstance(value, np.random.Generator):
+        return {"rng": value.bit_generator.state}
+    if id(value) in memo:
+        return {"ref": memo[id(value)]}
+    if isinstance(value, Tensor):
+        memo[id(value)] = len(memo)
+        return {"T": _array(value.data), "grad": encode(value.grad, memo),
+                "rg": bool(value.requires_grad)}
+    if isinstance(value, list | tuple):
+        memo[id(value)] = len(memo)
+        items = [encode(v, memo) for v in value]
+        return items if isinstance(value, list) else {"tuple": items}
+    if isinstance(value, dict):
+        memo[id(value)] = len(memo)
+        return {"dict": [[encode(k, memo), encode(v, memo)] for k, v in value.items()]}
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict) and _is_ours(value):
+        memo[id(value)] = len(memo)
+        return {"O": type(value).__name__,
+                "attrs": {k: encode(v, memo) for k, v in attributes.items()
+                          if k not in _SKIP_ATTRIBUTES}}
+    return {"X": type(value).__name__}
+
+
+def _is_ours(value: Any) -> bool:
+    """Objects of the checks and of tinytorch: the ones whose state a record carries."""
+    module = type(value).__module__ or ""
+    return module.startswith(("checks.", "tinytorch."))
+
+
+def decode(data: Any) -> Any:
+    """A fresh value from plain data (objects come back only as their recorded arrays and
+    numbers: ``restore`` puts state into the judge's own objects)."""
+    if data is None or isinstance(data, bool | int | str):
+        return data
+    if isinstance(data, list):
+        return [decode(v) for v in data]
+    if not isinstance(data, dict):
+        raise ReplayMismatch(f"unreadable value in the record: {data!r:.80}")
+    if "f" in data:
+        return float.fromhex(data["f"])
+    if "int" in data:
+        return int(data["int"])
+    if "A" in data:
+        raw = base64.b64decode(data["A"])
+        return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
+    if "np" in data:
+        return decode(data["np"])[()]
+    if "path" in data:
+        return Path(data["path"])
+    if "tuple" in data:
+        return tuple(decode(v) for v in data["tuple"])
+    if "dict" in data:
+        return {_key(decode(k)): decode(v) for k, v in data["dict"]}
+    if "T" in data:
+        t = Tensor(decode(data["T"]), requires_grad=bool(data["rg"]))
+        t.data = decode(data["T"])  # the recorded dtype, bit for bit
+        t.grad = decode(data["grad"])
+        return t
+    if "rng" in data:
+        return _Opaque("Generator")
+    if "ref" in data or "O" in data or "X" in data:
+        return _Opaque(data.get("O") or data.get("X") or "object")
+    raise ReplayMismatch(f"unreadable value in the record: {data!r:.80}")
+
+
+def _key(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+class _Opaque:
+    """Something of the student's that has no plain-data form (a generator, an own class)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"<{self.kind}>"
+
+
+def restore(target: Any, data: Any) -> None:
+    """Put the recorded state ``data`` into the judge's own object ``target``, in place, so
+    that every reference the check holds sees it."""
+    if not isinstance(data, dict | list) or (isinstance(data, dict) and "ref" in data):
+        return
+    if isinstance(target, Tensor) and isinstance(data, dict) and "T" in data:
+        target.data = decode(data["T"])
+        target.requires_grad = bool(data["rg"])
+        grad = data["grad"]
+        if isinstance(target.grad, Tensor) and isinstance(grad, dict) and "T" in grad:
+            restore(target.grad, grad)
+        else:
+            target.grad = decode(grad)
+        return
+    if isinstance(target, np.random.Generator) and isinstance(data, dict) and "rng" in data:
+        target.bit_generator.state = data["rng"]
+        return
+    if isinstance(target, tuple) and isinstance(data, dict) and "tuple" in data:
+        if len(target) == len(data["tuple"]):
+            for t, d in zip(target, data["tuple"], strict=True):
+                restore(t, d)
+        return
+    if isinstance(target, list) and isinstance(data, list):
+        if len(target) == len(data) and all(_restorable(t, d) for t, d in zip(target, data,
+                                                                              strict=True)):
+            for t, d in zip(target, data, strict=True):
+                restore(t, d)
+        else:
+            target[:] = [decode(d) for d in data]
+        return
+    if isinstance(target, dict) and isinstance(data, dict) and "dict" in data:
+        pairs = [(_key(decode(k)), v) for k, v in data["dict"]]
+        if list(target) == [k for k, _ in pairs] and all(_restorable(target[k], v)
+                                                         for k, v in pairs):
+            for k, v in pairs:
+                restore(target[k], v)
+        else:
+            target.clear()
+            target.update({k: decode(v) for k, v in pairs})
+        return
+    if isinstance(data, dict) and "O" in data and hasattr(target, "__dict__"):
+        attrs = data["attrs"]
+        for name in [n for n in vars(target) if n not in attrs and n not in _SKIP_ATTRIBUTES]:
+            delattr(target, name)
+        for name, value in attrs.items():
+            current = vars(target).get(name, None)
+            if current is not None and _restorable(current, value):
+                restore(current, value)
+            elif isinstance(value, dict) and ("X" in value or "ref" in value or "O" in value):
+                continue  # the student's own objects, or one met earlier: nothing to judge
+            else:
+                setattr(target, name, decode(value))
+
+
+def _restorable(target: Any, data: Any) -> bool:
+    """Whether ``target`` takes ``data`` in place (same kind of thing) rather than by value."""
+    if isinstance(target, Tensor):
+        return isinstance(data, dict) and "T" in data
+    if isinstance(target, np.random.Generator):
+        return isinstance(data, dict) and "rng" in data
+    if isinstance(target, list):
+        return isinstance(data, list)
+    if isinstance(target, dict):
+        return isinstance(data, dict) and "dict" in data
+    return isinstance(data, dict) and ("O" in data or "ref" in data) and hasattr(target,
+                                                                                 "__dict__")
+
+
+# ============================================================================ exceptions
+_BASES: tuple[type[BaseException], ...] = (
+    NotImplementedError, RecursionError, ZeroDivisionError, FloatingPointError,
+    OverflowError, ArithmeticError, KeyError, IndexError, LookupError, UnicodeError,
+    ValueError, TypeError, AttributeError, NameError, AssertionError, ImportError,
+    FileNotFoundError, PermissionError, IsADirectoryError, OSError, MemoryError, StopIteration,
+    RuntimeError, SystemExit, Exception,
+)
+_CLASSES: dict[tuple[str, str], type[BaseException]] = {}
+
+
+def encode_error(error: BaseException) -> dict[str, Any]:
+    frames = student_frames(error) if not hasattr(error, "__replayed__") else \
+        error.__replayed__["frames"]
+    innermost = getattr(error, "__replayed__", {}).get("innermost")
+    if innermost is None:
+        tb = error.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        from checks.diagnose import _readable  # one naming rule for frames
+
+        innermost = (_readable(getattr(tb.tb_frame.f_code, "co_qualname",
+                                       tb.tb_frame.f_code.co_name)) if tb else "a function")
+    base = next(b for b in _BASES if isinstance(error, b)) if isinstance(
+        error, _BASES) else Exception
+    return {"type": type(error).__name__, "base": base.__name__, "text": str(error),
+            "located": located(error),
+            "frames": [[f.where, f.function, f.source] for f in frames] if frames and
+            isinstance(frames[0], Frame) else frames or [], "innermost": innermost}
+
+
+def decode_error(data: dict[str, Any]) -> BaseException:
+    base = next((b for b in _BASES if b.__name__ == data.get("base")), Exception)
+    name = str(data.get("type", "Exception"))
+    cls = _CLASSES.get((name, base.__name__))
+    if cls is None:
+        text_of: Callable[[BaseException], str] = lambda self: self.args[0]  # noqa: E731
+        cls = type(name, (base,), {"__str__": text_of, "__module__": "student"})
+        _CLASSES[(name, base.__name__)] = cls
+    error = cls(str(data.get("text", "")))
+    frames = [Frame(*f) for f in data.get("frames", []) if isinstance(f, list) and len(f) == 3]
+    error.__replayed__ = {"located": str(data.get("located", "")), "frames": frames,
+                          "innermost": str(data.get("innermost", "a function"))}
+    return error
+
+
+# ============================================================================ warnings
+_WARNINGS = {w.__name__: w for w in (RuntimeWarning, UserWarning, DeprecationWarning,
+                                     FutureWarning, SyntaxWarning, ResourceWarning)}
+
+
+def _warnings(caught: list[warnings.WarningMessage]) -> list[list[str]]:
+    return [[w.category.__name__, str(w.message)] for w in caught]
+
+
+def _reissue(event: dict[str, Any]) -> None:
+    """The warnings the student's call raised, raised again where the check can see them."""
+    for item in event.get("warnings", []) or []:
+        if isinstance(item, list) and len(item) == 2:
+            warnings.warn(str(item[1]), _WARNINGS.get(str(item[0]), UserWarning), stacklevel=2)
+
+
+# ============================================================================ files
+def _paths(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Path]:
+    return [Path(a) for a in (*args, *kwargs.values())
+            if isinstance(a, str | Path) and os.path.isabs(a)]
+
+
+def _folder_state(folder: Path) -> dict[str, str] | None:
+    if not folder.is_dir():
+        return None
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and not path.is_symlink():
+            with open(path, "rb") as f:
+                files[path.name] = base64.b64encode(f.read(MAX_FILE_BYTES)).decode()
+    return files
+
+
+def _put_folder(folder: Path, files: dict[str, str] | None) -> None:
+    if files is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        if path.is_file() and path.name not in files:
+            path.unlink()
+    for name, content in files.items():
+        if "/" in name or name in ("", ".", ".."):
+            raise ReplayMismatch(f"a recorded file name is not a plain name: {name!r}")
+        path = folder / name
+        path.unlink(missing_ok=True)  # a new file: never write through a link the check made
+        path.write_bytes(base64.b64decode(content))
+
+
+# ============================================================================ both sides
+class _Side:
+    """What the recorder and the replayer share: the objects handed to student code, in the
+    order they were first handed over."""
+
+    def __init__(self) -> None:
+        self.tracked: list[Any] = []
+        self._ids: set[int] = set()
+
+    def track(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple, dict]:
+        """Remember the check's objects handed over in this call; returns the arguments with
+        each one-pass iterator (a generator of batches or parameters) replaced by a fresh
+        generator over its items, whose items are then tracked like any argument."""
+        def handed(value: Any) -> Any:
+            if isinstance(value, Iterator) and not isinstance(value, _Proxy):
+                items = list(value)  # the check's own generator: check code, safe to run
+                for item in items:
+                    self._remember(item)
+                return (item for item in items)
+            self._remember(value)
+            return value
+        return tuple(handed(a) for a in args), {k: handed(v) for k, v in kwargs.items()}
+
+    def _remember(self, value: Any) -> None:
+        if isinstance(value, _Proxy) or value is None or isinstance(
+                value, bool | int | float | str | Path):
+            return
+        if id(value) not in self._ids:
+            self._ids.add(id(value))
+            self.tracked.append(value)
+
+
+class _Proxy:
+    """Stands for one of the student's objects in the check's hands."""
+
+    __slots__ = ("_side", "_name", "_obj")
+
+    def __init__(self, side: Any, name: str, obj: Any = None) -> None:
+        object.__setattr__(self, "_side", side)
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_obj", obj)
+
+    def __getattr__(self, attribute: str) -> Any:
+        return self._side.get(self, attribute)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._side.call(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self._name}>"
+
+
+def _unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple, dict]:
+    def real(v: Any) -> Any:
+        return v._obj if isinstance(v, _Proxy) else v
+    return tuple(real(a) for a in args), {k: real(v) for k, v in kwargs.items()}
+
+
+class Recorder(_Side):
+    """The observing side (sandbox): runs the student's code, records what the check saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict[str, Any]] = []
+        self._last: dict[str, str] = {}
+        self._depth = 0
+
+    def wrap(self, implementations: dict[str, Any]) -> dict[str, Any]:
+        return {name: _Proxy(self, name, obj) for name, obj in implementations.items()}
+
+    def _changes(self) -> dict[str, Any]:
+        changed = {}
+        items = [(str(i), obj) for i, obj in enumerate(self.tracked)]
+        items += [(f"g:{name}", obj) for name, obj in TRACKED_GLOBALS.items()]
+        for key, obj in items:
+            state = encode(obj)
+            text = json.dumps(state, sort_keys=True)
+            if self._last.get(key) != text:
+                self._last[key] = text
+                changed[key] = state
+        return changed
+
+    def _emit(self, event: dict[str, Any], paths: list[Path] = ()) -> None:
+        event["state"] = self._changes()
+        event["files"] = [_folder_state(p.parent) for p in paths]
+        self.events.append(event)
+
+    def call(self, proxy: _Proxy, args: tuple, kwargs: dict) -> Any:
+        if self._depth:
+            return proxy._obj(*_unwrap(args, kwargs)[0], **_unwrap(args, kwargs)[1])
+        args, kwargs = self.track(args, kwargs)
+        real_args, real_kwargs = _unwrap(args, kwargs)
+        self._depth += 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                result = proxy._obj(*real_args, **real_kwargs)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - the student's, recorded
+                self._depth -= 1
+                event = {"call": proxy._name, "raise": encode_error(error),
+                         "warnings": _warnings(caught)}
+                self._emit(event, _paths(args, kwargs))
+                _reissue(event)
+                raise decode_error(event["raise"]) from None
+        self._depth -= 1
+        warned = _warnings(caught)
+        if isinstance(proxy._obj, type):  # a constructor: the check gets a stand-in
+            event = {"call": proxy._name, "instance": True, "warnings": warned}
+            self._emit(event, _paths(args, kwargs))
+            _reissue(event)
+            return _Proxy(self, proxy._name, result)
+        event = {"call": proxy._name, "return": encode(result), "warnings": warned}
+        self._emit(event, _paths(args, kwargs))
+        _reissue(event)
+        return decode(event["return"])
+
+    def get(self, proxy: _Proxy, attribute: str) -> Any:
+        if self._depth:
+            return getattr(proxy._obj, attribute)
+        self._depth += 1
+        try:
+            value = getattr(proxy._obj, attribute)
+        except (Exception, SystemExit) as error:  # noqa: BLE001
+            self._depth -= 1
+            event = {"get": attribute, "raise": encode_error(error)}
+            self._emit(event)
+            raise decode_error(event["raise"]) from None
+        self._depth -= 1
+        name = f"{proxy._name}.{attribute}"
+        if callable(value) and not isinstance(value, type):
+            self._emit({"get": attribute, "method": True})
+            return _Proxy(self, name, value)
+        event = {"get": attribute, "value": encode(value)}
+        self._emit(event)
+        return decode(event["value"])
+
+
+class Replayer(_Side):
+    """The judging side (trusted parent): no student code, only the record."""
+
+    def __init__(self, events: list[dict[str, Any]], ended: str | None = None) -> None:
+        super().__init__()
+        self.events = list(events)
+        self.position = 0
+        self.ended = ended  # why the record stops early (a crash, a timeout), if it does
+
+    def wrap(self, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        return {name: _Proxy(self, name) for name in names}
+
+    def _next(self, kind: str, name: str) -> dict[str, Any]:
+        if self.position >= len(self.events):
+            raise ReplayMismatch(self.ended or f"the record ends before the check's {kind} of "
+                                 f"{name}")
+        event = self.events[self.position]
+        self.position += 1
+        if not isinstance(event, dict) or event.get(kind) != name:
+            raise ReplayMismatch(f"the record does not follow the check: expected the {kind} "
+                                 f"of {name}, found {str(event)[:120]}")
+        return event
+
+    def _apply(self, event: dict[str, Any], paths: list[Path] = ()) -> None:
+        state = event.get("state", {})
+        if not isinstance(state, dict):
+            raise ReplayMismatch("the record's state is not a mapping")
+        for key, value in state.items():
+            if key.startswith("g:"):
+                target = TRACKED_GLOBALS.get(key[2:])
+            else:
+                index = int(key)
+                target = self.tracked[index] if 0 <= index < len(self.tracked) else None
+            if target is None:
+                raise ReplayMismatch(f"the record changes an object the check never handed "
+                                     f"over ({key})")
+            restore(target, value)
+        files = event.get("files", [])
+        if len(files) != len(paths):
+            raise ReplayMismatch("the record's files do not match the paths handed over")
+        for path, listing in zip(paths, files, strict=True):
+            _put_folder(path.parent, listing)
+
+    def call(self, proxy: _Proxy, args: tuple, kwargs: dict) -> Any:
+        event = self._next("call", proxy._name)
+        args, kwargs = self.track(args, kwargs)
+        self._apply(event, _paths(args, kwargs))
+        _reissue(event)
+        if "raise" in event:
+            raise decode_error(event["raise"])
+        if event.get("instance"):
+            return _Proxy(self, proxy._name)
+        return decode(event.get("return"))
+
+    def get(self, proxy: _Proxy, attribute: str) -> Any:
+        event = self._next("get", attribute)
+        self._apply(event)
+        if "raise" in event:
+            raise decode_error(event["raise"])
+        if event.get("method"):
+            return _Proxy(self, f"{proxy._name}.{attribute}")
+        return decode(event.get("value"))
+
+    def finish(self) -> None:
+        """The whole record was used: a longer one was not made by this check."""
+        if self.position != len(self.events):
+            raise ReplayMismatch(f"the record holds {len(self.events) - self.position} events "
+                                 "the check never asked for")
