@@ -110,6 +110,8 @@ def _where(filename: str, line: int) -> str:
     cells = getattr(getattr(ip, "compile", None), "_filename_map", {}) or {}
     if filename in cells:
         return f"cell In[{cells[filename]}], line {line}"
+    if filename.startswith("<cell In["):  # a cell run outside a kernel (a graded run)
+        return f"{filename[1:-1]}, line {line}"
     return f"{os.path.basename(filename) if _kind(filename) != 'student' else filename}, " \
            f"line {line}"
 

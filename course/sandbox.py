@@ -1,0 +1,279 @@
+"""Run untrusted code (a student's notebook) with only what it needs, and nothing that lasts.
+
+    python -m course.sandbox        # which isolation layers this machine provides (make isolation)
+
+Layers, each used where the machine allows it and reported by name:
+
+* ``filesystem``: bubblewrap builds a new root holding the system's ``/usr``, the Python
+  installation and this environment's site-packages, read-only, plus one private folder (the
+  student's code and the released packages, read-only) and an empty ``/tmp`` of bounded size.
+  No source notebook, reference, gradebook, other submission or instructor repository exists
+  in it.
+* ``network``: a network namespace of its own: no route out, and the host's loopback services
+  are unreachable.
+* ``pid``: a PID namespace: nothing the code starts (a detached daemon included) outlives the
+  run; ``--die-with-parent`` ends it with the grader.
+* ``unprivileged uid``: when the grader is root, the code runs as a uid of its own per parallel
+  slot (61000 + slot) with no capabilities and no-new-privs; otherwise as the grader's own uid.
+* ``limits``: CPU seconds, address space, file size, open files and processes (rlimits), plus
+  the caller's wall-clock deadline and output cap, enforced from outside.
+
+Without bubblewrap (macOS, a hub that forbids user namespaces) the code still runs, in a
+private temporary folder with the rlimits, a new session and the deadline; the result says
+which layers were active, so a report never claims protection it did not have.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+BWRAP = shutil.which("bwrap") or "/usr/bin/bwrap"
+SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
+SANDBOX_UID = 61000  # + slot: one uid per parallel sandbox, so process limits do not mix
+INSIDE = "/sandbox"  # where the private folder appears inside
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one sandboxed run may use. ``wall`` is enforced by the caller's clock."""
+
+    wall: float = 60.0  # seconds
+    cpu: int = 120  # CPU seconds (all threads)
+    memory: int = 3 * 2**30  # bytes of address space
+    file_size: int = 64 * 2**20  # bytes per file written
+    tmp_size: int = 256 * 2**20  # bytes of /tmp
+    processes: int = 64
+    open_files: int = 256
+    output: int = 256 * 2**20  # bytes read from stdout before the run is stopped
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass
+class Result:
+    """How a run ended. ``reason`` is None for a normal exit, else what stopped it."""
+
+    returncode: int | None
+    reason: str | None
+    seconds: float
+    stderr: bytes = b""
+    layers: list[str] = field(default_factory=list)
+
+
+def _site_packages() -> str:
+    return sysconfig.get_paths()["purelib"]
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def _ancestors(path: Path) -> list[Path]:
+    return list(reversed([p for p in path.parents if str(p) != "/"]))
+
+
+def _bwrap_argv(folder: Path, slot: int, limits: Limits) -> list[str]:
+    base = Path(os.path.realpath(sys.base_prefix))
+    venv = Path(sys.prefix)
+    argv = [BWRAP, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    if os.getuid() != 0:
+        argv += ["--unshare-user", "--cap-drop", "ALL"]
+    argv += ["--ro-bind", "/usr", "/usr"]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    made: set[Path] = set()
+    for target in (base, venv):
+        for parent in _ancestors(target):
+            if parent not in made and str(parent) not in ("/usr",):
+                made.add(parent)
+                argv += ["--perms", "0755", "--dir", str(parent)]
+        argv += ["--ro-bind", str(target), str(target)]
+    argv += ["--ro-bind", str(folder), INSIDE,
+             "--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp",
+             "--proc", "/proc", "--dev", "/dev", "--chdir", INSIDE, "--clearenv"]
+    for key, value in _environment().items():
+        argv += ["--setenv", key, value]
+    argv.append("--")
+    if os.getuid() == 0:
+        uid = str(SANDBOX_UID + slot)
+        argv += [SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                 "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--"]
+    return argv
+
+
+def _environment() -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8",
+            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "Agg",
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _set_limits(limits: Limits, slot: int, drop: bool) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu, limits.cpu))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if os.getuid() == 0:  # the uid of this slot runs nothing else: its count is the run's
+            resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+        if drop and os.getuid() == 0:  # no bubblewrap: still not root
+            os.setgroups([])
+            os.setgid(SANDBOX_UID + slot)
+            os.setuid(SANDBOX_UID + slot)
+    return apply
+
+
+@lru_cache(maxsize=1)
+def bubblewrap_works() -> bool:
+    """Whether bubblewrap can build the sandbox here (installed, namespaces allowed)."""
+    if not os.path.exists(BWRAP) or (os.getuid() == 0 and not os.path.exists(SETPRIV)):
+        return False
+    probe = Path(tempfile_dir())
+    try:
+        argv = _bwrap_argv(probe, 0, Limits()) + [_python(), "-I", "-S", "-c", "pass"]
+        done = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+        return done.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+def tempfile_dir() -> str:
+    """A private folder the sandboxed uid can read (0755, files 0644)."""
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="tinytorch-sandbox-")
+    os.chmod(folder, 0o755)
+    return folder
+
+
+def layers() -> list[str]:
+    """The isolation layers a run gets on this machine, by name."""
+    active = ["limits (cpu, memory, file size, open files, output, wall clock)",
+              "new session"]
+    if bubblewrap_works():
+        active += ["filesystem (bubblewrap: private root, read-only code)",
+                   "network (own namespace, host loopback unreachable)",
+                   "pid (own namespace: nothing outlives the run)"]
+    if os.getuid() == 0:
+        active.append("unprivileged uid (61000 + slot, no capabilities, no-new-privs)")
+        active.append("processes (per-slot uid)")
+    return active
+
+
+def missing_layers() -> list[str]:
+    missing = []
+    if not bubblewrap_works():
+        missing += ["filesystem", "network", "pid"]
+    if os.getuid() != 0:
+        missing.append("processes limit (needs a dedicated uid: run the grader as root)")
+    return missing
+
+
+def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], bool],
+        limits: Limits = DEFAULT_LIMITS, slot: int = 0) -> Result:
+    """Run ``python -c code`` with ``folder`` as its working directory (read-only, at
+    ``/sandbox`` inside bubblewrap), feed it ``stdin``, and hand each line it writes to stdout
+    to ``on_line`` (which returns False to stop the run). Stops at ``limits.wall`` seconds or
+    ``limits.output`` bytes; everything it started ends with it."""
+    isolated = bubblewrap_works()
+    python = [_python(), "-I", "-S", "-c", code]
+    if isolated:
+        argv, cwd, env = _bwrap_argv(folder, slot, limits) + python, None, None
+    else:
+        argv, cwd = python, str(folder)
+        env = {**_environment(), "HOME": str(folder), "TMPDIR": str(folder)}
+    start = time.monotonic()
+    process = subprocess.Popen(  # noqa: S603 - argv built above, no shell
+        argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=_set_limits(limits, slot, drop=not isolated))
+    reason = _pump(process, stdin, on_line, limits, start)
+    _kill(process)
+    stderr = process.stderr.read(64 * 1024) if process.stderr else b""
+    return Result(process.returncode, reason, time.monotonic() - start, stderr, layers())
+
+
+def _pump(process: subprocess.Popen[bytes], stdin: bytes, on_line: Callable[[bytes], bool],
+          limits: Limits, start: float) -> str | None:
+    assert process.stdin and process.stdout and process.stderr
+    try:
+        process.stdin.write(stdin)
+        process.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    selector.register(process.stderr, selectors.EVENT_READ)
+    buffer, total, stderr_kept = b"", 0, 0
+    open_streams = 2
+    while open_streams:
+        left = limits.wall - (time.monotonic() - start)
+        if left <= 0:
+            return f"stopped at the time limit of {limits.wall:g} s"
+        for key, _ in selector.select(timeout=min(left, 1.0)):
+            chunk = os.read(key.fd, 1 << 20)
+            if not chunk:
+                selector.unregister(key.fileobj)
+                open_streams -= 1
+                continue
+            if key.fileobj is process.stderr:
+                stderr_kept += len(chunk)  # read and dropped: a flood cannot block the run
+                continue
+            total += len(chunk)
+            if total > limits.output:
+                return f"stopped: more than {limits.output // 2**20} MiB of output"
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                if not on_line(line):
+                    return None
+    try:
+        process.wait(timeout=max(0.1, limits.wall - (time.monotonic() - start)))
+    except subprocess.TimeoutExpired:
+        return f"stopped at the time limit of {limits.wall:g} s"
+    return None
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    """End the run and everything in its session (bubblewrap's PID namespace ends the rest)."""
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            process.kill()
+    process.wait()
+
+
+def main() -> int:
+    print(f"isolation of a graded run on this machine (grader uid {os.getuid()}):")
+    for layer in layers():
+        print(f"  active:  {layer}")
+    for layer in missing_layers():
+        print(f"  missing: {layer}")
+    if not bubblewrap_works():
+        print("install bubblewrap (Debian: apt-get install bubblewrap) and allow user "
+              "namespaces for the filesystem, network and pid layers", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
