@@ -28,7 +28,7 @@ text. Nothing is unpickled and no code from the record is run.
 from __future__ import annotations
 
 import base64
-import json
+import hashlib
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -99,6 +99,48 @@ def encode(value: Any, memo: dict[int, int] | None = None) -> Any:
                 "attrs": {k: encode(v, memo) for k, v in attributes.items()
                           if k not in _SKIP_ATTRIBUTES}}
     return {"X": type(value).__name__}
+
+
+def _fingerprint(value: Any, digest: Any, seen: set[int]) -> None:
+    """Feed ``value``'s state to ``digest``, walking it as ``encode`` does (cheaply: arrays by
+    their bytes, no text)."""
+    if value is None or isinstance(value, bool | int | float | str | Path):
+        digest.update(repr((type(value).__name__, value)).encode())
+        return
+    if isinstance(value, np.ndarray | np.generic):
+        a = np.asarray(value)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(a.tobytes() if a.dtype.kind in "biufc" else b"?")
+        return
+    if isinstance(value, np.random.Generator):
+        digest.update(repr(value.bit_generator.state).encode())
+        return
+    if id(value) in seen:
+        digest.update(b"ref")
+        return
+    seen.add(id(value))
+    if isinstance(value, Tensor):
+        digest.update(b"T")
+        _fingerprint(value.data, digest, seen)
+        _fingerprint(value.grad, digest, seen)
+        digest.update(b"1" if value.requires_grad else b"0")
+    elif isinstance(value, list | tuple):
+        digest.update(f"{type(value).__name__}{len(value)}".encode())
+        for item in value:
+            _fingerprint(item, digest, seen)
+    elif isinstance(value, dict):
+        digest.update(f"dict{len(value)}".encode())
+        for k, v in value.items():
+            _fingerprint(k, digest, seen)
+            _fingerprint(v, digest, seen)
+    elif isinstance(getattr(value, "__dict__", None), dict) and _is_ours(value):
+        digest.update(type(value).__name__.encode())
+        for k, v in vars(value).items():
+            if k not in _SKIP_ATTRIBUTES:
+                digest.update(k.encode())
+                _fingerprint(v, digest, seen)
+    else:
+        digest.update(type(value).__name__.encode())
 
 
 def _is_ours(value: Any) -> bool:
@@ -326,40 +368,51 @@ class _Side:
 
     def __init__(self) -> None:
         self.tracked: list[Any] = []
-        self._ids: set[int] = set()
+        self._ids: dict[int, int] = {}  # id of a tracked object -> its index
 
-    def track(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple, dict]:
+    def track(self, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> tuple[tuple, dict, set[int]]:
         """Remember the check's objects handed over in this call; returns the arguments with
         each one-pass iterator (a generator of batches or parameters) replaced by a fresh
-        generator over its items, whose items are then tracked like any argument."""
+        generator over its items (tracked like any argument), and the indices of the tracked
+        objects this call was handed."""
+        indices: set[int] = set()
+
         def handed(value: Any) -> Any:
             if isinstance(value, Iterator) and not isinstance(value, _Proxy):
                 items = list(value)  # the check's own generator: check code, safe to run
                 for item in items:
-                    self._remember(item)
+                    indices.add(self._remember(item))
                 return (item for item in items)
-            self._remember(value)
+            indices.add(self._remember(value))
             return value
-        return tuple(handed(a) for a in args), {k: handed(v) for k, v in kwargs.items()}
+        args = tuple(handed(a) for a in args)
+        kwargs = {k: handed(v) for k, v in kwargs.items()}
+        indices.discard(-1)
+        return args, kwargs, indices
 
-    def _remember(self, value: Any) -> None:
+    def _remember(self, value: Any) -> int:
         if isinstance(value, _Proxy) or value is None or isinstance(
                 value, bool | int | float | str | Path):
-            return
+            return -1
         if id(value) not in self._ids:
-            self._ids.add(id(value))
+            self._ids[id(value)] = len(self.tracked)
             self.tracked.append(value)
+        return self._ids[id(value)]
 
 
 class _Proxy:
     """Stands for one of the student's objects in the check's hands."""
 
-    __slots__ = ("_side", "_name", "_obj")
+    __slots__ = ("_side", "_name", "_obj", "_related")
 
-    def __init__(self, side: Any, name: str, obj: Any = None) -> None:
+    def __init__(self, side: Any, name: str, obj: Any = None,
+                 related: frozenset[int] = frozenset()) -> None:
         object.__setattr__(self, "_side", side)
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_obj", obj)
+        # the tracked objects its constructor was handed: what its methods may change
+        object.__setattr__(self, "_related", related)
 
     def __getattr__(self, attribute: str) -> Any:
         return self._side.get(self, attribute)
@@ -389,27 +442,38 @@ class Recorder(_Side):
     def wrap(self, implementations: dict[str, Any]) -> dict[str, Any]:
         return {name: _Proxy(self, name, obj) for name, obj in implementations.items()}
 
-    def _changes(self) -> dict[str, Any]:
+    def _changes(self, indices: set[int]) -> dict[str, Any]:
+        """The state of the tracked objects a call could reach (its arguments, and what its
+        object's constructor was handed) that changed since they were last recorded; a fast
+        fingerprint decides, and only what changed is encoded. A change to any other object
+        is not recorded: the judge then sees that object as its own calls left it, so hiding
+        a change cannot make a wrong result look right."""
         changed = {}
-        items = [(str(i), obj) for i, obj in enumerate(self.tracked)]
+        items = [(str(i), self.tracked[i]) for i in sorted(indices)]
         items += [(f"g:{name}", obj) for name, obj in TRACKED_GLOBALS.items()]
         for key, obj in items:
-            state = encode(obj)
-            text = json.dumps(state, sort_keys=True)
-            if self._last.get(key) != text:
-                self._last[key] = text
-                changed[key] = state
+            digest = hashlib.blake2b(digest_size=16)
+            _fingerprint(obj, digest, set())
+            mark = digest.hexdigest()
+            if self._last.get(key) != mark:
+                self._last[key] = mark
+                changed[key] = encode(obj)
         return changed
 
-    def _emit(self, event: dict[str, Any], paths: list[Path] = ()) -> None:
-        event["state"] = self._changes()
-        event["files"] = [_folder_state(p.parent) for p in paths]
+    def _emit(self, event: dict[str, Any], paths: list[Path] = (),
+              indices: set[int] | None = None) -> None:
+        """Record ``event``; a call also carries the state its run changed (reading an
+        attribute does not: whatever a property changed travels with the next call)."""
+        if "call" in event:
+            event["state"] = self._changes(indices or set())
+            event["files"] = [_folder_state(p.parent) for p in paths]
         self.events.append(event)
 
     def call(self, proxy: _Proxy, args: tuple, kwargs: dict) -> Any:
         if self._depth:
             return proxy._obj(*_unwrap(args, kwargs)[0], **_unwrap(args, kwargs)[1])
-        args, kwargs = self.track(args, kwargs)
+        args, kwargs, handed = self.track(args, kwargs)
+        reach = handed | proxy._related
         real_args, real_kwargs = _unwrap(args, kwargs)
         self._depth += 1
         with warnings.catch_warnings(record=True) as caught:
@@ -420,18 +484,18 @@ class Recorder(_Side):
                 self._depth -= 1
                 event = {"call": proxy._name, "raise": encode_error(error),
                          "warnings": _warnings(caught)}
-                self._emit(event, _paths(args, kwargs))
+                self._emit(event, _paths(args, kwargs), reach)
                 _reissue(event)
                 raise decode_error(event["raise"]) from None
         self._depth -= 1
         warned = _warnings(caught)
         if isinstance(proxy._obj, type):  # a constructor: the check gets a stand-in
             event = {"call": proxy._name, "instance": True, "warnings": warned}
-            self._emit(event, _paths(args, kwargs))
+            self._emit(event, _paths(args, kwargs), reach)
             _reissue(event)
-            return _Proxy(self, proxy._name, result)
+            return _Proxy(self, proxy._name, result, frozenset(reach))
         event = {"call": proxy._name, "return": encode(result), "warnings": warned}
-        self._emit(event, _paths(args, kwargs))
+        self._emit(event, _paths(args, kwargs), reach)
         _reissue(event)
         return decode(event["return"])
 
@@ -450,7 +514,7 @@ class Recorder(_Side):
         name = f"{proxy._name}.{attribute}"
         if callable(value) and not isinstance(value, type):
             self._emit({"get": attribute, "method": True})
-            return _Proxy(self, name, value)
+            return _Proxy(self, name, value, proxy._related)
         event = {"get": attribute, "value": encode(value)}
         self._emit(event)
         return decode(event["value"])
@@ -501,7 +565,7 @@ class Replayer(_Side):
 
     def call(self, proxy: _Proxy, args: tuple, kwargs: dict) -> Any:
         event = self._next("call", proxy._name)
-        args, kwargs = self.track(args, kwargs)
+        args, kwargs, _ = self.track(args, kwargs)
         self._apply(event, _paths(args, kwargs))
         _reissue(event)
         if "raise" in event:

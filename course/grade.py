@@ -1,13 +1,18 @@
-"""Grade submitted Module 07 notebooks with nbgrader and report JSON. No gradebook to set up:
-each run builds a throw-away course (the source notebook, the student's packages, a fresh
-gradebook), autogrades the files in it, and reads the scores back.
+"""Grade submitted Module 07 notebooks and report JSON: trusted grading (``course.trusted``),
+each notebook run in a sandbox, every score decided outside it, the class in parallel.
 
-    python -m course.grade submission.ipynb            # one JSON object
-    python -m course.grade a.ipynb b.ipynb --jobs 2    # a JSON list, in the order given
+    python -m course.grade submission.ipynb             # one JSON object
+    python -m course.grade a.ipynb b.ipynb [--jobs N]   # a JSON list, in the order given
+    python -m course.grade a.ipynb --limit 30           # seconds a submission may run
 
-For every graded cell: its grade_id, points, max_points, passed, and the check's message (the
-error a failing cell showed, or what it wrote to stderr); then total and max_total. Exit status
-0 when every file was graded (whatever the scores), 2 for a file that is not a notebook.
+For every graded cell: its grade_id, points, max_points, passed, and the check's message; then
+total, max_total, seconds, how the run ended (``ended``: None, or why it stopped early), the
+code cells that raised, and the isolation layers that were active. Exit status 0 when every
+file was graded (whatever the scores; an unreadable notebook gets a report with 0 and the
+reason), 2 for a file that does not exist.
+
+``make_course`` builds a throw-away nbgrader course (source, staged packages, gradebook): the
+tests and ``course.autograde`` use it.
 """
 
 from __future__ import annotations
@@ -16,17 +21,13 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
-import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import nbformat
-from nbgrader.api import Gradebook
 
-from course import config, paths
+from course import paths, sandbox, trusted
 from course.release import nbgrader, stage
 
 
@@ -54,93 +55,34 @@ def make_course(root: Path) -> None:
     nbgrader("generate_assignment", paths.ASSIGNMENT, "--force", course=root)
 
 
-def _message(cell: nbformat.NotebookNode) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        if output.output_type == "error":
-            parts.append(f"{output.ename}: {output.evalue}")
-        elif output.output_type == "stream" and output.name == "stderr":
-            parts.append(f"stderr: {output.text.strip()}")
-    return "\n".join(parts)
-
-
-def _report(root: Path, student: str, source: Path, seconds: float) -> dict[str, Any]:
-    autograded = root / "autograded" / student / paths.ASSIGNMENT / paths.NOTEBOOK
-    messages: dict[str, str] = {}
-    if autograded.exists():
-        for cell in nbformat.read(autograded, as_version=4).cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if grade_id:
-                messages[grade_id] = _message(cell)
-    cells = []
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", config.course_id()) as gradebook:
-        notebook = gradebook.find_submission_notebook(
-            paths.NOTEBOOK.removesuffix(".ipynb"), paths.ASSIGNMENT, student
-        )
-        order = {cell.metadata.get("nbgrader", {}).get("grade_id"): i for i, cell in
-                 enumerate(nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4).cells)}
-        for grade in sorted(notebook.grades, key=lambda g: order.get(g.name, len(order))):
-            points = float(grade.score)
-            cells.append({
-                "grade_id": grade.name,
-                "points": points,
-                "max_points": float(grade.max_score),
-                "passed": points >= grade.max_score,
-                "message": messages.get(grade.name, "not run: the notebook was not graded"),
-            })
-    return {
-        "file": str(source),
-        "total": sum(c["points"] for c in cells),
-        "max_total": sum(c["max_points"] for c in cells),
-        "seconds": round(seconds, 2),
-        "cells": cells,
-    }
-
-
-def _grade_batch(files: Sequence[Path]) -> list[dict[str, Any]]:
-    with tempfile.TemporaryDirectory(prefix="tinytorch-grade-") as tmp:
-        root = Path(tmp)
-        make_course(root)
-        students = [f"submission-{i:03d}" for i in range(len(files))]
-        for student, path in zip(students, files, strict=True):
-            target = root / "submitted" / student / paths.ASSIGNMENT
-            target.mkdir(parents=True)
-            shutil.copy(path, target / paths.NOTEBOOK)
-        start = time.perf_counter()
-        nbgrader("autograde", paths.ASSIGNMENT, "--force", course=root)
-        each = (time.perf_counter() - start) / len(files)
-        return [_report(root, s, p, each) for s, p in zip(students, files, strict=True)]
-
-
-def grade(files: Sequence[Path | str], *, jobs: int = 1) -> list[dict[str, Any]]:
-    """Grade every file; ``jobs`` courses autograde side by side (nbgrader itself grades one
-    notebook at a time). Reports come back in the order of ``files``."""
+def grade(files: Sequence[Path | str], *, jobs: int | None = None,
+          limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
+          seeds: Sequence[dict[str, int]] | None = None) -> list[dict[str, Any]]:
+    """Grade every file (``jobs`` sandboxes at a time, default one per core); reports in the
+    order of ``files``. A missing file is the caller's error (SubmissionError); anything else
+    a file holds gets a report."""
     files = [Path(f) for f in files]
     if not files:
         raise SubmissionError("no submission given")
-    if jobs < 1:
+    if jobs is not None and jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     for path in files:
-        check_notebook(path)
-    jobs = min(jobs, len(files))
-    batches = [files[i::jobs] for i in range(jobs)]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(pool.map(_grade_batch, batches))
-    by_file: dict[int, dict[str, Any]] = {}
-    for i, reports in enumerate(results):
-        for j, report in enumerate(reports):
-            by_file[i + j * jobs] = report
-    return [by_file[k] for k in range(len(files))]
+        if not path.is_file():
+            raise SubmissionError(f"submission {str(path)!r} does not exist or is not a file")
+    return trusted.grade(files, jobs=jobs, limits=limits, seeds=seeds)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("files", nargs="+", type=Path, help="submitted .ipynb files")
-    parser.add_argument("--jobs", type=int, default=1, help="courses graded in parallel")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="sandboxes at a time (default: one per core)")
+    parser.add_argument("--limit", type=float, default=sandbox.DEFAULT_LIMITS.wall,
+                        help="seconds one submission may run (default %(default)s)")
     args = parser.parse_args(argv)
     try:
-        reports = grade(args.files, jobs=args.jobs)
-    except SubmissionError as error:
+        reports = grade(args.files, jobs=args.jobs, limits=sandbox.Limits(wall=args.limit))
+    except (SubmissionError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=2)

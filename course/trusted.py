@@ -30,17 +30,15 @@ returned by a sandbox, for inputs drawn at grading time.
 The notebook's in-kernel ``run_check`` stays the student's instant feedback; it is never the
 grade.
 
-    python -m course.trusted a.ipynb [b.ipynb ...] [--jobs N] [--limit 60]
+``python -m course.grade`` (``make grade``) and ``python -m course.autograde`` use it.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import secrets
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -105,17 +103,19 @@ def student_code(path: Path, graded: Sequence[GradedCell]) -> list[str]:
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
         raise Unreadable(f"submission {str(path)!r} is not a notebook: {error}") from error
     graded_ids = {cell.grade_id for cell in graded}
-    code = []
+    code: list[str] = []
+    kept = 0  # code cells up to the last graded one: what a graded cell can see
     for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         meta = (cell.get("metadata") or {}).get("nbgrader") or {}
         meta = meta if isinstance(meta, dict) else {}
         if meta.get("grade_id") in graded_ids or (meta.get("grade") and not meta.get("solution")):
+            kept = len(code)
             continue
         source = cell.get("source", "")
         code.append("".join(source) if isinstance(source, list) else str(source))
-    return code
+    return code[:kept] if kept else code
 
 
 # ----------------------------------------------------------------------------- one submission
@@ -254,26 +254,3 @@ def grade(files: Sequence[Path | str], *, jobs: int | None = None,
                                  initargs=(slots, str(template))) as pool:
             work = [(str(f), s, limits) for f, s in zip(files, chosen, strict=True)]
             return list(pool.map(_work, work))
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("files", nargs="+", type=Path, help="submitted .ipynb files")
-    parser.add_argument("--jobs", type=int, default=None, help="sandboxes at a time "
-                        "(default: one per core)")
-    parser.add_argument("--limit", type=float, default=60.0,
-                        help="seconds one submission may run (default 60)")
-    args = parser.parse_args(argv)
-    missing = [f for f in args.files if not f.is_file()]
-    if missing:
-        print(f"error: submission {str(missing[0])!r} does not exist or is not a file",
-              file=sys.stderr)
-        return 2
-    reports = grade(args.files, jobs=args.jobs, limits=sandbox.Limits(wall=args.limit))
-    json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=2)
-    print()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,12 @@
-"""Grading through the real nbgrader pipeline (`course.grade`): the reference gets full marks,
-the untouched release gets 0 without crashing, three correct solutions written differently get
-full marks, and every mutant of the catalog loses points in exactly the graded cells meant to
-catch it, each of which names its bug.
+"""Trusted grading (`course.grade`): every notebook runs in a sandbox and every score is decided
+outside it. The reference gets full marks, the untouched release gets 0 without crashing, three
+correct solutions written differently get full marks, and every mutant of the catalog loses
+points in exactly the graded cells meant to catch it, each of which names its bug.
 
-All submissions are graded in one `grade(..., jobs=2)` call: two throw-away courses, each
-autograding its half of the class with nbgrader, as an instructor's `make autograde` would.
+All submissions are graded in one `grade(..., jobs=2)` call, two sandboxes at a time, as an
+instructor's `make autograde` would. The hidden seeds are the notebook's own (those its hidden
+tests use), so each submission scores exactly what the in-notebook checks give it; in
+production they are drawn afresh for every submission and check.
 """
 
 from __future__ import annotations
@@ -52,10 +54,19 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     for mutant in CATALOG:
         files[f"mutant:{mutant.name}"] = write(from_training_source(mutant_source(mutant)),
                                                folder / f"{mutant.name}.ipynb")
-    graded = grade.grade(list(files.values()), jobs=2)
+    seeds = hidden_seeds()
+    graded = grade.grade(list(files.values()), jobs=2, seeds=[seeds] * len(files))
     results = dict(zip(files, graded, strict=True))
     (tmp_path_factory.getbasetemp() / "grades.json").write_text(json.dumps(results, indent=1))
     return results
+
+
+def hidden_seeds() -> dict[str, int]:
+    """check id -> the seed of the source notebook's hidden test of that check."""
+    text = "\n".join(cell.source for cell in SOURCE.cells)
+    found = dict(re.findall(r'run_check\("([^"]+)", mine\(\), seed=(\d+)\)', text))
+    assert set(found) == set(GRADE_ID), sorted(set(GRADE_ID) ^ set(found))
+    return {check: int(seed) for check, seed in found.items()}
 
 
 def _importing_the_reference() -> nbformat.NotebookNode:
@@ -92,7 +103,7 @@ def test_untouched_release_gets_zero_without_crashing(
     assert len(report["cells"]) == len(GRADE_ID)
     for cell in report["cells"]:
         assert cell["message"], f"{cell['grade_id']} failed without saying why"
-        assert cell["message"].startswith(f"CheckFailed: {NOT_WRITTEN}: "), cell
+        assert cell["message"].startswith(f"{NOT_WRITTEN}: "), cell
 
 
 def test_importing_the_library_reference_earns_nothing(
