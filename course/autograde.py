@@ -1,13 +1,16 @@
-"""Autograde a class with nbgrader, after `make release`.
+"""Autograde a class, after `make release`: trusted grades, in nbgrader's gradebook.
 
     python -m course.autograde               # what is in notebooks/submitted/ already
     python -m course.autograde DOWNLOADS/    # first import DOWNLOADS/<student>.ipynb files
                                              # (or DOWNLOADS/<student>/07_training.ipynb)
+    python -m course.autograde --jobs 4 --limit 60
 
 Imported files go to notebooks/submitted/<student>/07_training/ (nbgrader's layout; nbgrader's
-`collect` and `zip_collect` fill it too). nbgrader then runs every submission against the
-graded cells recorded at release time, copying the staged tinytorch and checks over anything a
-student sent along; the scores land in notebooks/gradebook.db and are printed here.
+`collect` and `zip_collect` fill it too). Every submission is graded by ``course.trusted``
+(run in a sandbox, judged outside it, one sandbox per core); then nbgrader's autograde writes
+those outcomes into the graded cells instead of executing the notebook
+(``course.nbgrader_trusted``), so the gradebook, ``make feedback`` and ``make export`` carry the
+trusted scores and messages. The scores are printed here.
 """
 
 from __future__ import annotations
@@ -20,9 +23,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from course import config, paths
+from course import config, nbgrader_trusted, paths, sandbox, trusted
 from course.grade import SubmissionError, check_notebook
-from course.release import nbgrader
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -67,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", nargs="?", type=Path, help="a folder of submissions")
     parser.add_argument("--course", type=Path, default=paths.COURSE,
                         help="the nbgrader course root (default: notebooks/)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="sandboxes at a time (default: one per core)")
+    parser.add_argument("--limit", type=float, default=sandbox.DEFAULT_LIMITS.wall,
+                        help="seconds one submission may run (default %(default)s)")
     args = parser.parse_args(argv)
     if not (args.course / "gradebook.db").exists():
         print(f"error: no gradebook in {args.course}: run `make release` first", file=sys.stderr)
@@ -77,10 +83,32 @@ def main(argv: list[str] | None = None) -> int:
     except SubmissionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    nbgrader("autograde", paths.ASSIGNMENT, "--force", course=args.course)
+    submitted = submitted_notebooks(args.course)
+    if not submitted:
+        print(f"error: nothing submitted in {args.course / 'submitted'}", file=sys.stderr)
+        return 2
+    reports = trusted.grade(list(submitted.values()), jobs=args.jobs,
+                            limits=sandbox.Limits(wall=args.limit))
+    by_student = dict(zip(submitted, reports, strict=True))
+    refused = nbgrader_trusted.autograde(args.course, by_student)
     for student, score, max_score in scores(args.course):
-        print(f"{student:24s} {score:6.1f} / {max_score:.0f}")
+        ended = by_student.get(student, {}).get("ended")
+        note = f"  ({ended})" if ended else ""
+        note += "  (nbgrader refused the notebook: scores written directly)" \
+            if student in refused else ""
+        print(f"{student:24s} {score:6.1f} / {max_score:.0f}{note}")
     return 0
+
+
+def submitted_notebooks(course: Path = paths.COURSE) -> dict[str, Path]:
+    """Student id -> submitted notebook, from nbgrader's submitted/ folder."""
+    root = course / "submitted"
+    found = {}
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        notebook = folder / paths.ASSIGNMENT / paths.NOTEBOOK
+        if notebook.is_file():
+            found[folder.name] = notebook
+    return found
 
 
 if __name__ == "__main__":

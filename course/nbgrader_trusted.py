@@ -1,0 +1,137 @@
+"""nbgrader's autograde, with the trusted grade in place of executing the notebook.
+
+nbgrader's ``autograde`` sanitizes a submission (restores the graded cells from the source),
+executes it in a kernel, reads each graded cell's score from its outputs, and saves the scores
+in the gradebook. Here the execution step is replaced: ``TrustedOutputs`` writes into each
+graded cell the outcome that ``course.trusted`` decided (sandboxed run, judged outside), as an
+error output carrying the check's message when the check failed, or a one-line confirmation
+when it passed. No kernel starts; nbgrader's own grading of outputs, gradebook, late penalties
+and ``generate_feedback`` then work as always, and the feedback shows the trusted messages.
+
+This process runs no student code: it reads notebooks as JSON and writes the gradebook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbformat import NotebookNode
+from nbformat.v4 import new_output
+from nbgrader.apps import NbGraderAPI
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    IgnorePattern,
+    LimitOutput,
+    NbGraderPreprocessor,
+    SaveAutoGrades,
+)
+from traitlets import Dict
+
+from course import config, paths
+
+
+class TrustedOutputs(NbGraderPreprocessor):
+    """Fill each graded cell's outputs from the trusted report of this submission."""
+
+    reports = Dict(help="student id -> its course.trusted report").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[Any, Any]:
+        student = resources["nbgrader"]["student"]
+        report = self.reports.get(student)
+        if report is None:
+            raise ValueError(f"no trusted report for student {student!r}")
+        self._cells = {c["grade_id"]: c for c in report["cells"]}
+        self._ended = report.get("ended")
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: dict[str, Any],
+                        index: int) -> tuple[NotebookNode, dict[str, Any]]:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code":
+            return cell, resources
+        cell.outputs = []
+        if not (meta.get("grade") and not meta.get("solution")):
+            return cell, resources
+        outcome = self._cells.get(meta.get("grade_id"))
+        if outcome is not None and outcome["passed"]:
+            cell.outputs = [new_output("stream", name="stdout",
+                                       text="✓ passed (trusted grading)\n")]
+        else:
+            message = (outcome or {}).get("message") or f"not graded: {self._ended}"
+            first, *rest = message.splitlines() or ["failed"]
+            cell.outputs = [new_output("error", ename="CheckFailed", evalue=first,
+                                       traceback=[first, *rest])]
+        return cell, resources
+
+
+def autograde(course: Path, reports: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Run ``autograde_here`` in a process of its own (nbgrader's logging and database
+    sessions stay there); returns what it returns."""
+    with tempfile.TemporaryDirectory(prefix="tinytorch-reports-") as folder:
+        given, refused = Path(folder) / "reports.json", Path(folder) / "refused.json"
+        given.write_text(json.dumps(reports))
+        done = subprocess.run(  # noqa: S603 - this module, with two paths
+            [sys.executable, "-m", "course.nbgrader_trusted", str(course), str(given),
+             str(refused)], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"autograde with trusted outcomes failed in {course}:\n"
+                               f"{done.stdout}{done.stderr}")
+        return json.loads(refused.read_text())
+
+
+def autograde_here(course: Path, reports: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Autograde every student of ``reports`` in ``course`` with the trusted outcomes; returns
+    student -> error text for the submissions nbgrader refused (its sanitizing rejects, e.g.,
+    edited cell metadata); their scores are then written from the report directly."""
+    settings = config.load()
+    settings.CourseDirectory.root = str(course)
+    settings.TrustedOutputs.reports = reports
+    settings.Autograde.autograde_preprocessors = [
+        TrustedOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    ]
+    api = NbGraderAPI(config=settings)
+    refused = {}
+    for student in reports:
+        result = api.autograde(paths.ASSIGNMENT, student, force=True, create=True)
+        if not result["success"]:
+            refused[student] = str(result.get("error") or result.get("log"))[-2000:]
+            write_scores(course, student, reports[student])
+    return refused
+
+
+def write_scores(course: Path, student: str, report: dict[str, Any]) -> None:
+    """The trusted scores of one submission, straight into the gradebook (for a notebook
+    nbgrader itself refuses to process)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", config.course_id()) as gradebook:
+        gradebook.update_or_create_student(student)
+        gradebook.update_or_create_submission(paths.ASSIGNMENT, student)
+        notebook = gradebook.find_submission_notebook(
+            paths.NOTEBOOK.removesuffix(".ipynb"), paths.ASSIGNMENT, student)
+        points = {c["grade_id"]: c["points"] for c in report["cells"]}
+        for grade in notebook.grades:
+            grade.auto_score = points.get(grade.name, 0.0)
+            grade.needs_manual_grade = False
+        gradebook.db.commit()
+
+
+def main(argv: list[str] | None = None) -> int:
+    course, given, refused = (Path(a) for a in (argv or sys.argv[1:]))
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    result = autograde_here(course, json.loads(given.read_text()))
+    refused.write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
