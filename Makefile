@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: help setup lab test chromium lint nbval bench clean notebook release validate autograde grade feedback export
+.PHONY: help setup lab test system-packages lint nbval bench bench-grading isolation clean notebook \
+	release validate autograde grade feedback export
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,18 +27,20 @@ lab: release  ## open the student's working copy (from the release: no solutions
 	$(PY) -m course.workspace >/dev/null
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training 07_training.ipynb
 
-test: setup lint chromium  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
+test: setup lint system-packages  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
 	$(PY) -m course.build --check
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory nbval
 
 # The browser test drives Debian's chromium through Playwright (Playwright cannot download its own
-# browsers here). Installed from Debian's packages when missing and we may; otherwise say how.
-chromium:  ## make sure Debian's chromium is installed (the browser test needs it)
-	@test -x /usr/bin/chromium || { \
+# browsers here); trusted grading sandboxes student code with bubblewrap. Both are installed from
+# Debian's packages when missing and we may; otherwise say how.
+SYSTEM_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(wildcard /usr/bin/bwrap),,bubblewrap)
+system-packages:  ## make sure Debian's chromium and bubblewrap are installed (tests, grading)
+	@test -z "$(strip $(SYSTEM_PACKAGES))" || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "the browser test needs /usr/bin/chromium: sudo apt-get install chromium" >&2; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
+	  else echo "missing: $(SYSTEM_PACKAGES): sudo apt-get install $(SYSTEM_PACKAGES)" >&2; \
 	    exit 1; fi; }
 
 lint: setup  ## ruff over the whole repository
@@ -59,12 +62,15 @@ release: setup  ## student release: notebook without solutions + stripped tinyto
 validate: release  ## source passes every graded cell; release fails only NotImplementedError
 	$(PY) -m course.validate
 
-autograde: setup  ## autograde notebooks/submitted/ (or SUBMISSIONS=folder of <student>.ipynb)
+autograde: setup  ## trusted grades of notebooks/submitted/ (or SUBMISSIONS=dir/) into the gradebook
 	$(PY) -m course.autograde $(SUBMISSIONS)
 
-grade: setup  ## grade one file and print JSON: make grade FILE=path/to/07_training.ipynb
+grade: setup  ## grade one file in a sandbox and print JSON: make grade FILE=path/to/07_training.ipynb
 	@test -n "$(FILE)" || { echo "usage: make grade FILE=path/to/notebook.ipynb" >&2; exit 2; }
 	@$(PY) -m course.grade "$(FILE)"
+
+isolation: setup  ## print the isolation layers a graded run gets on this machine
+	@$(PY) -m course.sandbox
 
 feedback: setup  ## HTML feedback for every autograded submission (notebooks/feedback/)
 	$(NBGRADER) generate_feedback 07_training --force
@@ -74,6 +80,9 @@ export: setup  ## every student's grades to notebooks/grades.csv
 
 bench: setup  ## time a 784-256-10 MLP training step: tinytorch vs numpy vs PyTorch
 	$(PY) -m benchmarks.train_step
+
+bench-grading: setup  ## grade a class of 100 (correct, mutants, cheats) against kernels run serially
+	$(PY) -m benchmarks.grading
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/results

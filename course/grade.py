@@ -79,9 +79,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="sandboxes at a time (default: one per core)")
     parser.add_argument("--limit", type=float, default=sandbox.DEFAULT_LIMITS.wall,
                         help="seconds one submission may run (default %(default)s)")
+    parser.add_argument("--check-limit", type=float, default=sandbox.DEFAULT_LIMITS.per_line,
+                        help="seconds one check may run (default %(default)s)")
     args = parser.parse_args(argv)
     try:
-        reports = grade(args.files, jobs=args.jobs, limits=sandbox.Limits(wall=args.limit))
+        reports = grade(args.files, jobs=args.jobs, limits=sandbox.Limits(
+            wall=args.limit, per_line=args.check_limit))
     except (SubmissionError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

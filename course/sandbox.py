@@ -49,7 +49,8 @@ INSIDE = "/sandbox"  # where the private folder appears inside
 class Limits:
     """What one sandboxed run may use. ``wall`` is enforced by the caller's clock."""
 
-    wall: float = 60.0  # seconds
+    wall: float = 60.0  # seconds for the whole run
+    per_line: float = 30.0  # seconds between two lines of output (one check's observation)
     cpu: int = 120  # CPU seconds (all threads)
     memory: int = 3 * 2**30  # bytes of address space
     file_size: int = 64 * 2**20  # bytes per file written
@@ -225,10 +226,14 @@ def _pump(process: subprocess.Popen[bytes], stdin: bytes, on_line: Callable[[byt
     selector.register(process.stderr, selectors.EVENT_READ)
     buffer, total, stderr_kept = b"", 0, 0
     open_streams = 2
+    last_line = time.monotonic()
     while open_streams:
-        left = limits.wall - (time.monotonic() - start)
+        now = time.monotonic()
+        left = limits.wall - (now - start)
         if left <= 0:
             return f"stopped at the time limit of {limits.wall:g} s"
+        if now - last_line > limits.per_line:
+            return f"stopped: one check ran longer than its limit of {limits.per_line:g} s"
         for key, _ in selector.select(timeout=min(left, 1.0)):
             chunk = os.read(key.fd, 1 << 20)
             if not chunk:
@@ -243,6 +248,8 @@ def _pump(process: subprocess.Popen[bytes], stdin: bytes, on_line: Callable[[byt
                 return f"stopped: more than {limits.output // 2**20} MiB of output"
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
+            if lines:
+                last_line = time.monotonic()
             for line in lines:
                 if not on_line(line):
                     return None
