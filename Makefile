@@ -72,8 +72,8 @@ grade: setup  ## grade one file in a sandbox and print JSON: make grade FILE=pat
 isolation: setup  ## print the isolation layers a graded run gets on this machine
 	@$(PY) -m course.sandbox
 
-feedback: setup  ## HTML feedback for every autograded submission (notebooks/feedback/)
-	$(NBGRADER) generate_feedback 07_training --force
+feedback: setup  ## HTML feedback for every autograded submission (notebooks/feedback/), one process per core
+	$(PY) -m course.nbgrader_trusted feedback
 
 export: setup  ## every student's grades to notebooks/grades.csv
 	$(NBGRADER) export

@@ -35,7 +35,6 @@ from submissions import from_module, from_training_source, write  # noqa: E402
 from variants import mutant_source  # noqa: E402
 
 from course import grade, nbgrader_trusted, paths, sandbox, trusted  # noqa: E402
-from course.release import nbgrader  # noqa: E402
 
 CHEATS = {
     "rebind-run-check": "run_check = lambda *a, **k: None\n",
@@ -106,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         graded = time.perf_counter() - start
         nbgrader_trusted.autograde(course, dict(zip(files, reports, strict=True)))
         autograded = time.perf_counter() - start
-        nbgrader("generate_feedback", paths.ASSIGNMENT, "--force", course=course)
+        nbgrader_trusted.feedback(course, list(files))
         total = time.perf_counter() - start
 
         sample = list(files.values())[: args.baseline]

@@ -104,43 +104,67 @@ def encode(value: Any, memo: dict[int, int] | None = None) -> Any:
 def _fingerprint(value: Any, digest: Any, seen: set[int]) -> None:
     """Feed ``value``'s state to ``digest``, walking it as ``encode`` does (cheaply: arrays by
     their bytes, no text)."""
-    if value is None or isinstance(value, bool | int | float | str | Path):
-        digest.update(repr((type(value).__name__, value)).encode())
+    kind = type(value)
+    if kind is Tensor:
+        if id(value) in seen:
+            digest.update(b"r")
+            return
+        seen.add(id(value))
+        data = value.data
+        digest.update(b"T1" if value.requires_grad else b"T0")
+        digest.update(data.tobytes() if type(data) is np.ndarray else repr(data).encode())
+        grad = value.grad
+        if grad is None:
+            digest.update(b"-")
+        else:
+            _fingerprint(grad, digest, seen)
         return
-    if isinstance(value, np.ndarray | np.generic):
-        a = np.asarray(value)
-        digest.update(f"{a.dtype.str}{a.shape}".encode())
-        digest.update(a.tobytes() if a.dtype.kind in "biufc" else b"?")
+    if kind is np.ndarray:
+        digest.update(value.dtype.str.encode())
+        digest.update(repr(value.shape).encode())
+        digest.update(value.tobytes() if value.dtype.kind in "biufc" else b"?")
+        return
+    if value is None or kind in (bool, int, float, str):
+        digest.update(f"{kind.__name__}:{value!r}".encode())
+        return
+    if kind is list or kind is tuple:
+        if id(value) in seen:
+            digest.update(b"r")
+            return
+        seen.add(id(value))
+        digest.update(f"{kind.__name__}{len(value)}".encode())
+        for item in value:
+            _fingerprint(item, digest, seen)
+        return
+    if isinstance(value, np.generic):
+        _fingerprint(np.asarray(value), digest, seen)
+        return
+    if isinstance(value, Path):
+        digest.update(str(value).encode())
         return
     if isinstance(value, np.random.Generator):
         digest.update(repr(value.bit_generator.state).encode())
         return
     if id(value) in seen:
-        digest.update(b"ref")
+        digest.update(b"r")
         return
     seen.add(id(value))
-    if isinstance(value, Tensor):
-        digest.update(b"T")
-        _fingerprint(value.data, digest, seen)
-        _fingerprint(value.grad, digest, seen)
-        digest.update(b"1" if value.requires_grad else b"0")
-    elif isinstance(value, list | tuple):
-        digest.update(f"{type(value).__name__}{len(value)}".encode())
-        for item in value:
-            _fingerprint(item, digest, seen)
+    if isinstance(value, Tensor | list | tuple | np.ndarray):  # subclasses
+        _fingerprint(value.data if isinstance(value, Tensor) else list(value)
+                     if not isinstance(value, np.ndarray) else np.asarray(value), digest, seen)
     elif isinstance(value, dict):
         digest.update(f"dict{len(value)}".encode())
         for k, v in value.items():
             _fingerprint(k, digest, seen)
             _fingerprint(v, digest, seen)
     elif isinstance(getattr(value, "__dict__", None), dict) and _is_ours(value):
-        digest.update(type(value).__name__.encode())
+        digest.update(kind.__name__.encode())
         for k, v in vars(value).items():
             if k not in _SKIP_ATTRIBUTES:
                 digest.update(k.encode())
                 _fingerprint(v, digest, seen)
     else:
-        digest.update(type(value).__name__.encode())
+        digest.update(kind.__name__.encode())
 
 
 def _is_ours(value: Any) -> bool:

@@ -1,5 +1,6 @@
-"""The instructor's pipeline end to end in a throw-away course, with the same nbgrader
-commands the Makefile runs: import a folder of downloads, autograde, feedback, export."""
+"""The instructor's pipeline end to end in a throw-away course, with the commands the Makefile
+runs: import a folder of downloads, autograde (trusted grades through nbgrader), feedback
+(nbgrader's HTML, showing the trusted messages), export."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from submissions import from_training_source, write
 
-from course import autograde, grade, paths
+from course import autograde, grade, nbgrader_trusted, paths
 from course.grade import SubmissionError
 from course.release import nbgrader
 
@@ -37,9 +38,11 @@ def test_autograde_feedback_export(tmp_path: Path, capsys: pytest.CaptureFixture
     assert sorted(autograde.scores(course)) == [("alice", 100.0, 100.0), ("bob", 0.0, 100.0)]
     assert "alice" in printed and "100.0 / 100" in printed
 
-    nbgrader("generate_feedback", paths.ASSIGNMENT, "--force", course=course)
-    for student in ("alice", "bob"):
-        assert (course / "feedback" / student / paths.ASSIGNMENT / "07_training.html").is_file()
+    assert nbgrader_trusted.feedback(course, ["alice", "bob"], jobs=2) == []
+    pages = {s: (course / "feedback" / s / paths.ASSIGNMENT / "07_training.html").read_text()
+             for s in ("alice", "bob")}
+    assert "passed (trusted grading)" in pages["alice"]
+    assert "not written yet: CosineSchedule.get_lr" in pages["bob"]  # the trusted message
     nbgrader("export", course=course)
     with open(course / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)}
