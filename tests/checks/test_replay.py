@@ -1,0 +1,79 @@
+"""Observation and judgment in two processes (``checks.observe`` / ``checks.judge``).
+
+The judge must reach the verdict the check reaches when it runs the student's code directly,
+from the JSON record alone: for the reference, for every implementation of the corpus (the
+catalog of mutants is graded this way end to end in tests/course/test_grading.py), at the
+visible and a hidden seed. A record that was tampered with, cut short or padded must fail.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from variants import reference_implementations, solution_implementations
+
+from checks import CHECKS, judge, observe, run_all
+from checks.replay import decode, encode
+
+CORPUS = sorted((Path(__file__).parent / "corpus").glob("student_*.py"))
+
+
+def _through_json(check_id: str, implementations: dict, seed: int) -> str | None:
+    record = json.loads(json.dumps(observe(check_id, implementations, seed=seed)))
+    return judge(check_id, record, seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_the_judge_agrees_with_the_check_on_the_reference(seed: int) -> None:
+    direct = run_all(reference_implementations(), seed=seed)
+    assert {c: _through_json(c, reference_implementations(), seed) for c in CHECKS} == direct
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_the_judge_agrees_with_the_check_on_student_code(path: Path) -> None:
+    implementations = solution_implementations(path)
+    direct = run_all(implementations)
+    judged = {c: _through_json(c, implementations, 0) for c in CHECKS}
+    assert judged == direct
+
+
+def test_a_record_cut_short_fails_with_the_reason() -> None:
+    record = observe("1.1", reference_implementations(), seed=0)
+    verdict = judge("1.1", record[: len(record) // 2], seed=0,
+                    ended="stopped at the time limit of 60 s")
+    assert verdict is not None and "stopped at the time limit of 60 s" in verdict
+
+
+def test_a_padded_or_reordered_record_fails() -> None:
+    record = observe("cosine", reference_implementations(), seed=0)
+    assert judge("cosine", record, seed=0) is None
+    assert "never asked for" in judge("cosine", [*record, record[-1]], seed=0)
+    assert "does not follow" in judge("cosine", [record[1], record[0], *record[2:]], seed=0)
+    assert judge("cosine", [], seed=0) is not None
+
+
+def test_a_forged_value_is_judged_like_any_other() -> None:
+    """Changing one returned rate in the record is caught by the check's own comparison."""
+    record = observe("cosine", reference_implementations(), seed=0)
+    forged = json.loads(json.dumps(record))
+    calls = [e for e in forged if e.get("call") == "CosineSchedule.get_lr"]
+    calls[3]["return"] = encode(0.5)
+    verdict = judge("cosine", forged, seed=0)
+    assert verdict is not None and "get_lr(epoch)" in verdict
+
+
+def test_a_record_is_plain_data_and_arrays_survive_bit_for_bit() -> None:
+    values = [np.array([np.nan, -0.0, 1e-45, 3e38], np.float32), np.float64(2.5),
+              np.arange(6, dtype=np.int64).reshape(2, 3), (1, "a", None), {"k": [1.5]}]
+    for value in values:
+        text = json.dumps(encode(value))  # JSON: no pickle anywhere
+        back = decode(json.loads(text))
+        if isinstance(value, np.ndarray):
+            assert back.dtype == value.dtype and back.tobytes() == value.tobytes()
+        elif isinstance(value, np.generic):
+            assert type(back) is type(value) and back == value
+        else:
+            assert back == value
