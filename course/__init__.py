@@ -6,7 +6,15 @@ reference code, release it to students without solutions, and grade submissions.
   and the grading table (``python -m course.build``; ``--check`` verifies they are in sync).
 * ``course.solutions``: find and strip ``### BEGIN SOLUTION`` regions, scan files for solutions.
 * ``course.release``: stage the student's tinytorch and checks, run nbgrader, scan the release.
-* ``course.grade``: grade one submitted notebook with nbgrader and print JSON.
+* ``course.workspace``: the student's working copy of the release (``make lab``), never
+  overwritten.
+* ``course.sandbox``: run student code with only what it needs (bubblewrap, namespaces, limits).
+* ``course.observer``: what runs inside the sandbox: the student's cells, then each check's
+  observation, as JSON lines.
+* ``course.trusted``: the trust model, and grading outside the sandbox (judge every check on
+  its record, visible and freshly drawn seeds, a class in parallel).
+* ``course.grade``: grade notebooks and print JSON (``make grade``).
+* ``course.nbgrader_trusted``: nbgrader's autograde and feedback carrying the trusted outcomes.
 * ``course.config``: the nbgrader settings of notebooks/nbgrader_config.py.
 * ``course.validate``, ``course.autograde``, ``course.binder``: validate, autograde a class, build
   the Binder image.
