@@ -38,6 +38,18 @@ from traitlets import Dict
 from course import config, paths
 
 
+def _settings(course: Path) -> Any:
+    """The course's nbgrader settings for ``course``. The staged packages are not copied into
+    each student's autograded and feedback folders: no kernel runs there, so nothing reads
+    them, and copying them is most of nbgrader's time per notebook."""
+    settings = config.load()
+    settings.CourseDirectory.root = str(course)
+    # nbgrader's default ignore list, plus the packages
+    settings.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
+                                       *paths.STUDENT_PACKAGES]
+    return settings
+
+
 class TrustedOutputs(NbGraderPreprocessor):
     """Fill each graded cell's outputs from the trusted report of this submission."""
 
@@ -91,8 +103,7 @@ def autograde_here(course: Path, reports: dict[str, dict[str, Any]]) -> dict[str
     """Autograde every student of ``reports`` in ``course`` with the trusted outcomes; returns
     student -> error text for the submissions nbgrader refused (its sanitizing rejects, e.g.,
     edited cell metadata); their scores are then written from the report directly."""
-    settings = config.load()
-    settings.CourseDirectory.root = str(course)
+    settings = _settings(course)
     settings.TrustedOutputs.reports = reports
     settings.Autograde.autograde_preprocessors = [
         TrustedOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
@@ -128,9 +139,7 @@ def write_scores(course: Path, student: str, report: dict[str, Any]) -> None:
 def _feedback_shard(course: str, students: list[str]) -> list[str]:
     """Feedback of some students (one process of ``feedback``); returns those that failed."""
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    settings = config.load()
-    settings.CourseDirectory.root = course
-    api = NbGraderAPI(config=settings)
+    api = NbGraderAPI(config=_settings(Path(course)))
     return [s for s in students
             if not api.generate_feedback(paths.ASSIGNMENT, s, force=True)["success"]]
 
