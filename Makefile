@@ -28,6 +28,7 @@ lab: release  ## open the student's working copy (from the release: no solutions
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training 07_training.ipynb
 
 test: setup lint system-packages  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
+	$(PY) -m course.sandbox
 	$(PY) -m course.build --check
 	$(PY) -m pytest
 	$(MAKE) --no-print-directory nbval

@@ -73,7 +73,7 @@ def encode(value: Any, memo: dict[int, int] | None = None) -> Any:
         return {"f": value.hex()}
     if isinstance(value, np.generic):
         return {"np": _array(np.asarray(value))}
-    if isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray):  # arrays of every dtype and shape, as their bytes
         return _array(value)
     if isinstance(value, Path):
         return {"path": str(value)}

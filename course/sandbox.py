@@ -134,11 +134,27 @@ def _set_limits(limits: Limits, slot: int, drop: bool) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if os.getuid() == 0:  # the uid of this slot runs nothing else: its count is the run's
             resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
-        if drop and os.getuid() == 0:  # no bubblewrap: still not root
+        if drop and os.getuid() == 0 and _can_drop():  # no bubblewrap: still not root
             os.setgroups([])
             os.setgid(SANDBOX_UID + slot)
             os.setuid(SANDBOX_UID + slot)
     return apply
+
+
+@lru_cache(maxsize=1)
+def _can_drop() -> bool:
+    """Whether this interpreter still starts as the sandbox uid (without bubblewrap the uid
+    sees the real filesystem, where the Python installation may sit in root's home)."""
+    def drop() -> None:
+        os.setgroups([])
+        os.setgid(SANDBOX_UID)
+        os.setuid(SANDBOX_UID)
+    try:
+        done = subprocess.run([_python(), "-I", "-S", "-c", "pass"], preexec_fn=drop,
+                              capture_output=True, timeout=30, check=False, cwd="/")
+        return done.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 @lru_cache(maxsize=1)
@@ -174,7 +190,7 @@ def layers() -> list[str]:
         active += ["filesystem (bubblewrap: private root, read-only code)",
                    "network (own namespace, host loopback unreachable)",
                    "pid (own namespace: nothing outlives the run)"]
-    if os.getuid() == 0:
+    if os.getuid() == 0 and (bubblewrap_works() or _can_drop()):
         active.append("unprivileged uid (61000 + slot, no capabilities, no-new-privs)")
         active.append("processes (per-slot uid)")
     return active
@@ -186,6 +202,8 @@ def missing_layers() -> list[str]:
         missing += ["filesystem", "network", "pid"]
     if os.getuid() != 0:
         missing.append("processes limit (needs a dedicated uid: run the grader as root)")
+    elif not (bubblewrap_works() or _can_drop()):
+        missing.append("unprivileged uid (the sandbox uid cannot reach this Python)")
     return missing
 
 
@@ -197,11 +215,15 @@ def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], boo
     ``limits.output`` bytes; everything it started ends with it."""
     isolated = bubblewrap_works()
     python = [_python(), "-I", "-S", "-c", code]
+    scratch = None
     if isolated:
         argv, cwd, env = _bwrap_argv(folder, slot, limits) + python, None, None
-    else:
+    else:  # no private /tmp: a scratch folder of the run's own, removed afterwards
+        scratch = tempfile_dir()
+        if os.getuid() == 0 and _can_drop():
+            os.chown(scratch, SANDBOX_UID + slot, SANDBOX_UID + slot)
         argv, cwd = python, str(folder)
-        env = {**_environment(), "HOME": str(folder), "TMPDIR": str(folder)}
+        env = {**_environment(), "HOME": scratch, "TMPDIR": scratch}
     start = time.monotonic()
     process = subprocess.Popen(  # noqa: S603 - argv built above, no shell
         argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -209,7 +231,12 @@ def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], boo
         preexec_fn=_set_limits(limits, slot, drop=not isolated))
     reason = _pump(process, stdin, on_line, limits, start)
     _kill(process)
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
     stderr = process.stderr.read(64 * 1024) if process.stderr else b""
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            stream.close()
     return Result(process.returncode, reason, time.monotonic() - start, stderr, layers())
 
 

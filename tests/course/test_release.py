@@ -79,10 +79,14 @@ def test_validate_source_passes_and_release_fails_only_unimplemented(course_dir:
     assert validate.problems_in_release(_released(course_dir) / paths.NOTEBOOK) == []
 
 
-def test_grade_refuses_what_is_not_a_notebook(tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_grade_reports_what_is_not_a_notebook_and_refuses_a_missing_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file that is not a notebook gets a report of 0 naming it (the rest of a class is still
+    graded); a file that does not exist is the caller's error."""
     (tmp_path / "essay.ipynb").write_text("not json")
-    assert grade.main([str(tmp_path / "essay.ipynb")]) == 2
-    assert "essay.ipynb" in capsys.readouterr().err
+    assert grade.main([str(tmp_path / "essay.ipynb")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["total"] == 0 and "essay.ipynb" in report["ended"]
+    assert "is not a notebook" in report["ended"]
     assert grade.main([str(tmp_path / "missing.ipynb")]) == 2
     assert "missing.ipynb" in capsys.readouterr().err
