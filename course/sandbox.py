@@ -99,15 +99,16 @@ def _bwrap_argv(folder: Path, slot: int, limits: Limits) -> list[str]:
             argv += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
-    made: set[Path] = set()
+    # /tmp first: a Python or environment that lives under /tmp is bound over it afterwards
+    argv += ["--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp"]
+    made: set[Path] = {Path("/usr"), Path("/tmp")}
     for target in (base, venv):
         for parent in _ancestors(target):
-            if parent not in made and str(parent) not in ("/usr",):
+            if parent not in made:
                 made.add(parent)
                 argv += ["--perms", "0755", "--dir", str(parent)]
         argv += ["--ro-bind", str(target), str(target)]
     argv += ["--ro-bind", str(folder), INSIDE,
-             "--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp",
              "--proc", "/proc", "--dev", "/dev", "--chdir", INSIDE, "--clearenv"]
     for key, value in _environment().items():
         argv += ["--setenv", key, value]
