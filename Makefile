@@ -25,7 +25,8 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # (course/workspace.py): a second `make lab` or a new release keeps every edited file.
 lab: release  ## open the student's working copy (from the release: no solutions) in JupyterLab
 	$(PY) -m course.workspace >/dev/null
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training 07_training.ipynb
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training \
+		work/07_training/07_training.ipynb
 
 test: setup lint system-packages  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
 	$(PY) -m course.sandbox
