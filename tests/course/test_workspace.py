@@ -84,3 +84,41 @@ def test_no_release_is_a_clear_error_that_names_the_folder(tmp_path: Path) -> No
     else:
         raise AssertionError("prepare() of a missing release must raise FileNotFoundError")
     assert not (tmp_path / "work").exists()
+
+
+def test_the_lab_command_serves_the_working_copy(tmp_path: Path) -> None:
+    """The Makefile's `make lab` command line, run where a working copy exists: JupyterLab
+    serves the working copy's folder and finds the notebook it was asked to open."""
+    import re
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    recipe = re.search(r"^lab:.*\n(?:\t.*\n)*", (paths.REPO / "Makefile").read_text(), re.M)
+    assert recipe, "the Makefile has no lab target"
+    command = recipe.group(0).split("jupyter lab", 1)[1].replace("\\\n", " ")
+    args = [a for a in command.split() if a != "$(ROOT_FLAG)"]
+    work = tmp_path / "work" / paths.ASSIGNMENT
+    work.mkdir(parents=True)
+    (work / paths.NOTEBOOK).write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "lab.log"
+    with open(log, "w") as out:
+        lab = subprocess.Popen(
+            [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser",
+             "--allow-root", f"--port={port}", "--ServerApp.token=", *args],
+            cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and "Serving notebooks" not in log.read_text():
+                assert lab.poll() is None, log.read_text()
+                time.sleep(0.2)
+        finally:
+            lab.terminate()
+            lab.wait(timeout=15)
+    text = log.read_text()
+    assert f"Serving notebooks from local directory: {work}" in text, text
+    assert "No such file" not in text, text
