@@ -894,3 +894,36 @@ def test_a_checkpoint_of_another_model_or_optimizer_is_rejected_and_changes_noth
     with pytest.raises(CheckpointError) as caught:
         trainer.load_checkpoint(path)
     _assert_untouched_by_failed_load(trainer, twin, trainer_data, twin_data, path, caught.value)
+
+
+def test_saves_killed_mid_write_leave_no_temporary_file_after_the_next_save(tmp_path):
+    """A save killed mid-write cannot clean up its temporary file; the next save to the same
+    path removes every such leftover (and keeps the temporary file of a save still running)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "big.ckpt"
+    writer = (
+        "import numpy as np, sys\n"
+        "from tinytorch.core.checkpoint import write_checkpoint\n"
+        "big = {'w': np.ones(8_000_000, np.float32)}\n"
+        "while True: write_checkpoint(sys.argv[1], big, {})\n"
+    )
+    kills = 0
+    for attempt in range(40):
+        child = subprocess.Popen([sys.executable, "-c", writer, str(path)])
+        time.sleep(0.6 + 0.05 * (attempt % 5))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        kills += 1
+        if list(tmp_path.glob(".big.ckpt.*.tmp")):
+            break
+    assert list(tmp_path.glob(".big.ckpt.*.tmp")), f"no kill landed mid-write in {kills}"
+    running = tmp_path / f".big.ckpt.{os.getpid()}.inprogress.tmp"  # a live save's file
+    running.write_bytes(b"partial")
+    from tinytorch.core.checkpoint import write_checkpoint
+
+    write_checkpoint(path, {"w": np.zeros(3, np.float32)}, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["big.ckpt", running.name])

@@ -9,11 +9,14 @@ carries a SHA-256 digest of everything else, so a truncated, corrupted or edited
 rejected before anything is restored from it.
 
 Why atomic: the file is written under a temporary name in the same folder, flushed to disk, then
-renamed over ``path``. A crash mid-save leaves the previous checkpoint whole.
+renamed over ``path``. A crash mid-save leaves the previous checkpoint whole; the temporary file
+of a process killed mid-save (``.<name>.<pid>.<random>.tmp``) is removed by the next save to
+the same path.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -51,7 +54,9 @@ def write_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], met
     meta["sha256"] = _digest(arrays, meta)
     payload = {**arrays, META_KEY: np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_leftovers(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)  # a file object: numpy adds no ".npz" to the name
@@ -62,6 +67,26 @@ def write_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], met
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Delete the temporary files of earlier saves to ``path`` whose process is gone (killed
+    mid-write, it could not clean up); a save still running elsewhere keeps its file."""
+    prefix = f".{path.name}."
+    for leftover in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = leftover.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
