@@ -149,9 +149,13 @@ def _fingerprint(value: Any, digest: Any, seen: set[int]) -> None:
         digest.update(b"r")
         return
     seen.add(id(value))
-    if isinstance(value, Tensor | list | tuple | np.ndarray):  # subclasses
-        _fingerprint(value.data if isinstance(value, Tensor) else list(value)
-                     if not isinstance(value, np.ndarray) else np.asarray(value), digest, seen)
+    if isinstance(value, Tensor):  # subclasses of the kinds handled above
+        _fingerprint(value.data, digest, seen)
+        _fingerprint(value.grad, digest, seen)
+    elif isinstance(value, np.ndarray):
+        _fingerprint(np.asarray(value), digest, seen)
+    elif isinstance(value, list | tuple):
+        _fingerprint(list(value), digest, seen)
     elif isinstance(value, dict):
         digest.update(f"dict{len(value)}".encode())
         for k, v in value.items():
