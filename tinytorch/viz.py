@@ -216,7 +216,9 @@ def schedule_explorer(
 
     # Redraw when a slider is released, not at every pixel of a drag: a drawing takes a tenth
     # of a second or more, and queued redraws make the sliders lag behind the hand.
-    common = {"continuous_update": False}
+    # The description column as wide as the longest name: "total_epochs" and "warmup_epochs"
+    # are cut to "total_epo..." at ipywidgets' default width.
+    common = {"continuous_update": False, "style": {"description_width": "initial"}}
     log = {"step": 0.1, "readout_format": ".2g", **common}
     sliders: dict[str, Any] = {
         "max_lr": widgets.FloatLogSlider(value=max_lr, min=-4, max=0, **log),

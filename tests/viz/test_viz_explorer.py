@@ -101,3 +101,13 @@ def test_explorer_carries_a_static_picture_for_where_widgets_cannot_render() -> 
     bundle = explorer._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+
+
+def test_slider_names_are_shown_whole(shown, line) -> None:
+    """ipywidgets cuts descriptions longer than its default column ("total_epo..."): every
+    slider sizes its description column to its name."""
+    explorer = schedule_explorer(CosineSchedule, epochs=10)
+    sliders = [w for w in explorer.kwargs_widgets if isinstance(w, ValueWidget)]
+    assert {w.description for w in sliders} >= {"max_lr", "min_lr", "total_epochs",
+                                                 "warmup_epochs"}
+    assert all(w.style.description_width == "initial" for w in sliders)
