@@ -78,8 +78,13 @@ def _unless_headless(draw: Callable[..., Figure]) -> Callable[..., Figure | None
             return draw(*args, **kwargs)
         except Exception as error:  # a student's unfinished code must not break the picture
             fig = _new_figure(figsize=(8, 1.0))
+            # The words go on an (invisible) axes: IPython's inline backend renders no PNG for
+            # a figure without axes, and the cell would show "<Figure ... with 0 Axes>".
+            ax = fig.subplots()
+            ax.set_axis_off()
             text = f"{draw.__name__} needs working code: {type(error).__name__}: {error}"
-            fig.text(0.02, 0.5, textwrap.shorten(text, 110), color="firebrick", va="center")
+            ax.text(0.02, 0.5, textwrap.shorten(text, 110), color="firebrick", va="center",
+                    transform=ax.transAxes)
             return fig
 
     return picture
