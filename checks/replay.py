@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import Frame, located, student_frames
+from checks.diagnose import Frame, _readable, located, student_frames
 from tinytorch.core.tensor import Tensor
 
 #: Module-level state of the checks that student code can change (a tripwire's list): name ->
@@ -314,8 +314,6 @@ def encode_error(error: BaseException) -> dict[str, Any]:
         tb = error.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
-        from checks.diagnose import _readable  # one naming rule for frames
-
         innermost = (_readable(getattr(tb.tb_frame.f_code, "co_qualname",
                                        tb.tb_frame.f_code.co_name)) if tb else "a function")
     base = next(b for b in _BASES if isinstance(error, b)) if isinstance(
@@ -499,7 +497,8 @@ class Recorder(_Side):
 
     def call(self, proxy: _Proxy, args: tuple, kwargs: dict) -> Any:
         if self._depth:
-            return proxy._obj(*_unwrap(args, kwargs)[0], **_unwrap(args, kwargs)[1])
+            real_args, real_kwargs = _unwrap(args, kwargs)
+            return proxy._obj(*real_args, **real_kwargs)
         args, kwargs, handed = self.track(args, kwargs)
         reach = handed | proxy._related
         real_args, real_kwargs = _unwrap(args, kwargs)

@@ -220,10 +220,12 @@ def _init_worker(slots: Any, template: str) -> None:
     _TEMPLATE = Path(template)
 
 
-def _work(args: tuple[str, dict[str, int], sandbox.Limits]) -> dict[str, Any]:
-    path, seeds, limits = args
+def _work(args: tuple[str, dict[str, int], sandbox.Limits, list[GradedCell]]
+          ) -> dict[str, Any]:
+    path, seeds, limits, graded = args
     assert _TEMPLATE is not None
-    return grade_one(Path(path), _TEMPLATE, seeds=seeds, limits=limits, slot=_SLOT)
+    return grade_one(Path(path), _TEMPLATE, seeds=seeds, limits=limits, slot=_SLOT,
+                     graded=graded)
 
 
 def grade(files: Sequence[Path | str], *, jobs: int | None = None,
@@ -252,5 +254,6 @@ def grade(files: Sequence[Path | str], *, jobs: int | None = None,
             slots.put(slot)
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(slots, str(template))) as pool:
-            work = [(str(f), s, limits) for f, s in zip(files, chosen, strict=True)]
+            # the graded cells, read once here rather than by every submission's worker
+            work = [(str(f), s, limits, graded) for f, s in zip(files, chosen, strict=True)]
             return list(pool.map(_work, work))
