@@ -34,7 +34,10 @@
 # the cell after it runs a check. A check is silent when your code is right; when it is not it
 # fails with what it expected, what it observed, and the likely bug. Graded cells run the same
 # check again on data you do not see, so code that only fits the visible case loses the points.
-# The points of every cell are listed in `GRADING.md`.
+#
+# Right before each cell you write, a short list, **What the checks hold you to**, says what
+# the checks judge in that code. `GRADING.md` lists the points of every check, and `RULES.md`
+# maps each item of those lists to the checks that judge it.
 
 # %% include="imports"
 
@@ -94,8 +97,18 @@ def add_to_class(cls):
 # with `warmup_epochs = w > 0`, the first `w` epochs ramp up linearly as
 # `max_lr * (e + 1) / (w + 1)`, and the cosine runs over the remaining `E - w` epochs.
 #
-# **Write `get_lr`.** Hints: `math.cos`, `math.pi`; return a Python `float`; floating-point
-# rounding can put the last value a hair below `min_lr`, which `max(...)` fixes.
+# **Write `get_lr`.** Hints: `math.cos`, `math.pi`; floating-point rounding can put the last
+# value a hair below `min_lr`, which `max(...)` fixes.
+#
+# **What the checks hold you to** (check `cosine`):
+#
+# * without warmup, `get_lr(e)` follows the formula above for every `0 <= e < total_epochs`,
+#   and `get_lr(0)` is `max_lr`;
+# * for every `e >= total_epochs` it returns `min_lr`;
+# * it returns a Python `float` (`np.float64` is one; an `np.float32`, a 0-d array or a Tensor
+#   is not, so wrap the result in `float(...)`);
+# * keep the given argument checks: the constructor raises `ValueError` for bad settings, and
+#   the first lines of `get_lr` raise it for a negative epoch.
 
 # %% include="CosineSchedule"
 
@@ -135,18 +148,27 @@ run_check("cosine", mine(), seed=3)
 # its own would bend it. The function returns $g$, the norm **before** clipping: logged every
 # step, a norm that keeps growing is the earliest warning of a run about to diverge.
 #
-# The contract, which the checks hold you to:
+# A NaN or infinite norm cannot be repaired by any factor: return it and leave the gradients
+# as they are (the Trainer will stop the run).
 #
-# * parameters whose `.grad` is `None` are skipped; `parameters` may be a generator, so read it
-#   once (make a list);
-# * scale the gradient arrays **in place** (`g *= factor`): a new array assigned to a local
-#   name changes nothing the optimizer sees. `grad_array(p)` gives you `p.grad` as an ndarray,
-#   whether it holds a Tensor or an array;
+# **What the checks hold you to** (check `clip`; the Trainer's clipping, checks 4.1 and 4.2,
+# runs your function too):
+#
+# * return $g$, the global norm over **all** gradients **before** clipping, as a Python
+#   `float`;
+# * above `max_norm`, multiply every gradient by the one factor above, so that their global
+#   norm becomes `max_norm`;
 # * below the threshold, leave every gradient untouched, bit for bit;
-# * return a Python `float`; squares of huge gradients (3e20) overflow float32, and of tiny
-#   ones (1e-25) underflow to 0: compute those in float64;
-# * a NaN or infinite norm cannot be repaired by any factor: return it and leave the gradients
-#   as they are (the Trainer will stop the run).
+# * scale the gradient arrays **in place** (`g *= factor`): a new array assigned to a local
+#   name changes nothing the optimizer sees, and in place each gradient keeps its dtype and its
+#   container (a Tensor stays a Tensor, an ndarray an ndarray). `grad_array(p)` gives you
+#   `p.grad` as an ndarray, whether it holds a Tensor or an array;
+# * scale the gradients, never the weights (`p.data`);
+# * parameters whose `.grad` is `None` are skipped and keep `None`;
+# * `parameters` may be a generator, which can be read only once: make a list first;
+# * no overflow and no warning (a warning fails the check): squares of huge gradients (3e20)
+#   overflow float32, and of tiny ones (1e-25) underflow to 0, so compute those in float64;
+# * keep the given first lines: a negative, NaN or infinite `max_norm` raises `ValueError`.
 
 # %% include="clip_grad_norm"
 
@@ -182,7 +204,7 @@ run_check("clip", mine(), seed=5)
 #   mode (Dropout reads it) and records it in `self.training_mode`;
 # * `self._clear_grads(params)` sets every gradient to `None`;
 # * `self._start_data_order(dataloader)` makes a shuffling DataLoader replay the order of
-#   epoch `self.epoch` (so a resumed run sees the same batches);
+#   epoch `self.epoch` (so a resumed run sees the same batches; `train_epoch` calls it);
 # * `self._emit(event, ...)` tells callbacks what happened (live plots use these events).
 #
 # The methods that make it a trainer come next, one cell each.
@@ -198,12 +220,14 @@ run_check("clip", mine(), seed=5)
 # %% [markdown]
 # ### 3.1 One epoch
 #
-# `train_epoch` runs the five lines over every batch, with three additions.
+# `train_epoch` runs the five lines over every batch, with a few additions.
 #
-# **The schedule.** If there is a scheduler, the epoch's rate is
-# `scheduler.get_lr(self.epoch)`, set on `self.optimizer.lr` *before the first batch* and
-# appended to `history["learning_rates"]`. Set after the loop, every epoch would train with the
-# previous epoch's rate.
+# **Before the first batch.** The epoch sets itself up. `evaluate` (section 3.3) leaves the
+# model in eval mode, so training mode must be switched back on. The schedule's rate must be in
+# place before the first batch: set after the loop, every epoch would train with the previous
+# epoch's rate. A shuffling DataLoader must be told which epoch it plays, or a run resumed from
+# a checkpoint sees other batches than the run that never stopped. And gradients someone left
+# on the parameters must not leak into the first step.
 #
 # **Gradient accumulation.** A big batch may not fit in memory; `accumulation_steps = k` sums
 # the gradients of k small batches and steps once. For the step to equal the step of one big
@@ -215,26 +239,81 @@ run_check("clip", mine(), seed=5)
 # where $\bar\ell_b$ is the mean loss of batch $b$ with $n_b$ samples. Dividing each batch by
 # $k$ instead is right only when every batch has the same size, and the last batch of an epoch
 # usually does not. One way: call `loss.backward(n)` (the gradient of the *sum* of the batch's
-# losses) and divide the accumulated gradients by $N$ when the window steps. The last window of
-# an epoch may hold fewer than k batches: it still steps.
+# losses) and divide the accumulated gradients by $N$ when the window steps (in
+# `_optimizer_step`, next). The last window of an epoch may hold fewer than k batches: it still
+# steps.
 #
-# **Divergence.** A loss of NaN or inf must never reach the weights. Check every batch's loss;
-# if it is not finite, clear the gradients and raise `TrainingDivergedError` with a message
-# naming `self.epoch` and the batch index. Updates of earlier windows stand.
+# **Divergence.** A loss of NaN or inf must never reach the weights, so every batch's loss is
+# checked before its backward. The window holding the bad batch is dropped; updates of earlier
+# windows stand.
 #
-# The epoch returns the mean loss over all its *samples* (weight each batch's loss by its size),
-# appends it to `history["train_loss"]`, and adds one to `self.epoch`. Batches may come from
-# any iterable (a list works), so count batches with `enumerate`, not `len(dataloader)`.
+# **What the checks hold you to** (almost every check of the Trainer runs this method;
+# `RULES.md` says which one judges what).
+#
+# *Before the first batch:*
+#
+# * `self._set_mode(True)`: training mode for the model and every layer inside it;
+# * with a scheduler, set `self.optimizer.lr` to `self.scheduler.get_lr(self.epoch)` (called
+#   with the epoch, never a step or batch count); without one (`self.scheduler is None`), leave
+#   `self.optimizer.lr` as the user set it;
+# * call `self._start_data_order(dataloader)`;
+# * clear the gradients (`self._clear_grads(params)`): stale ones must never reach the first
+#   step. Make `params = list(self.model.parameters())` once per epoch: a model may hand out
+#   its parameters as a generator, which can be read only once.
+#
+# *Every batch:*
+#
+# * `outputs = self.model.forward(inputs)` (a model need not be callable: `forward` and
+#   `parameters` are all it is sure to have), then `self.loss_fn(outputs, targets)`;
+# * a loss that is not finite: clear the gradients and raise `TrainingDivergedError` with a
+#   message naming `self.epoch` and the batch's index, before `backward`, so that no batch of
+#   its window reaches the optimizer;
+# * otherwise `loss.backward(n)`, with `n` the batch's number of samples, so that each batch
+#   counts by its samples;
+# * step (`self._optimizer_step(params, window_samples)`) after every `accumulation_steps`
+#   batches, and once more after the loop when a partial window is left;
+# * any iterable of batches works, a generator too: count batches with `enumerate`, never with
+#   `len(dataloader)`.
+#
+# *After the last batch:*
+#
+# * append the epoch's mean loss over all its samples (weight each batch's loss by its size) to
+#   `history["train_loss"]`, and the rate the epoch trained with to
+#   `history["learning_rates"]`: one entry each per epoch, scheduler or not;
+# * history holds plain Python numbers (`_scalar(loss)` reads a loss as a `float`), because
+#   it goes into the checkpoint's JSON;
+# * add one to `self.epoch`, and return the epoch's mean loss.
+#
+# The given first line validates `accumulation_steps`: keep it first, so that a bad value
+# raises `ValueError` before anything changes.
 
 # %% include="Trainer.train_epoch"
 
 # %% [markdown]
 # ### 3.2 One optimizer step
 #
-# Called with the window's accumulated gradients: average them over the window's samples, clip
-# once (if `grad_clip_norm` is set; record the norm in `history["grad_norm"]`, and stop the run
-# on a non-finite norm like on a non-finite loss), step, clear the gradients, count the step.
-# Clearing here is what keeps one window's gradients out of the next.
+# `train_epoch` calls this with the window's accumulated gradients on `params` and the window's
+# number of samples, $N$. Four moves: average, clip, step, clear. Clipping belongs here because
+# it must see the gradient the optimizer will use: the whole window's, averaged. Clearing here
+# is what keeps one window's gradients out of the next.
+#
+# Record the norm `clip_grad_norm` returns in `history["grad_norm"]`, and stop the run on a
+# non-finite norm as on a non-finite loss: clear the gradients and raise
+# `TrainingDivergedError` instead of stepping.
+#
+# **What the checks hold you to** (checks 1.1 to 1.3, 4.1, 4.2, 5.1 and 7.1 to 7.3):
+#
+# * first divide every accumulated gradient by `window_samples`, in place (`grad_array(p)`), so
+#   that the step gets the gradient of the window's mean loss;
+# * then, if `self.grad_clip_norm` is set, clip once with `clip_grad_norm`, passing
+#   `max_norm=self.grad_clip_norm` (not the default), on the averaged gradient right before
+#   the step (never on single batches);
+# * below `grad_clip_norm`, the optimizer gets the very gradient it would get without clipping,
+#   bit for bit;
+# * call `self.optimizer.step()` exactly once, then clear the gradients
+#   (`self._clear_grads(params)`), so that none leak into the next window or epoch;
+# * add one to `self.step`: it counts optimizer steps, not batches (5 batches with
+#   `accumulation_steps=2` make 3 steps, the partial window's included).
 
 # %% include="Trainer._optimizer_step"
 
@@ -351,20 +430,19 @@ run_check("7.3", mine(), seed=53)
 # %% [markdown]
 # ### 3.3 Evaluation
 #
-# Evaluation measures the model; it must not change it. Four things can leak:
+# Evaluation measures the model; it must not change it. Five things can leak:
 #
-# * **Mode.** Dropout must be off: `self._set_mode(False)` before the forward passes. Leave
-#   the model in eval mode afterwards; `train_epoch` switches back.
-# * **Graph.** Run the forward passes under `with no_grad():`, so no graph is recorded and
-#   memory is not held for a backward that never comes.
-# * **Gradients, parameters, optimizer state.** Never call `backward` or `step` here.
+# * **Mode.** With Dropout on, the measurement is noisy, and it draws random numbers.
+# * **Graph.** A recorded graph holds memory for a backward that never comes.
+# * **Gradients, parameters, optimizer state.** A `backward` or a `step` here would learn
+#   from the data being measured.
 # * **Randomness.** In eval mode Dropout draws no random numbers, so the training run's random
-#   stream is untouched.
+#   stream is untouched: the next epoch drops the same units as if you had not evaluated.
+# * **The data order.** Only training chooses which epoch's order a loader plays.
 #
-# Return `(loss, accuracy)`: the sample-weighted mean loss, and the accuracy from
-# `_count_correct` (argmax for CrossEntropyLoss, a 0.5 threshold for BinaryCrossEntropyLoss,
-# `None` for other losses). Append both to `history["eval_loss"]` and
-# `history["eval_accuracy"]`.
+# The accuracy is counted by `_count_correct`, given: argmax for CrossEntropyLoss, a 0.5
+# threshold for BinaryCrossEntropyLoss, and `None` for other losses (for regression it is
+# undefined). Append it to `history["eval_accuracy"]`.
 
 # %% [markdown]
 # What eval mode changes: a Dropout layer called six times on the same input. Training draws a
@@ -372,6 +450,25 @@ run_check("7.3", mine(), seed=53)
 
 # %%
 viz.plot_dropout_modes()
+
+# %% [markdown]
+# **What the checks hold you to** (checks 2.1, 2.2, 5.2, 6.1, 6.2):
+#
+# * `self._set_mode(False)` before the first forward pass: eval mode for the model and every
+#   layer inside it, and `self.training_mode` set to `False`;
+# * leave the model in eval mode when you return (`train_epoch` switches back);
+# * run the forward passes under `with no_grad():`, so that no graph is recorded;
+# * gradients, parameters and the optimizer (its state and its `lr`) are exactly as before:
+#   no `backward`, no `zero_grad`, no `step` here;
+# * no random numbers drawn: every layer is in eval mode during the forward passes;
+# * never choose the loader's order: no `_start_data_order` and no `set_epoch` in `evaluate`;
+# * any iterable of batches works, a generator too: count samples as they come, never with
+#   `len(dataloader)`;
+# * return `(loss, accuracy)`: the loss is the mean over all samples (weight each batch's
+#   loss by its size);
+# * the accuracy is the fraction of all samples predicted right, in [0, 1]: add up the counts
+#   of `_count_correct` over the batches, never average the batches' accuracies;
+# * append the loss to `history["eval_loss"]`, once per call.
 
 # %% include="Trainer.evaluate"
 
@@ -402,12 +499,6 @@ run_check("5.2", mine(), seed=67)
 # save, load into fresh objects, train M more, and compare with N + M epochs in one go, bit for
 # bit.
 #
-# What goes in: the parameters; the optimizer's kind, hyper-parameters and state
-# (`self.optimizer.state_dict()`: momentum buffers, moments, step counts); the schedule's
-# settings (`_scheduler_settings`); `grad_clip_norm`; `epoch`, `step`, `history` and
-# `training_mode`; the random state of every layer that draws random numbers
-# (`rng_owners(self.model)`); the data order's seed (`self._data_seed`).
-#
 # How it is written matters too. `pickle` runs code when it loads, so a checkpoint someone sends
 # you could do anything: use `write_checkpoint(path, arrays, meta)` from
 # `tinytorch.core.checkpoint` (arrays in an `.npz` read with `allow_pickle=False`, the rest as
@@ -415,18 +506,74 @@ run_check("5.2", mine(), seed=67)
 # the old checkpoint whole). `read_checkpoint(path)` gives `(arrays, meta)` back and raises
 # `CheckpointError` for a missing, truncated or tampered file.
 #
-# Loading validates everything before changing anything: `_plan_restore` (given, below) checks
-# the whole file against this trainer and returns a function that applies it. If it raises,
-# wrap the error in a `CheckpointError` naming the file; the trainer must be left as it was.
+# **The record.** `arrays` maps names to ndarrays; `meta` holds everything else as JSON values
+# (numbers, strings, lists, dicts, `None`). Loading is given: `_plan_restore(arrays, meta)`
+# (the next cell) checks the whole record against this trainer before anything changes, and
+# returns a function that applies it. It reads these names, so `save_checkpoint` must write
+# exactly them. In `arrays`:
+#
+# * `model/{i}`: the values (`p.data`) of parameter `i`, numbering the parameters in the order
+#   of `self.model.parameters()`;
+# * `optimizer/{i}/{name}`: every ndarray in parameter `i`'s optimizer state,
+#   `self.optimizer.state_dict()["state"][i]`, under its own name (`momentum_buffer` for SGD,
+#   `exp_avg` and `exp_avg_sq` for Adam).
+#
+# In `meta`, where a dotted name is nested (`model.shapes` is `meta["model"]["shapes"]`):
+#
+# * `model.shapes`: each parameter's shape as a list (`[3, 6]`), in the same order, so that a
+#   file made for another model is refused before anything changes;
+# * `model.rng_state`: for every layer in `rng_owners(self.model)` (the layers that draw random
+#   numbers, such as Dropout), in that order, `layer.rng.bit_generator.state`; without it the
+#   resumed run drops other units;
+# * `optimizer.kind` and `optimizer.hyperparameters`: as `self.optimizer.state_dict()` gives
+#   them (the file's settings win over the new trainer's);
+# * `optimizer.step_count`: the optimizer's count of steps, from `state_dict()` too;
+# * `optimizer.param_steps`: a list with each parameter's own step count, the `"step"` entry of
+#   its optimizer state, or `None` where it has none (Adam's bias correction reads it);
+# * `scheduler`: `_scheduler_settings(self.scheduler)`, the schedule's settings (`None`
+#   without a schedule);
+# * `grad_clip_norm`: `self.grad_clip_norm`;
+# * `epoch` and `step`: `self.epoch` and `self.step`, so the schedule and the counts go on
+#   where they stopped;
+# * `training_mode`: `self.training_mode`, the mode loading puts the model back in;
+# * `history`: `self.history`, every list of it;
+# * `data_order.seed`: `self._data_seed`, the seed of the shuffling loader last trained on, so
+#   that the resumed run replays its order.
+
+# %% [markdown]
+# Given: the reader of the record, and the schedule's settings in and out of a file.
+
+# %% include="Trainer._plan_restore _scheduler_settings _restore_scheduler"
+
+# %% [markdown]
+# **What the checks hold you to** in `save_checkpoint` (checks 6.1, 6.2, checkpoint-safety):
+#
+# * the record holds every entry listed above, under exactly those names;
+# * write it with `write_checkpoint(path, arrays, meta)` to exactly the `path` given (a `str`
+#   or a `Path`, any suffix): no `.npz` is added, and missing folders are created;
+# * never pickle: a file that unpickles can run code, while `write_checkpoint` stores plain
+#   arrays and JSON;
+# * save atomically: `write_checkpoint` writes a temporary file and renames it over the old
+#   checkpoint, never rewriting the old file in place.
 
 # %% include="Trainer.save_checkpoint"
 
-# %% include="Trainer.load_checkpoint"
-
 # %% [markdown]
-# Given: the validation of a checkpoint, and the schedule's settings in and out of a file.
+# Loading reads the file, lets `_plan_restore` check all of it, and only then applies it. If
+# `_plan_restore` raises, wrap the error in a `CheckpointError` naming the file.
+#
+# **What the checks hold you to** in `load_checkpoint` (checks 6.1, 6.2, checkpoint-safety):
+#
+# * read with `read_checkpoint(path)` (a `str` or a `Path`), never with `pickle` or
+#   `allow_pickle=True`: it refuses a missing, truncated or corrupted file with
+#   `CheckpointError`;
+# * call `self._plan_restore(arrays, meta)` before changing anything, and only then the
+#   function it returns: a file that does not fit (a model of other shapes) raises and leaves
+#   the trainer exactly as it was;
+# * that function puts back everything the file holds, and the file's settings (optimizer
+#   hyper-parameters, schedule, clip norm) win over the ones this trainer was built with.
 
-# %% include="Trainer._plan_restore _scheduler_settings _restore_scheduler"
+# %% include="Trainer.load_checkpoint"
 
 # %% grade_id="audit_6_1_resume_is_exact" points=6
 run_check("6.1", mine())

@@ -271,12 +271,17 @@ class Trainer:
     ) -> float:
         """Train one epoch; return its sample-weighted mean loss.
 
+        Before the first batch: training mode, the epoch's learning rate (from the scheduler,
+        if there is one), the loader's order for this epoch, and cleared gradients, so nothing
+        left from earlier reaches the first step.
+
         Every ``accumulation_steps`` batches (and after the last, possibly partial, window) the
         optimizer takes one step with the gradient of the mean loss over all samples in the
         window, exactly as if they had come in one batch.
 
-        An epoch stopped by TrainingDivergedError is not completed: ``epoch`` and ``history``
-        do not advance (the steps it already took do count in ``step``).
+        A non-finite loss raises TrainingDivergedError naming the epoch and the batch before
+        its window reaches the optimizer. An epoch stopped that way is not completed: ``epoch``
+        and ``history`` do not advance (the steps it already took do count in ``step``).
         """
         steps = _check_count("accumulation_steps", accumulation_steps, 1)
         ### BEGIN SOLUTION
@@ -328,7 +333,9 @@ class Trainer:
         ### END SOLUTION
 
     def _optimizer_step(self, params: list[Tensor], window_samples: int) -> None:
-        """Average the window's summed gradients, clip them once, step, and clear them."""
+        """Average the window's summed gradients, clip them once, step, clear them, and count
+        the step: clipping sees exactly the gradient the optimizer uses, and clearing keeps it
+        out of the next window."""
         ### BEGIN SOLUTION
         for p in params:
             g = grad_array(p)
@@ -356,8 +363,9 @@ class Trainer:
 
         The model is in eval mode for the forward passes and stays there (train_epoch switches
         back). No graph is recorded and no gradient, parameter, optimizer state or random
-        number is touched. Accuracy is the fraction of argmax predictions equal to the class
-        for CrossEntropyLoss, of probabilities on the right side of 0.5 for
+        number is touched, and the loader's order is left to training (a resumed run must see
+        the batches the uninterrupted one saw). Accuracy is the fraction of argmax predictions
+        equal to the class for CrossEntropyLoss, of probabilities on the right side of 0.5 for
         BinaryCrossEntropyLoss, and None for any other loss (for regression it is undefined).
         """
         ### BEGIN SOLUTION
@@ -385,7 +393,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save_checkpoint(self, path: str | Path) -> Path:
-        """Write everything a bit-exact resume needs to exactly ``path`` (atomically)."""
+        """Write everything a bit-exact resume needs to exactly ``path`` (atomically).
+
+        The record is what ``_plan_restore`` reads. Arrays: ``model/{i}`` (parameter i's
+        values) and ``optimizer/{i}/{name}`` (each ndarray of parameter i's optimizer state).
+        JSON: ``model`` (``shapes``, ``rng_state``), ``optimizer`` (``kind``,
+        ``hyperparameters``, ``step_count``, ``param_steps``), ``scheduler``,
+        ``grad_clip_norm``, ``epoch``, ``step``, ``training_mode``, ``history`` and
+        ``data_order`` (``seed``).
+        """
         ### BEGIN SOLUTION
         params = list(self.model.parameters())
         arrays = {f"model/{i}": p.data for i, p in enumerate(params)}
