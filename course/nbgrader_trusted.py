@@ -36,6 +36,7 @@ from nbgrader.preprocessors import (
 from traitlets import Dict
 
 from course import config, paths
+from course import feedback as feedback_page
 
 
 def _settings(course: Path) -> Any:
@@ -47,6 +48,7 @@ def _settings(course: Path) -> Any:
     # nbgrader's default ignore list, plus the packages
     settings.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
                                        *paths.STUDENT_PACKAGES]
+    feedback_page.configure(settings)  # the course's feedback page (named cells, wrapped messages)
     return settings
 
 
