@@ -30,6 +30,7 @@ import math
 import os
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -68,14 +69,21 @@ def headless() -> bool:
 def _unless_headless(draw: Callable[..., Figure]) -> Callable[..., Figure | None]:
     """A teaching picture returns None under nbgrader instead of drawing (nobody sees it). If
     the code it draws raises (a student's part not written yet), the picture says so in words
-    instead of breaking the cell, as the schedule explorer does."""
+    instead of breaking the cell, as the schedule explorer does. Warnings the code raises (an
+    overflow in a student's clip_grad_norm) are written under the picture, where they explain
+    it, rather than on the cell's stderr."""
 
     @functools.wraps(draw)
     def picture(*args: Any, **kwargs: Any) -> Figure | None:
         if headless():
             return None
         try:
-            return draw(*args, **kwargs)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fig = draw(*args, **kwargs)
+            if caught:
+                _note_warnings(fig, caught)
+            return fig
         except Exception as error:  # a student's unfinished code must not break the picture
             fig = _new_figure(figsize=(8, 1.0))
             # The words go on an (invisible) axes: IPython's inline backend renders no PNG for
@@ -88,6 +96,20 @@ def _unless_headless(draw: Callable[..., Figure]) -> Callable[..., Figure | None
             return fig
 
     return picture
+
+
+def _note_warnings(fig: Figure, caught: list[warnings.WarningMessage]) -> None:
+    """Name the warnings raised while drawing ``fig`` in a red line under it (each once)."""
+    seen: dict[str, int] = {}
+    for item in caught:
+        key = f"{item.category.__name__}: {item.message}"
+        seen[key] = seen.get(key, 0) + 1
+    text = "; ".join(f"{key} (x{count})" if count > 1 else key for key, count in seen.items())
+    engine = fig.get_layout_engine()
+    if engine is not None and hasattr(engine, "set"):
+        engine.set(rect=(0, 0.07, 1, 0.93))  # room for the line under the axes
+    fig.text(0.01, 0.01, textwrap.shorten(f"warned while drawing: {text}", 110),
+             color="firebrick", fontsize=8, ha="left", va="bottom")
 
 
 def _display(obj: Any, **kwargs: Any) -> Any:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from tinytorch.core.optimizers import grad_array
 from tinytorch.core.training import Trainer, clip_grad_norm
 from tinytorch.viz import (
     plot_accumulation,
@@ -128,3 +130,19 @@ def test_a_picture_of_unwritten_code_says_so_instead_of_failing() -> None:
 
     png = print_figure(fig, "png")
     assert png and png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_picture_names_the_warnings_of_the_code_it_draws_instead_of_printing_them() -> None:
+    """A clip_grad_norm squaring float32 gradients of 1e20 overflows: the picture says so under
+    its axes, and nothing reaches the cell's stderr (pytest turns an escaped warning into an
+    error here)."""
+
+    def overflowing(parameters: object, max_norm: float = 1.0) -> float:
+        params = list(parameters)
+        squares = sum(float(np.square(grad_array(p).astype(np.float32) * 1e20).sum())
+                      for p in params)
+        return math.sqrt(squares)
+
+    fig = plot_clipping(overflowing, steps=2)
+    words = " ".join(t.get_text() for t in fig.texts)
+    assert "RuntimeWarning" in words and "overflow" in words, words
