@@ -3,9 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# The student's environment (make lab): the student wheel, the Jupyter stack, no instructor tools.
+STUDENT_VENV := .venv-student
 
 .PHONY: help setup lab test system-packages lint nbval bench bench-grading isolation clean notebook \
-	release validate autograde grade feedback export
+	release validate autograde grade feedback export student-wheel complete
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,10 +25,19 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The student works in work/07_training/, copied once from the release and never overwritten
 # (course/workspace.py): a second `make lab` or a new release keeps every edited file.
+# JupyterLab runs from the student's venv (course/student_env.py, reinstalled only when the
+# wheel, a pin or the student configuration changed): no solution, no instructor tools.
 lab: release  ## open the student's working copy (from the release: no solutions) in JupyterLab
 	$(PY) -m course.workspace >/dev/null
-	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training \
+	$(PY) -m course.student_env venv
+	$(STUDENT_VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training \
 		work/07_training/07_training.ipynb
+
+# The student's finished notebook becomes their tinytorch (course/complete.py): every check runs
+# on the assembled Module 07 first; then it is written beside the notebook (work/07_training/
+# tinytorch) and into the tinytorch of the student's venv (the one `make lab` runs).
+complete: setup  ## your checked answers become your tinytorch's Module 07 (NOTEBOOK=other.ipynb)
+	$(firstword $(wildcard $(STUDENT_VENV)/bin/python) $(PY)) -m course.complete $(NOTEBOOK)
 
 test: setup lint system-packages  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
 	$(PY) -m course.sandbox
@@ -58,6 +69,9 @@ NBGRADER := cd notebooks && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ../$(PY) -m nbgr
 notebook: setup  ## regenerate the notebook and GRADING.md from the lesson and training.py
 	$(PY) -m course.build
 
+student-wheel: setup  ## build the student wheel into dist/: tinytorch (Module 07 stripped) and checks, scanned
+	$(PY) -m course.student_env wheel
+
 release: setup  ## student release: notebook without solutions + stripped tinytorch; scanned
 	$(PY) -m course.release
 
@@ -87,6 +101,6 @@ bench-grading: setup  ## grade a class of 100 (correct, mutants, cheats) against
 	$(PY) -m benchmarks.grading
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis benchmarks/results
+	rm -rf $(VENV) $(STUDENT_VENV) dist .pytest_cache .ruff_cache .hypothesis benchmarks/results
 	cd notebooks && rm -rf release submitted autograded feedback gradebook.db grades.csv \
 		source/07_training/tinytorch source/07_training/checks

@@ -62,8 +62,14 @@ def _array(a: np.ndarray) -> dict[str, Any]:
             "shape": list(a.shape)}
 
 
-def encode(value: Any, memo: dict[int, int] | None = None) -> Any:
-    """``value`` as JSON-ready plain data; objects as their attributes, deeply."""
+def encode(value: Any, memo: dict[int, int] | None = None,
+           sent: dict[int, tuple[int, str, list]] | None = None) -> Any:
+    """``value`` as JSON-ready plain data; objects as their attributes, deeply.
+
+    ``sent`` (the recorder's, for the state of tracked objects) remembers each list already
+    sent: a list whose first items are still what was sent travels as those items' count and
+    the new ones (``{"extend": n, "items": [...]}``), so a history or a log that grows by one
+    entry per call costs one entry per call, not its whole length again."""
     memo = {} if memo is None else memo
     if value is None or isinstance(value, bool | str):
         return value
@@ -85,20 +91,37 @@ def encode(value: Any, memo: dict[int, int] | None = None) -> Any:
         memo[id(value)] = len(memo)
         return {"T": _array(value.data), "grad": encode(value.grad, memo),
                 "rg": bool(value.requires_grad)}
+    if type(value) is list and sent is not None:
+        memo[id(value)] = len(memo)
+        return _encode_list(value, memo, sent)
     if isinstance(value, list | tuple):
         memo[id(value)] = len(memo)
-        items = [encode(v, memo) for v in value]
+        items = [encode(v, memo, sent) for v in value]
         return items if isinstance(value, list) else {"tuple": items}
     if isinstance(value, dict):
         memo[id(value)] = len(memo)
-        return {"dict": [[encode(k, memo), encode(v, memo)] for k, v in value.items()]}
+        return {"dict": [[encode(k, memo, sent), encode(v, memo, sent)]
+                         for k, v in value.items()]}
     attributes = getattr(value, "__dict__", None)
     if isinstance(attributes, dict) and _is_ours(value):
         memo[id(value)] = len(memo)
         return {"O": type(value).__name__,
-                "attrs": {k: encode(v, memo) for k, v in attributes.items()
+                "attrs": {k: encode(v, memo, sent) for k, v in attributes.items()
                           if k not in _SKIP_ATTRIBUTES}}
     return {"X": type(value).__name__}
+
+
+def _encode_list(value: list, memo: dict[int, int],
+                 sent: dict[int, tuple[int, str, list]]) -> Any:
+    """A list of tracked state, as only its new items when its sent ones are unchanged."""
+    known = sent.get(id(value))
+    start = 0
+    if known is not None and known[2] is value and 0 < known[0] <= len(value) \
+            and _mark(value[:known[0]]) == known[1]:
+        start = known[0]
+    items = [encode(v, memo, sent) for v in value[start:]]
+    sent[id(value)] = (len(value), _mark(value), value)  # the list kept: its id stays its own
+    return {"extend": start, "items": items} if start else items
 
 
 def _fingerprint(value: Any, digest: Any, seen: set[int]) -> None:
@@ -171,6 +194,13 @@ def _fingerprint(value: Any, digest: Any, seen: set[int]) -> None:
         digest.update(kind.__name__.encode())
 
 
+def _mark(value: Any) -> str:
+    """A short digest of ``value``'s state: equal marks, same state."""
+    digest = hashlib.blake2b(digest_size=16)
+    _fingerprint(value, digest, set())
+    return digest.hexdigest()
+
+
 def _is_ours(value: Any) -> bool:
     """Objects of the checks and of tinytorch: the ones whose state a record carries."""
     module = type(value).__module__ or ""
@@ -199,6 +229,8 @@ def decode(data: Any) -> Any:
         return Path(data["path"])
     if "tuple" in data:
         return tuple(decode(v) for v in data["tuple"])
+    if "extend" in data:
+        raise ReplayMismatch("the record extends a list the check does not hold")
     if "dict" in data:
         return {_key(decode(k)): decode(v) for k, v in data["dict"]}
     if "T" in data:
@@ -249,6 +281,15 @@ def restore(target: Any, data: Any) -> None:
             for t, d in zip(target, data["tuple"], strict=True):
                 restore(t, d)
         return
+    if isinstance(target, list) and isinstance(data, dict) and "extend" in data:
+        start, items = data["extend"], data.get("items")
+        if type(start) is not int or not 0 < start <= len(target) or not isinstance(items,
+                                                                                   list):
+            raise ReplayMismatch(f"the record extends a list of {len(target)} items from "
+                                 f"item {start!r:.20}")
+        del target[start:]
+        target.extend(decode(d) for d in items)
+        return
     if isinstance(target, list) and isinstance(data, list):
         if len(target) == len(data) and all(_restorable(t, d) for t, d in zip(target, data,
                                                                               strict=True)):
@@ -288,7 +329,7 @@ def _restorable(target: Any, data: Any) -> bool:
     if isinstance(target, np.random.Generator):
         return isinstance(data, dict) and "rng" in data
     if isinstance(target, list):
-        return isinstance(data, list)
+        return isinstance(data, list) or (isinstance(data, dict) and "extend" in data)
     if isinstance(target, dict):
         return isinstance(data, dict) and "dict" in data
     return isinstance(data, dict) and ("O" in data or "ref" in data) and hasattr(target,
@@ -463,6 +504,8 @@ class Recorder(_Side):
         super().__init__()
         self.events: list[dict[str, Any]] = []
         self._last: dict[str, str] = {}
+        # per tracked object, the lists of its state already sent (see ``encode``)
+        self._sent: dict[str, dict[int, tuple[int, str, list]]] = {}
         self._depth = 0
 
     def wrap(self, implementations: dict[str, Any]) -> dict[str, Any]:
@@ -475,16 +518,24 @@ class Recorder(_Side):
         is not recorded: the judge then sees that object as its own calls left it, so hiding
         a change cannot make a wrong result look right."""
         changed = {}
-        items = [(str(i), self.tracked[i]) for i in sorted(indices)]
-        items += [(f"g:{name}", obj) for name, obj in TRACKED_GLOBALS.items()]
-        for key, obj in items:
-            digest = hashlib.blake2b(digest_size=16)
-            _fingerprint(obj, digest, set())
-            mark = digest.hexdigest()
+        for key, obj in self._reachable(indices):
+            mark = _mark(obj)
             if self._last.get(key) != mark:
                 self._last[key] = mark
-                changed[key] = encode(obj)
+                changed[key] = encode(obj, sent=self._sent.setdefault(key, {}))
         return changed
+
+    def _reachable(self, indices: set[int]) -> list[tuple[str, Any]]:
+        items = [(str(i), self.tracked[i]) for i in sorted(indices)]
+        return items + [(f"g:{name}", obj) for name, obj in TRACKED_GLOBALS.items()]
+
+    def _first_seen(self, indices: set[int]) -> None:
+        """Fingerprint the objects a call is about to reach for the first time: the judge
+        builds the same objects from the same seed, so only what the student's code then
+        changes in them needs to travel (a batch of data it only reads never does)."""
+        for key, obj in self._reachable(indices):
+            if key not in self._last:
+                self._last[key] = _mark(obj)
 
     def _emit(self, event: dict[str, Any], paths: list[Path] = (),
               indices: set[int] | None = None) -> None:
@@ -501,6 +552,7 @@ class Recorder(_Side):
             return proxy._obj(*real_args, **real_kwargs)
         args, kwargs, handed = self.track(args, kwargs)
         reach = handed | proxy._related
+        self._first_seen(reach)
         real_args, real_kwargs = _unwrap(args, kwargs)
         self._depth += 1
         with warnings.catch_warnings(record=True) as caught:

@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     reports = trusted.grade(list(submitted.values()), jobs=args.jobs,
                             limits=sandbox.Limits(wall=args.limit))
     by_student = dict(zip(submitted, reports, strict=True))
-    refused = nbgrader_trusted.autograde(args.course, by_student)
+    refused = nbgrader_trusted.autograde(args.course, by_student, jobs=args.jobs)
     for student, score, max_score in scores(args.course):
         ended = by_student.get(student, {}).get("ended")
         note = f"  ({ended})" if ended else ""

@@ -41,6 +41,8 @@ from course import paths
 ADD_TO_CLASS = "@add_to_class({cls})\n"
 #: Generated beside GRADING.md (and released with it): the rules the checks hold students to.
 RULES_TABLE = paths.GRADING_TABLE.parent / "RULES.md"
+#: The students' environment on Binder; its exact Python is the students' kernel.
+STUDENT_ENVIRONMENT = paths.REPO / "binder" / "environment.yml"
 
 
 # ----------------------------------------------------------------------------- the code
@@ -171,10 +173,27 @@ def build(lesson: str, source: str) -> nbformat.NotebookNode:
     notebook.metadata = {
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                        "name": "python3"},
-        "language_info": {"name": "python"},
+        "language_info": language_info(),
     }
     nbformat.validate(notebook)
     return notebook
+
+
+def student_python() -> str:
+    """The Python of the students' kernel, as ``binder/environment.yml`` pins it."""
+    pin = re.search(r"^\s*-\s*python=(3\.\d+\.\d+)\s*$", STUDENT_ENVIRONMENT.read_text(), re.M)
+    if pin is None:
+        raise ValueError(f"{STUDENT_ENVIRONMENT} pins no exact Python (a line '- python=3.x.y')")
+    return pin.group(1)
+
+
+def language_info() -> dict[str, object]:
+    """The notebook's ``language_info``, word for word what the students' kernel (ipykernel on
+    ``student_python()``) reports. JupyterLab writes the kernel's report into the notebook when
+    the kernel starts: any difference, and a notebook nobody touched opens marked modified."""
+    return {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+            "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+            "pygments_lexer": "ipython3", "version": student_python()}
 
 
 def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, int, str]]:

@@ -86,25 +86,54 @@ class TrustedOutputs(NbGraderPreprocessor):
         return cell, resources
 
 
-def autograde(course: Path, reports: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """Run ``autograde_here`` in a process of its own (nbgrader's logging and database
-    sessions stay there); returns what it returns."""
+def autograde(course: Path, reports: dict[str, dict[str, Any]],
+              jobs: int | None = None) -> dict[str, str]:
+    """nbgrader's autograde with the trusted outcomes, in ``jobs`` processes side by side
+    (default: one per core), each a share of the students (nbgrader's logging and database
+    sessions stay in those processes; the gradebook is SQLite, which serializes their short
+    writes). A student whose autograde failed in its share (nbgrader refused the notebook, or
+    found the database busy) is autograded once more on its own; if nbgrader refuses it again,
+    its scores are written from the report directly. Returns student -> nbgrader's error for
+    those."""
+    names = list(reports)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(names) or 1))
+    shares = [{n: reports[n] for n in names[i::jobs]} for i in range(jobs)]
+    failed: dict[str, str] = {}
+    for result in _in_processes(course, shares, fallback=False):
+        failed.update(result)
+    if not failed:
+        return {}
+    return _in_processes(course, [{n: reports[n] for n in failed}], fallback=True)[0]
+
+
+def _in_processes(course: Path, shares: list[dict[str, dict[str, Any]]], *,
+                  fallback: bool) -> list[dict[str, str]]:
+    """``autograde_here`` on each share, in a process of its own, all at once."""
     with tempfile.TemporaryDirectory(prefix="tinytorch-reports-") as folder:
-        given, refused = Path(folder) / "reports.json", Path(folder) / "refused.json"
-        given.write_text(json.dumps(reports))
-        done = subprocess.run(  # noqa: S603 - this module, with two paths
-            [sys.executable, "-m", "course.nbgrader_trusted", str(course), str(given),
-             str(refused)], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"autograde with trusted outcomes failed in {course}:\n"
-                               f"{done.stdout}{done.stderr}")
-        return json.loads(refused.read_text())
+        running = []
+        for index, share in enumerate(shares):
+            given, refused = Path(folder) / f"reports-{index}.json", Path(folder) / f"{index}.out"
+            given.write_text(json.dumps(share))
+            command = [sys.executable, "-m", "course.nbgrader_trusted", str(course), str(given),
+                       str(refused), *([] if fallback else ["--no-fallback"])]
+            running.append((subprocess.Popen(  # noqa: S603 - this module, with its paths
+                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), refused))
+        results = []
+        for process, refused in running:
+            output, _ = process.communicate()
+            if process.returncode != 0:
+                raise RuntimeError(f"autograde with trusted outcomes failed in {course}:\n"
+                                   f"{output}")
+            results.append(json.loads(refused.read_text()))
+        return results
 
 
-def autograde_here(course: Path, reports: dict[str, dict[str, Any]]) -> dict[str, str]:
+def autograde_here(course: Path, reports: dict[str, dict[str, Any]], *,
+                   fallback: bool = True) -> dict[str, str]:
     """Autograde every student of ``reports`` in ``course`` with the trusted outcomes; returns
-    student -> error text for the submissions nbgrader refused (its sanitizing rejects, e.g.,
-    edited cell metadata); their scores are then written from the report directly."""
+    student -> error text for the submissions nbgrader did not autograde (its sanitizing
+    rejects, e.g., edited cell metadata). With ``fallback``, their scores are then written
+    from the report directly."""
     settings = _settings(course)
     settings.TrustedOutputs.reports = reports
     settings.Autograde.autograde_preprocessors = [
@@ -117,7 +146,8 @@ def autograde_here(course: Path, reports: dict[str, dict[str, Any]]) -> dict[str
         result = api.autograde(paths.ASSIGNMENT, student, force=True, create=True)
         if not result["success"]:
             refused[student] = str(result.get("error") or result.get("log"))[-2000:]
-            write_scores(course, student, reports[student])
+            if fallback:
+                write_scores(course, student, reports[student])
     return refused
 
 
@@ -172,9 +202,10 @@ def main(argv: list[str] | None = None) -> int:
         for student in failed:
             print(f"  no feedback for {student}", file=sys.stderr)
         return 1 if failed else 0
-    course, given, refused = (Path(a) for a in args)
+    fallback = "--no-fallback" not in args
+    course, given, refused = (Path(a) for a in args if a != "--no-fallback")
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    result = autograde_here(course, json.loads(given.read_text()))
+    result = autograde_here(course, json.loads(given.read_text()), fallback=fallback)
     refused.write_text(json.dumps(result))
     return 0
 

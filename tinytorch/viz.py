@@ -30,6 +30,7 @@ import math
 import os
 import sys
 import textwrap
+import traceback
 import warnings
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -90,12 +91,22 @@ def _unless_headless(draw: Callable[..., Figure]) -> Callable[..., Figure | None
             # a figure without axes, and the cell would show "<Figure ... with 0 Axes>".
             ax = fig.subplots()
             ax.set_axis_off()
-            text = f"{draw.__name__} needs working code: {type(error).__name__}: {error}"
+            text = _unwritten_message(draw.__name__, error)
             ax.text(0.02, 0.5, textwrap.shorten(text, 110), color="firebrick", va="center",
                     transform=ax.transAxes)
             return fig
 
     return picture
+
+
+def _unwritten_message(picture: str, error: Exception) -> str:
+    """What a picture says when the code it draws raised: which function, and why."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = frames[-1].name if frames else "your code"
+    if isinstance(error, NotImplementedError):
+        said = f": {error}" if str(error) else ""
+        return f"{picture} draws your code: {where} is not written yet (NotImplementedError{said})"
+    return f"{picture} needs working code: {where} raised {type(error).__name__}: {error}"
 
 
 def _note_warnings(fig: Figure, caught: list[warnings.WarningMessage]) -> None:

@@ -7,6 +7,8 @@ through ``sys.prefix``) in a temporary folder holding a copy of the notebook, on
 workspaces, IPython profile) are temporary too, so nothing from the machine's home folder leaks
 in and nothing is written there; the venv is never modified. The lab settings turn windowed
 rendering off (every cell stays in the DOM) and news and update checks off (no popups).
+``start_jupyterlab`` starts further servers the same way, in a folder and with Jupyter
+configuration of the test's choosing (``JUPYTER_CONFIG_PATH``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,14 +138,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=SERVER_STOP_TIMEOUT)
 
 
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """JupyterLab serving a folder with a copy of the Module 07 notebook."""
-    assert NOTEBOOK.is_file(), f"expected the generated notebook at {NOTEBOOK}; it is missing"
-    base = tmp_path_factory.mktemp("jupyterlab")
-    root_dir, home = base / "course", base / "home"
-    root_dir.mkdir()
-    shutil.copy2(NOTEBOOK, root_dir / NOTEBOOK.name)
+@contextmanager
+def _running_lab(root_dir: Path, home: Path, log_path: Path, *, cwd: Path | None = None,
+                 config_path: Path | None = None) -> Iterator[JupyterLab]:
+    """A JupyterLab serving ``root_dir``, started in ``cwd`` (default: ``root_dir``), with the
+    Jupyter configuration folder ``config_path`` ahead of the venv's own (if given)."""
     port, token = _free_port(), secrets.token_hex(24)
     command = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser",
@@ -155,10 +155,12 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
     ]
     if os.getuid() == 0:
         command.append("--allow-root")
-    log_path = base / "jupyterlab.log"
+    env = _server_env(home)
+    if config_path is not None:
+        env["JUPYTER_CONFIG_PATH"] = str(config_path)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=root_dir, env=_server_env(home), stdout=log, stderr=subprocess.STDOUT,
+            command, cwd=cwd or root_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     lab = JupyterLab(f"http://127.0.0.1:{port}", token, root_dir, log_path, process)
@@ -167,6 +169,40 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
         yield lab
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """JupyterLab serving a folder with a copy of the Module 07 notebook."""
+    assert NOTEBOOK.is_file(), f"expected the generated notebook at {NOTEBOOK}; it is missing"
+    base = tmp_path_factory.mktemp("jupyterlab")
+    root_dir, home = base / "course", base / "home"
+    root_dir.mkdir()
+    shutil.copy2(NOTEBOOK, root_dir / NOTEBOOK.name)
+    with _running_lab(root_dir, home, base / "jupyterlab.log") as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def start_jupyterlab(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., JupyterLab]]:
+    """``start_jupyterlab(root_dir, cwd=None, config_path=None)`` starts a JupyterLab serving
+    ``root_dir`` (a folder the test filled), launched from ``cwd`` (as ``make lab`` launches
+    from the repository), with ``config_path`` put in ``JUPYTER_CONFIG_PATH`` so that its
+    server and lab configuration override the venv's. Every server started is stopped at the
+    end of the module."""
+    with ExitStack() as servers:
+
+        def start(root_dir: Path, *, cwd: Path | None = None,
+                  config_path: Path | None = None) -> JupyterLab:
+            base = tmp_path_factory.mktemp("jupyterlab-server")
+            return servers.enter_context(_running_lab(
+                root_dir, base / "home", base / "jupyterlab.log", cwd=cwd,
+                config_path=config_path,
+            ))
+
+        yield start
 
 
 @pytest.fixture(scope="module")

@@ -77,3 +77,36 @@ def test_a_record_is_plain_data_and_arrays_survive_bit_for_bit() -> None:
             assert type(back) is type(value) and back == value
         else:
             assert back == value
+
+
+def _extends(record: list) -> list[dict]:
+    found = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            if "extend" in value:
+                found.append(value)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(record)
+    return found
+
+
+def test_a_growing_list_travels_as_its_new_items_and_replays_whole() -> None:
+    """7.2's optimizer spy logs every step's gradients: each call sends only the new entries,
+    and the judge, rebuilding the list from them, reaches the check's own verdict."""
+    record = observe("7.2", reference_implementations(), seed=0)
+    extends = _extends(record)
+    assert extends, "no list of state was sent as an extension"
+    assert all(e["extend"] > 0 and isinstance(e["items"], list) for e in extends)
+    assert judge("7.2", json.loads(json.dumps(record)), seed=0) is None
+
+
+def test_an_extension_beyond_what_the_judge_holds_fails() -> None:
+    record = json.loads(json.dumps(observe("7.2", reference_implementations(), seed=0)))
+    _extends(record)[0]["extend"] = 10**6
+    verdict = judge("7.2", record, seed=0)
+    assert verdict is not None and "extends a list" in verdict

@@ -1,0 +1,339 @@
+"""What a student's environment installs: tinytorch with Module 07 stripped, ``checks``, the
+student's Jupyter stack, and nothing of the instructor's.
+
+    python -m course.student_env wheel          # dist/tinytorch_student-<version>-py3-none-any.whl
+    python -m course.student_env venv           # .venv-student/: wheel, Jupyter stack, config
+    python -m course.student_env requirements   # the pinned Jupyter stack, one per line
+    python -m course.student_env config [--prefix P] [--exchange]   # P/etc/jupyter
+
+An install of this repository would put the reference solution (``tinytorch/core/training.py``)
+and the instructor's tools (``course``) into every student's kernel. The wheel is built instead
+from a staged copy made the way ``course.release`` stages an assignment (solution regions
+replaced by ``raise NotImplementedError()``), by setuptools through ``pip wheel``; the staged
+tree and the finished wheel are both scanned for solution lines and hidden tests, and a wheel
+holding anything besides ``tinytorch`` and ``checks`` is refused.
+
+The student's Jupyter stack is pyproject's ``course`` extra (its pins, read from
+pyproject.toml, so there is one list of versions) without the instructor's tools. The
+configuration in ``binder/jupyter-student/`` turns nbgrader's instructor extensions off
+(formgrader, course list, create assignment) and, with no exchange to talk to, the assignment
+list and the Nbgrader menu too; the Validate button stays. It goes into the environment's
+``etc/jupyter`` (sys-prefix level), where its file names sort after ``nbgrader.json`` (which
+turns every nbgrader extension on) and therefore win. Everything here writes to ``dist/`` and
+to the student venv only: the student's working copy ``work/`` is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+
+from course import paths, release
+from course.solutions import Leak, scan
+
+PYPROJECT = paths.REPO / "pyproject.toml"
+DIST = paths.REPO / "dist"
+VENV = paths.REPO / ".venv-student"
+INSTRUCTOR_VENV = paths.REPO / ".venv"
+#: nbgrader and Jupyter configuration files for students, installed into ``etc/jupyter``.
+CONFIG = paths.REPO / "binder" / "jupyter-student"
+#: Files of CONFIG that are only right without an nbgrader exchange (laptop, Binder).
+NO_EXCHANGE = "-no-exchange.json"
+NAME = "tinytorch-student"
+#: The ``course`` extra's packages a student does not run: nbval is a pytest plugin (the
+#: instructor's notebook test), jupytext edits the lesson's text form.
+INSTRUCTOR_TOOLS = frozenset({"nbval", "jupytext"})
+#: Under ``python -m venv``'s folder: what was installed, so an up-to-date venv is left alone.
+STAMP = ".student-env.json"
+#: Zip entries get this date (1980-01-01, the earliest a zip holds), so the same sources give
+#: the same wheel, byte for byte, and its digest says whether the venv is up to date.
+SOURCE_DATE_EPOCH = "315532800"
+#: Scanned in the wheel besides the usual text files: METADATA, WHEEL and RECORD have no suffix.
+WHEEL_TEXT = (".py", ".ipynb", ".md", ".txt", ".json", ".cfg", ".toml", "")
+
+
+class LeakError(RuntimeError):
+    """A file bound for students holds a solution line, a hidden test or an nbgrader marker."""
+
+    def __init__(self, what: str, leaks: list[Leak] | None = None) -> None:
+        self.leaks = leaks or []
+        lines = "".join(f"\n  {leak}" for leak in self.leaks)
+        super().__init__(f"{what}; it must not reach students{lines}")
+
+
+def project() -> dict[str, Any]:
+    """pyproject.toml, the one place versions are pinned."""
+    return tomllib.loads(PYPROJECT.read_text())
+
+
+def requirements(pyproject: dict[str, Any] | None = None) -> list[str]:
+    """The student's Jupyter stack: pyproject's dependencies and ``course`` extra, exactly as
+    pinned there, without the instructor's tools."""
+    meta = (pyproject or project())["project"]
+    specs = [*meta["dependencies"], *meta["optional-dependencies"]["course"]]
+    return [spec for spec in specs if Requirement(spec).name.lower() not in INSTRUCTOR_TOOLS]
+
+
+def wheel_name(pyproject: dict[str, Any] | None = None) -> str:
+    version = (pyproject or project())["project"]["version"]
+    return f"{NAME.replace('-', '_')}-{version}-py3-none-any.whl"
+
+
+def _toml(value: Any) -> str:
+    """A TOML value for strings and lists of strings (JSON's escapes are TOML's)."""
+    return json.dumps(value)
+
+
+def staging_pyproject(pyproject: dict[str, Any]) -> str:
+    """A pyproject.toml for the staged packages: pyproject's build system, version, Python and
+    runtime dependencies, its package data, and only the student's packages."""
+    meta = pyproject["project"]
+    build = pyproject["build-system"]
+    package_data = pyproject["tool"]["setuptools"]["package-data"]
+    lines = [
+        "[build-system]",
+        f"requires = {_toml(build['requires'])}",
+        f"build-backend = {_toml(build['build-backend'])}",
+        "",
+        "[project]",
+        f"name = {_toml(NAME)}",
+        f"version = {_toml(meta['version'])}",
+        f"description = {_toml('TinyTorch for students: Module 07 (Training) left to write.')}",
+        f"requires-python = {_toml(meta['requires-python'])}",
+        f"license = {_toml(meta['license'])}",
+        f"dependencies = {_toml(meta['dependencies'])}",
+        "",
+        "[tool.setuptools.packages.find]",
+        f"include = {_toml([f'{p}*' for p in paths.STUDENT_PACKAGES])}",
+        "",
+        "[tool.setuptools.package-data]",
+        *(f"{_toml(package)} = {_toml(files)}" for package, files in package_data.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def stage(folder: Path, pyproject: dict[str, Any]) -> None:
+    """Fill ``folder`` with what the wheel is built from: the student's packages as
+    ``course.release`` stages them (Module 07 stripped) and a pyproject.toml for them."""
+    release.stage(folder)
+    (folder / "pyproject.toml").write_text(staging_pyproject(pyproject))
+
+
+def _has_setuptools() -> bool:
+    try:
+        import setuptools  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _pip_wheel(source: Path, out: Path) -> None:
+    """Build with setuptools through pip. With setuptools in this environment (the instructor's
+    venv) the build uses it and needs no index; elsewhere pip's usual isolated build fetches
+    the pyproject's build requirements."""
+    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
+               str(out), str(source)]
+    if _has_setuptools():
+        command.insert(4, "--no-build-isolation")
+    env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=source)
+    if result.returncode != 0:
+        raise RuntimeError(f"`pip wheel {source}` failed (exit {result.returncode}):\n"
+                           f"{result.stdout}{result.stderr}")
+
+
+def check_wheel(wheel: Path, secrets: set[str]) -> None:
+    """Raise unless ``wheel`` holds only the student's packages and its metadata, and no
+    solution line, hidden test or nbgrader marker in any text file."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        top = {name.split("/", 1)[0] for name in names}
+        name, version = wheel.name.split("-")[:2]
+        extra = sorted(top - {*paths.STUDENT_PACKAGES, f"{name}-{version}.dist-info"})
+        if extra:
+            raise LeakError(f"{wheel} holds {', '.join(extra)} besides "
+                            f"{', '.join(paths.STUDENT_PACKAGES)} and its metadata")
+        with tempfile.TemporaryDirectory(prefix="student-wheel-") as unpacked:
+            archive.extractall(unpacked)
+            leaks = scan(Path(unpacked), secrets, suffixes=WHEEL_TEXT)
+            if leaks:
+                raise LeakError(f"{wheel} holds solutions", [
+                    Leak(wheel / leak.path.relative_to(unpacked), leak.line, leak.what, leak.text)
+                    for leak in leaks
+                ])
+
+
+def build_wheel(dist: Path = DIST) -> Path:
+    """Build the student wheel into ``dist`` (replacing an older one of the same name) and
+    return its path; raise LeakError, naming the file, if a solution would be in it."""
+    pyproject = project()
+    secrets = release.secrets()
+    with tempfile.TemporaryDirectory(prefix="student-wheel-") as temp:
+        staged, out = Path(temp) / "src", Path(temp) / "out"
+        stage(staged, pyproject)
+        leaks = scan(staged, secrets)
+        if leaks:
+            raise LeakError(f"the staged copy {staged} holds solutions", leaks)
+        _pip_wheel(staged, out)
+        built = out / wheel_name(pyproject)
+        if not built.is_file():
+            found = ", ".join(p.name for p in out.iterdir()) or "nothing"
+            raise RuntimeError(f"expected pip to build {built.name}; it built {found}")
+        check_wheel(built, secrets)
+        dist.mkdir(parents=True, exist_ok=True)
+        target = dist / built.name
+        partial = dist / f".{built.name}.partial"
+        shutil.copyfile(built, partial)
+        os.replace(partial, target)
+    return target
+
+
+def base_python() -> str:
+    """The interpreter this one's venv was made from: the student venv is made from it, never
+    nested in the instructor's."""
+    base = getattr(sys, "_base_executable", None)
+    if base and Path(base).is_file():
+        return base
+    return str(Path(sys.base_prefix) / "bin" / "python3")
+
+
+def install_config(prefix: Path, *, exchange: bool = False) -> list[Path]:
+    """Copy the students' Jupyter configuration into ``prefix``/etc/jupyter; with
+    ``exchange`` (a hub with an nbgrader exchange) leave the assignment list on."""
+    if not prefix.is_dir():
+        raise FileNotFoundError(f"prefix {prefix} is not a folder (expected an environment's "
+                                "sys.prefix)")
+    installed = []
+    for source in sorted(CONFIG.rglob("*.json")):
+        target = prefix / "etc" / "jupyter" / source.relative_to(CONFIG)
+        if exchange and source.name.endswith(NO_EXCHANGE):
+            target.unlink(missing_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        installed.append(target)
+    return installed
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _config_digest() -> str:
+    files = sorted(CONFIG.rglob("*.json"))
+    return hashlib.sha256(b"".join(
+        f.relative_to(CONFIG).as_posix().encode() + b"\0" + f.read_bytes() for f in files
+    )).hexdigest()
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"`{' '.join(command)}` failed (exit {result.returncode}):\n"
+                           f"{result.stdout}{result.stderr}")
+
+
+def ensure_venv(venv: Path = VENV, wheel: Path | None = None) -> bool:
+    """Make ``venv`` the student's environment: the wheel (built now unless given), the
+    Jupyter stack at pyproject's pins and the student configuration. Return False when it
+    already held exactly these (nothing is reinstalled), True when it installed them."""
+    venv = venv.resolve()
+    work = (paths.REPO / "work").resolve()
+    if venv == work or work in venv.parents:
+        raise ValueError(f"venv {venv} is inside the student's working copy {work}")
+    wheel = (wheel or build_wheel()).resolve()
+    wanted = {"wheel": wheel.name, "wheel_sha256": _digest(wheel),
+              "requirements": requirements(), "config_sha256": _config_digest()}
+    stamp = venv / STAMP
+    python = venv / "bin" / "python"
+    before = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    if python.is_file() and {k: before.get(k) for k in wanted} == wanted:
+        return False
+    # The student's own Module 07 (written there by `make complete`), kept across reinstalls.
+    module = installed_module(venv)
+    theirs = module.read_bytes() if module is not None else None
+    if theirs is not None and hashlib.sha256(theirs).hexdigest() == before.get("module_sha256"):
+        theirs = None  # as installed: nothing of the student's to keep
+    print(f"installing the student's environment into {venv} (a minute the first time)",
+          file=sys.stderr)
+    if not python.is_file():
+        _run([base_python(), "-m", "venv", str(venv)])
+    stamp.unlink(missing_ok=True)  # a failed install below is retried on the next run
+    pip = [str(python), "-m", "pip", "install", "--quiet"]
+    _run([*pip, str(wheel), *wanted["requirements"]])
+    # Same version, new contents (training.py or checks changed): replace the package.
+    _run([*pip, "--force-reinstall", "--no-deps", str(wheel)])
+    install_config(venv)
+    module = installed_module(venv)
+    if module is None:
+        raise RuntimeError(f"the student wheel installed no tinytorch/core/training.py in {venv}")
+    installed = module.read_bytes()
+    if theirs is not None and theirs != installed:
+        kept = module.with_name(f"training.release-{hashlib.sha256(installed).hexdigest()[:8]}.py")
+        kept.write_bytes(installed)
+        module.write_bytes(theirs)
+        print(f"your own Module 07 is kept in {module}; the new release's version is beside "
+              f"it: {kept.name}", file=sys.stderr)
+    stamp.write_text(json.dumps({**wanted, "module_sha256": hashlib.sha256(installed).hexdigest()},
+                                indent=1) + "\n")
+    return True
+
+
+def installed_module(venv: Path) -> Path | None:
+    """The ``tinytorch/core/training.py`` installed in ``venv``, if there is one."""
+    found = sorted(venv.glob("lib/python*/site-packages/tinytorch/core/training.py"))
+    return found[0] if found else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course.student_env", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("wheel", help="build the student wheel into dist/ and print its path")
+    commands.add_parser("venv", help=f"create or update {VENV.name}/ (skipped when up to date)")
+    commands.add_parser("requirements", help="print the student's pinned Jupyter stack")
+    config = commands.add_parser("config", help="install binder/jupyter-student/ into "
+                                 "PREFIX/etc/jupyter")
+    config.add_argument("--prefix", type=Path, default=Path(sys.prefix),
+                        help="the environment's prefix (default: this Python's sys.prefix)")
+    config.add_argument("--exchange", action="store_true",
+                        help="a hub with an nbgrader exchange: keep the assignment list on")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "wheel":
+            print(build_wheel())
+        elif args.command == "venv":
+            changed = ensure_venv()
+            state = "installed" if changed else "up to date, nothing installed"
+            print(f"{VENV.relative_to(paths.REPO)}: {state}", file=sys.stderr)
+        elif args.command == "requirements":
+            print("\n".join(requirements()))
+        else:
+            if args.prefix.resolve() == INSTRUCTOR_VENV.resolve():
+                raise ValueError(f"--prefix {args.prefix} is the instructor's venv: the students' "
+                                 "configuration would turn its formgrader off")
+            for path in install_config(args.prefix, exchange=args.exchange):
+                print(path)
+    except LeakError as error:
+        print(error, file=sys.stderr)
+        return 1
+    except (RuntimeError, FileNotFoundError, ValueError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

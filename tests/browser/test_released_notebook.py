@@ -1,0 +1,122 @@
+"""The released notebook as a student first meets it, in JupyterLab in a real browser.
+
+A lab with the students' configuration serves a copy of the release (nothing written yet):
+
+- the notebook opens unmodified: once its kernel is idle, JupyterLab does not mark it as
+  changed (no dot on its tab), so closing it right away asks nothing;
+- a teaching picture of code not written yet shows its red message as a picture (IPython's
+  inline PNG), never a ``<Figure size ... with 0 Axes>`` line. The cells above the first such
+  picture run one by one (the checks' cells are skipped: they fail, as they should, on a blank
+  notebook), and the picture is saved as build/screenshots/09-unwritten-picture.png.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from course import paths, student_env
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+    from .conftest import JupyterLab
+
+pytestmark = pytest.mark.slow
+
+OPEN_TIMEOUT = 90.0  # s: the lab loads and the kernel starts
+CELL_TIMEOUT = 60.0  # s: one cell runs
+SETTLE = 3.0  # s after the kernel is idle, for late metadata updates to land
+PICTURE = "viz.plot_clipping(clip_grad_norm)"
+
+PANEL_JS = """(path) => Array.from(window.jupyterapp.shell.widgets("main")).find(
+  (w) => w.context && w.context.path === path && w.sessionContext)"""
+
+
+@pytest.fixture(scope="module")
+def lab(start_jupyterlab: Callable[..., JupyterLab], course_dir: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> JupyterLab:
+    root = tmp_path_factory.mktemp("released") / paths.ASSIGNMENT
+    shutil.copytree(course_dir / "release" / paths.ASSIGNMENT, root)
+    return start_jupyterlab(root, config_path=student_env.CONFIG)
+
+
+def _open(page: Page, lab: JupyterLab) -> None:
+    page.goto(lab.url(f"/lab/tree/{paths.NOTEBOOK}"), wait_until="domcontentloaded")
+    try:
+        page.wait_for_function(
+            f"""(path) => {{
+              if (!window.jupyterapp) return false;
+              const panel = ({PANEL_JS})(path);
+              if (!panel || !panel.context.isReady || !panel.sessionContext.isReady) return false;
+              const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
+              return kernel && kernel.status === "idle" && panel.content.widgets.length > 0;
+            }}""",
+            arg=paths.NOTEBOOK, timeout=OPEN_TIMEOUT * 1000)
+    except Exception as error:  # Playwright's TimeoutError: say what was seen instead
+        pytest.fail(f"expected {paths.NOTEBOOK} open with an idle kernel within "
+                    f"{OPEN_TIMEOUT:.0f} s ({error}). Server log:\n{lab.log_tail()}")
+
+
+def _dirty(page: Page) -> dict[str, object]:
+    return page.evaluate(f"""(path) => {{
+      const panel = ({PANEL_JS})(path);
+      const tab = document.querySelector(`li.lm-TabBar-tab[data-id="${{panel.id}}"]`);
+      return {{ model: panel.model.dirty,
+                tab: tab ? tab.classList.contains("jp-mod-dirty") : null }};
+    }}""", paths.NOTEBOOK)
+
+
+def test_the_released_notebook_opens_unmodified(page: Page, lab: JupyterLab) -> None:
+    _open(page, lab)
+    time.sleep(SETTLE)
+    state = _dirty(page)
+    assert state == {"model": False, "tab": False}, (
+        f"expected the notebook unmodified right after opening; JupyterLab marks it changed "
+        f"({state}): something in the released file differs from what JupyterLab writes back")
+
+
+def _run_cell(page: Page, index: int) -> None:
+    page.evaluate(f"""([path, index]) => {{
+      const app = window.jupyterapp, panel = ({PANEL_JS})(path);
+      app.shell.activateById(panel.id);
+      panel.content.activeCellIndex = index;
+      return app.commands.execute("notebook:run-cell");
+    }}""", [paths.NOTEBOOK, index])
+    page.wait_for_function(f"""([path, index]) => {{
+      const panel = ({PANEL_JS})(path);
+      const cell = panel.content.widgets[index];
+      const kernel = panel.sessionContext.session.kernel;
+      return cell.model.executionCount !== null && kernel.status === "idle";
+    }}""", arg=[paths.NOTEBOOK, index], timeout=CELL_TIMEOUT * 1000)
+
+
+def test_a_picture_of_unwritten_code_shows_its_message(
+        page: Page, lab: JupyterLab, screenshot: Callable[..., Path]) -> None:
+    _open(page, lab)
+    cells = page.evaluate(f"""(path) => ({PANEL_JS})(path).content.widgets.map((c) => [
+      c.model.type, c.model.sharedModel.getSource()])""", paths.NOTEBOOK)
+    target = next((i for i, (kind, source) in enumerate(cells)
+                   if kind == "code" and source.strip() == PICTURE), None)
+    assert target is not None, f"no cell {PICTURE!r} in the released notebook"
+    for index, (kind, source) in enumerate(cells[: target + 1]):
+        if kind == "code" and "run_check(" not in source:
+            _run_cell(page, index)
+    outputs = page.evaluate(f"""([path, index]) => ({PANEL_JS})(path).content.widgets[index]
+      .model.outputs.toJSON()""", [paths.NOTEBOOK, target])
+    kinds = [sorted(o.get("data", {})) or [o["output_type"]] for o in outputs]
+    assert any("image/png" in k for k in kinds), f"the picture cell shows {outputs}"
+    texts = " ".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", ""))
+                     for o in outputs)
+    assert "0 Axes" not in texts and "Traceback" not in texts, texts
+    picture = page.evaluate(f"""([path, index]) => ({PANEL_JS})(path).content.widgets[index]
+      .node.querySelector(".jp-OutputArea-output img") !== null""", [paths.NOTEBOOK, target])
+    assert picture, "the picture's PNG is not on the page"
+    page.evaluate(f"""([path, index]) => ({PANEL_JS})(path).content.widgets[index]
+      .node.scrollIntoView()""", [paths.NOTEBOOK, target])
+    screenshot("09-unwritten-picture.png")
