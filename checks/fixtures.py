@@ -103,6 +103,29 @@ class SpySGD(SGD):
         super().step()
 
 
+class GradientAuditSGD(SGD):
+    """SGD that counts its steps and keeps, of the gradients it was handed, only the ones no
+    step should see: missing, non-finite or all zero (the first few, with their step and
+    parameter). A check that asks "did every step get a usable gradient?" needs nothing more,
+    and a record of a run that trains for 50 steps stays the size of one step."""
+
+    KEPT = 5
+
+    def __init__(self, params: Any, lr: float = 0.01, **kwargs: Any) -> None:
+        super().__init__(params, lr=lr, **kwargs)
+        self.steps_seen = 0
+        self.unusable: list[tuple[int, int, np.ndarray | None]] = []
+
+    def step(self) -> None:
+        for i, p in enumerate(self.params):
+            g = grad_array(p)
+            if len(self.unusable) < self.KEPT and (
+                    g is None or not np.all(np.isfinite(g)) or not np.any(g != 0)):
+                self.unusable.append((self.steps_seen, i, None if g is None else np.array(g)))
+        self.steps_seen += 1
+        super().step()
+
+
 def global_norm(grads: list[np.ndarray | None]) -> float:
     """L2 norm over every gradient present, in float64."""
     return float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64)))

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from checks.diagnose import attempt, fail, require
-from checks.fixtures import MLP, LinearModel, SpySGD, batches, blobs, line_data
+from checks.fixtures import MLP, GradientAuditSGD, LinearModel, batches, blobs, line_data
 from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU, Sigmoid, Tanh
 from tinytorch.core.layers import Linear, Sequential
@@ -253,21 +253,19 @@ def check_losses(Trainer: Any, *, seed: int = 0) -> None:
     ]
     for name, build, loss_fn, x, y, lr in cases:
         model = build()
-        optimizer = SpySGD(model.parameters(), lr=lr, momentum=0.9)
+        optimizer = GradientAuditSGD(model.parameters(), lr=lr, momentum=0.9)
         n = len(x)
         data = batches(x, y, [n // 2, n - n // 2])
         _learns(model, optimizer, loss_fn, x, y, data, 25, name, Trainer=Trainer, ratio=0.5)
-        require(len(optimizer.seen_grads) == 50, f"{name}: wrong number of optimizer steps",
-                "50 (2 batches x 25 epochs)", len(optimizer.seen_grads),
+        require(optimizer.steps_seen == 50, f"{name}: wrong number of optimizer steps",
+                "50 (2 batches x 25 epochs)", optimizer.steps_seen,
                 "optimizer.step() must run once per batch (accumulation_steps=1)")
-        for step, grads in enumerate(optimizer.seen_grads):
-            for i, g in enumerate(grads):
-                require(g is not None and np.all(np.isfinite(g)) and np.any(g != 0),
-                        f"{name}: parameter {i} had no usable gradient at optimizer step {step}",
-                        "a finite, non-zero gradient on every parameter at every step",
-                        "None" if g is None else g,
-                        "backward was not called on this loss before step(), or the gradients "
-                        "were cleared between backward and step")
+        for step, i, g in optimizer.unusable[:1]:
+            fail(f"{name}: parameter {i} had no usable gradient at optimizer step {step}",
+                 "a finite, non-zero gradient on every parameter at every step",
+                 "None" if g is None else g,
+                 "backward was not called on this loss before step(), or the gradients "
+                 "were cleared between backward and step")
 
 
 # ------------------------------------------------------------------ 7.3

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import operator
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -63,13 +64,20 @@ def _array(a: np.ndarray) -> dict[str, Any]:
 
 
 def encode(value: Any, memo: dict[int, int] | None = None,
-           sent: dict[int, tuple[int, str, list]] | None = None) -> Any:
+           sent: dict[int, tuple] | None = None) -> Any:
     """``value`` as JSON-ready plain data; objects as their attributes, deeply.
 
     ``sent`` (the recorder's, for the state of tracked objects) remembers each list already
     sent: a list whose first items are still what was sent travels as those items' count and
     the new ones (``{"extend": n, "items": [...]}``), so a history or a log that grows by one
     entry per call costs one entry per call, not its whole length again."""
+    kind = type(value)  # the exact built-in kinds first: most of a record is made of them
+    if kind is float:
+        return {"f": value.hex()}
+    if kind is str or kind is bool or kind is int or value is None:
+        return value
+    if kind is np.ndarray:
+        return _array(value)
     memo = {} if memo is None else memo
     if value is None or isinstance(value, bool | str):
         return value
@@ -111,23 +119,49 @@ def encode(value: Any, memo: dict[int, int] | None = None,
     return {"X": type(value).__name__}
 
 
-def _encode_list(value: list, memo: dict[int, int],
-                 sent: dict[int, tuple[int, str, list]]) -> Any:
-    """A list of tracked state, as only its new items when its sent ones are unchanged."""
+def _encode_list(value: list, memo: dict[int, int], sent: dict[int, tuple]) -> Any:
+    """A list of tracked state, as only its new items when it grew and its sent items are
+    still the same: the same objects (which settles numbers and strings), and the mutable ones
+    (arrays, lists, objects) with the same fingerprint. Only a list seen growing is
+    fingerprinted for this; one that keeps its length (a model's parameters) never is."""
     known = sent.get(id(value))
     start = 0
-    if known is not None and known[2] is value and 0 < known[0] <= len(value) \
-            and _mark(value[:known[0]]) == known[1]:
-        start = known[0]
-    items = [encode(v, memo, sent) for v in value[start:]]
-    sent[id(value)] = (len(value), _mark(value), value)  # the list kept: its id stays its own
-    return {"extend": start, "items": items} if start else items
+    if known is not None and known[3] is value and known[2] is not None:
+        count, items, mark = known[0], known[1], known[2]
+        if 0 < count <= len(value) and all(map(operator.is_, value[:count], items)) \
+                and _mutables_mark(value[:count]) == mark:
+            start = count
+    encoded = [encode(v, memo, sent) for v in value[start:]]
+    growing = known is not None and (known[2] is not None or len(value) > known[0])
+    sent[id(value)] = (len(value), tuple(value), _mutables_mark(value) if growing else None,
+                       value)  # the list kept: its id stays its own
+    return {"extend": start, "items": encoded} if start else encoded
+
+
+_IMMUTABLE = (int, float, str, bool, type(None))
+
+
+def _mutables_mark(items: list) -> str:
+    """A digest of the items whose content can change in place (not numbers or strings)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for item in items:
+        if type(item) not in _IMMUTABLE:
+            _fingerprint(item, digest, set())
+    return digest.hexdigest()
+
+
+_PRIMITIVE_TAGS = {bool: b"bool:", int: b"int:", float: b"float:", str: b"str:",
+                   type(None): b"NoneType:"}
 
 
 def _fingerprint(value: Any, digest: Any, seen: set[int]) -> None:
     """Feed ``value``'s state to ``digest``, walking it as ``encode`` does (cheaply: arrays by
     their bytes, no text)."""
     kind = type(value)
+    if kind in _PRIMITIVE_TAGS:
+        digest.update(_PRIMITIVE_TAGS[kind])
+        digest.update(repr(value).encode())
+        return
     if kind is Tensor:
         if id(value) in seen:
             digest.update(b"r")
@@ -505,7 +539,7 @@ class Recorder(_Side):
         self.events: list[dict[str, Any]] = []
         self._last: dict[str, str] = {}
         # per tracked object, the lists of its state already sent (see ``encode``)
-        self._sent: dict[str, dict[int, tuple[int, str, list]]] = {}
+        self._sent: dict[str, dict[int, tuple]] = {}
         self._depth = 0
 
     def wrap(self, implementations: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,11 @@ reference code, release it to students without solutions, and grade submissions.
   its record, visible and freshly drawn seeds, a class in parallel).
 * ``course.grade``: grade notebooks and print JSON (``make grade``).
 * ``course.nbgrader_trusted``: nbgrader's autograde and feedback carrying the trusted outcomes.
+* ``course.feedback``: the feedback page a student reads (named checks, wrapped messages).
+* ``course.student_env``: what a student environment installs (a wheel without solutions, the
+  Jupyter stack, the students' Jupyter configuration) and ``make lab``'s ``.venv-student``.
+* ``course.complete``: a student's finished notebook written into their own tinytorch
+  (``make complete``), after every check passes.
 * ``course.config``: the nbgrader settings of notebooks/nbgrader_config.py.
 * ``course.validate``, ``course.autograde``, ``course.binder``: validate, autograde a class, build
   the Binder image.
