@@ -41,6 +41,7 @@ SCREENSHOTS = ROOT / "build" / "screenshots"
 
 SERVER_START_TIMEOUT = 60.0  # seconds until /api/status answers
 SERVER_STOP_TIMEOUT = 15.0  # seconds between terminate and kill
+OPEN_TIMEOUT = 90.0  # seconds for a notebook to open with an idle kernel
 
 # User settings of the lab, as <plugin>.jupyterlab-settings files under JUPYTERLAB_SETTINGS_DIR.
 LAB_SETTINGS = {
@@ -64,6 +65,34 @@ class JupyterLab:
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}?token={self.token}"
+
+    def open_notebook(self, page: Page, name: str, timeout: float = OPEN_TIMEOUT) -> None:
+        """Open the notebook ``name`` in ``page`` and wait until its kernel is idle; otherwise
+        fail with what the page showed and the server log."""
+        page.goto(self.url(f"/lab/tree/{name}"), wait_until="domcontentloaded")
+        try:
+            page.wait_for_function(
+                """(path) => {
+                  const app = window.jupyterapp;
+                  if (!app) return false;
+                  const panel = Array.from(app.shell.widgets("main")).find(
+                    (w) => w.context && w.context.path === path && w.sessionContext);
+                  if (!panel || !panel.context.isReady || !panel.sessionContext.isReady) {
+                    return false;
+                  }
+                  const kernel = panel.sessionContext.session &&
+                    panel.sessionContext.session.kernel;
+                  return kernel && kernel.status === "idle" && panel.content.widgets.length > 0;
+                }""",
+                arg=name,
+                timeout=timeout * 1000,
+            )
+        except Exception as error:  # Playwright's TimeoutError: say what was seen instead
+            pytest.fail(
+                f"expected {name} open in JupyterLab with an idle kernel within {timeout:.0f} s; "
+                f"saw page {page.title()!r} at {page.url} ({error}). Server log:\n"
+                f"{self.log_tail()}"
+            )
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

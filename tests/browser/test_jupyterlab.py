@@ -31,7 +31,6 @@ pytestmark = pytest.mark.slow
 NOTEBOOK_NAME = "07_training.ipynb"
 EXPLORER_SOURCE = "viz.schedule_explorer(CosineSchedule)"  # the whole cell
 LIVE_SOURCE = "viz.train_live("  # part of the cell
-OPEN_TIMEOUT = 90.0  # s: the lab loads and the kernel starts
 RUN_TIMEOUT = 180.0  # s: all cells (about 15 s under nbclient)
 REDRAW_TIMEOUT = 30.0  # s: the explorer redraws after a slider moves
 SAMPLE_EVERY = 0.1  # s between two looks at the live view
@@ -148,35 +147,10 @@ def _find(cells: list[dict[str, str]], what: str, match: Callable[[str], bool]) 
     return found[0]
 
 
-def _open_notebook(page: Page, lab: JupyterLab) -> None:
-    page.goto(lab.url(f"/lab/tree/{NOTEBOOK_NAME}"), wait_until="domcontentloaded")
-    try:
-        page.wait_for_function(
-            """(path) => {
-              const app = window.jupyterapp;
-              if (!app) return false;
-              const panel = Array.from(app.shell.widgets("main")).find(
-                (w) => w.context && w.context.path === path && w.sessionContext);
-              if (!panel || !panel.context.isReady || !panel.sessionContext.isReady) return false;
-              const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-              return kernel && kernel.status === "idle" && panel.content.widgets.length > 0;
-            }""",
-            arg=NOTEBOOK_NAME,
-            timeout=OPEN_TIMEOUT * 1000,
-        )
-    except Exception as error:  # Playwright's TimeoutError: say what was seen instead
-        title = page.title()
-        pytest.fail(
-            f"expected {NOTEBOOK_NAME} open in JupyterLab with an idle kernel within "
-            f"{OPEN_TIMEOUT:.0f} s; saw page {title!r} at {page.url} ({error}). "
-            f"Server log:\n{lab.log_tail()}"
-        )
-
-
 @pytest.fixture(scope="module")
 def run(page: Page, jupyterlab: JupyterLab, screenshot: Callable[..., Path]) -> Run:
     """Open the notebook, run all cells with JupyterLab's command, and watch the live view."""
-    _open_notebook(page, jupyterlab)
+    jupyterlab.open_notebook(page, NOTEBOOK_NAME)
     page.evaluate(HELPERS_JS, NOTEBOOK_NAME)
     # The notebook alone, full width, for the screenshots.
     page.evaluate("() => { window.jupyterapp.shell.collapseLeft(); "

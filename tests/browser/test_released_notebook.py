@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-OPEN_TIMEOUT = 90.0  # s: the lab loads and the kernel starts
 CELL_TIMEOUT = 60.0  # s: one cell runs
 SETTLE = 3.0  # s after the kernel is idle, for late metadata updates to land
 PICTURE = "viz.plot_clipping(clip_grad_norm)"
@@ -46,23 +45,6 @@ def lab(start_jupyterlab: Callable[..., JupyterLab], course_dir: Path,
     return start_jupyterlab(root, config_path=student_env.CONFIG)
 
 
-def _open(page: Page, lab: JupyterLab) -> None:
-    page.goto(lab.url(f"/lab/tree/{paths.NOTEBOOK}"), wait_until="domcontentloaded")
-    try:
-        page.wait_for_function(
-            f"""(path) => {{
-              if (!window.jupyterapp) return false;
-              const panel = ({PANEL_JS})(path);
-              if (!panel || !panel.context.isReady || !panel.sessionContext.isReady) return false;
-              const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-              return kernel && kernel.status === "idle" && panel.content.widgets.length > 0;
-            }}""",
-            arg=paths.NOTEBOOK, timeout=OPEN_TIMEOUT * 1000)
-    except Exception as error:  # Playwright's TimeoutError: say what was seen instead
-        pytest.fail(f"expected {paths.NOTEBOOK} open with an idle kernel within "
-                    f"{OPEN_TIMEOUT:.0f} s ({error}). Server log:\n{lab.log_tail()}")
-
-
 def _dirty(page: Page) -> dict[str, object]:
     return page.evaluate(f"""(path) => {{
       const panel = ({PANEL_JS})(path);
@@ -73,7 +55,7 @@ def _dirty(page: Page) -> dict[str, object]:
 
 
 def test_the_released_notebook_opens_unmodified(page: Page, lab: JupyterLab) -> None:
-    _open(page, lab)
+    lab.open_notebook(page, paths.NOTEBOOK)
     time.sleep(SETTLE)
     state = _dirty(page)
     assert state == {"model": False, "tab": False}, (
@@ -98,7 +80,7 @@ def _run_cell(page: Page, index: int) -> None:
 
 def test_a_picture_of_unwritten_code_shows_its_message(
         page: Page, lab: JupyterLab, screenshot: Callable[..., Path]) -> None:
-    _open(page, lab)
+    lab.open_notebook(page, paths.NOTEBOOK)
     cells = page.evaluate(f"""(path) => ({PANEL_JS})(path).content.widgets.map((c) => [
       c.model.type, c.model.sharedModel.getSource()])""", paths.NOTEBOOK)
     target = next((i for i, (kind, source) in enumerate(cells)

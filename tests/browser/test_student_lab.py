@@ -38,7 +38,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-OPEN_TIMEOUT = 90.0  # s: the lab loads and the kernel starts
 VALIDATE_TIMEOUT = 120.0  # s: nbgrader runs the notebook (about 4 s here)
 INSTRUCTOR_ENTRIES = ("Formgrader", "Create Assignment", "Course List")
 EXCHANGE_ENTRIES = ("Assignment List",)
@@ -96,29 +95,6 @@ def hub_lab(start_jupyterlab: Callable[..., JupyterLab], course_dir: Path,
     return _lab(start_jupyterlab, base, course_dir, prefix / "etc" / "jupyter")
 
 
-def _open_notebook(page: Page, lab: JupyterLab) -> None:
-    page.goto(lab.url(f"/lab/tree/{paths.NOTEBOOK}"), wait_until="domcontentloaded")
-    try:
-        page.wait_for_function(
-            """(path) => {
-              const app = window.jupyterapp;
-              if (!app) return false;
-              const panel = Array.from(app.shell.widgets("main")).find(
-                (w) => w.context && w.context.path === path && w.sessionContext);
-              if (!panel || !panel.context.isReady || !panel.sessionContext.isReady) return false;
-              const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-              return kernel && kernel.status === "idle" && panel.content.widgets.length > 0;
-            }""",
-            arg=paths.NOTEBOOK,
-            timeout=OPEN_TIMEOUT * 1000,
-        )
-    except Exception as error:  # Playwright's TimeoutError: say what was seen instead
-        pytest.fail(
-            f"expected {paths.NOTEBOOK} open with an idle kernel within {OPEN_TIMEOUT:.0f} s; "
-            f"saw page {page.title()!r} at {page.url} ({error}). Server log:\n{lab.log_tail()}"
-        )
-
-
 def _menu_bar(page: Page) -> list[str]:
     return [t.strip() for t in page.locator("#jp-MainMenu .lm-MenuBar-itemLabel").all_inner_texts()]
 
@@ -163,7 +139,7 @@ def _server_log(lab: JupyterLab) -> str:
 def test_student_lab_offers_no_instructor_or_exchange_tool(
     page: Page, student_lab: JupyterLab, screenshot: Callable[..., Path]
 ) -> None:
-    _open_notebook(page, student_lab)
+    student_lab.open_notebook(page, paths.NOTEBOOK)
     assert "Nbgrader" not in _menu_bar(page), (
         f"expected no Nbgrader menu (its entries are instructor and exchange tools); the menu "
         f"bar is {_menu_bar(page)}"
@@ -191,7 +167,7 @@ def test_student_lab_offers_no_instructor_or_exchange_tool(
 def test_validate_button_shows_nbgraders_result(
     page: Page, student_lab: JupyterLab, screenshot: Callable[..., Path]
 ) -> None:
-    _open_notebook(page, student_lab)
+    student_lab.open_notebook(page, paths.NOTEBOOK)
     page.locator(".jp-NotebookPanel-toolbar").get_by_role("button", name="Validate").click()
     dialog = page.locator(".jp-Dialog")
     try:
@@ -228,7 +204,7 @@ def test_control_nbgrader_defaults_show_instructor_tools_and_the_error(
 ) -> None:
     """The checks above can fail: with nbgrader's defaults they see every instructor entry,
     and the server log holds the course-root error."""
-    _open_notebook(page, default_lab)
+    default_lab.open_notebook(page, paths.NOTEBOOK)
     menu = _nbgrader_menu(page)
     for entry in (*INSTRUCTOR_ENTRIES, *EXCHANGE_ENTRIES):
         assert any(entry.lower() in m.lower() for m in menu), f"{entry!r} not in {menu}"
@@ -242,7 +218,7 @@ def test_control_nbgrader_defaults_show_instructor_tools_and_the_error(
 def test_hub_configuration_keeps_the_assignment_list_only(
     page: Page, hub_lab: JupyterLab
 ) -> None:
-    _open_notebook(page, hub_lab)
+    hub_lab.open_notebook(page, paths.NOTEBOOK)
     assert _nbgrader_menu(page) == list(EXCHANGE_ENTRIES)
     assert list(_nbgrader_commands(page).values()) == list(EXCHANGE_ENTRIES)
     log = _server_log(hub_lab)
