@@ -55,7 +55,7 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course import paths
+from course import paths, trusted
 from course.solutions import strip_solutions
 
 #: The student's working copy's notebook (``make lab`` opens it; ``course.workspace`` makes it).
@@ -126,19 +126,6 @@ def answer_cells(notebook: Path) -> list[AnswerCell]:
             "notebook?"
         )
     return cells
-
-
-def graded_cells(notebook: Path) -> dict[str, str]:
-    """Check id -> the grade_id of the notebook cell that runs it (to point a student at it)."""
-    found: dict[str, str] = {}
-    for cell in json.loads(notebook.read_text(encoding="utf-8")).get("cells", []):
-        grading = cell.get("metadata", {}).get("nbgrader", {})
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
-        match = re.search(r'run_check\("([^"]+)"', source)
-        if isinstance(grading, dict) and grading.get("grade") and match:
-            found.setdefault(match.group(1), str(grading.get("grade_id")))
-    return found
 
 
 # ----------------------------------------------------------------------------- assembling
@@ -725,7 +712,8 @@ def complete(notebook: Path, *, timeout: float = DEFAULT_TIMEOUT) -> int:
         print(f"left out (it would run on every import): {line}", file=sys.stderr)
     run = run_checks(assembled, found[0].path.parent.parent, timeout=timeout)
     if not run.passed:
-        print(_failure_report(run, notebook, graded_cells(notebook)), file=sys.stderr)
+        graded = {cell.check: cell.grade_id for cell in trusted.graded_cells()}
+        print(_failure_report(run, notebook, graded), file=sys.stderr)
         return 1
     print(f"all {len(run.results)} checks pass on your code from {_shown(notebook)}")
     for result in write(found, assembled.text):
