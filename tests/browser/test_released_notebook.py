@@ -3,7 +3,8 @@
 A lab with the students' configuration serves a copy of the release (nothing written yet):
 
 - the notebook opens unmodified: once its kernel is idle, JupyterLab does not mark it as
-  changed (no dot on its tab), so closing it right away asks nothing;
+  changed (no dot on its tab), so closing it right away asks nothing (on a machine whose Python
+  is not the students' pinned one, the copy records this kernel's version instead);
 - a teaching picture of code not written yet shows its red message as a picture (IPython's
   inline PNG), never a ``<Figure size ... with 0 Axes>`` line. The cells above the first such
   picture run one by one (the checks' cells are skipped: they fail, as they should, on a blank
@@ -12,6 +13,8 @@ A lab with the students' configuration serves a copy of the release (nothing wri
 
 from __future__ import annotations
 
+import json
+import platform
 import shutil
 import time
 from collections.abc import Callable
@@ -20,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from course import paths, student_env
+from course import build, paths, student_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -42,6 +45,14 @@ def lab(start_jupyterlab: Callable[..., JupyterLab], course_dir: Path,
         tmp_path_factory: pytest.TempPathFactory) -> JupyterLab:
     root = tmp_path_factory.mktemp("released") / paths.ASSIGNMENT
     shutil.copytree(course_dir / "release" / paths.ASSIGNMENT, root)
+    here = platform.python_version()
+    if here != build.student_python():
+        # The kernel here is this venv's Python, not the students' pinned one (whose version
+        # tests/project/test_binder.py holds): record this kernel's version, nothing else.
+        notebook = root / paths.NOTEBOOK
+        data = json.loads(notebook.read_text())
+        data["metadata"]["language_info"]["version"] = here
+        notebook.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     return start_jupyterlab(root, config_path=student_env.CONFIG)
 
 
