@@ -14,12 +14,19 @@ brings a different version of a file:
 
 A file the student deleted is restored from the release. Nothing a student may have edited is
 ever replaced or removed.
+
+A notebook is written as the student's kernel will describe it: its ``language_info`` records
+the Python version of this machine (the release records the students' pinned one, see
+``course.build``), so JupyterLab, which writes the kernel's report into an open notebook, finds
+nothing to change and the notebook does not open marked modified. The manifest keeps, per file,
+the release's digest and the digest of what was written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -34,6 +41,21 @@ SKIPPED = {"__pycache__", ".ipynb_checkpoints"}
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def as_written(source: Path, version: str | None = None) -> bytes:
+    """The bytes of ``source`` as the working copy holds them: a notebook whose recorded
+    Python version is not this machine's gets this machine's; everything else as released."""
+    data = source.read_bytes()
+    if source.suffix != ".ipynb":
+        return data
+    version = version or platform.python_version()
+    notebook = json.loads(data)
+    info = notebook.get("metadata", {}).get("language_info")
+    if not isinstance(info, dict) or info.get("version") in (None, version):
+        return data
+    info["version"] = version
+    return (json.dumps(notebook, sort_keys=True, indent=1, ensure_ascii=False) + "\n").encode()
 
 
 def released_files(release: Path) -> list[Path]:
@@ -72,41 +94,55 @@ class Outcome:
         return lines
 
 
-def prepare(release: Path, work: Path = WORK) -> Outcome:
-    """Copy what is new in ``release`` into ``work`` without replacing any edited file."""
+def prepare(release: Path, work: Path = WORK, *, version: str | None = None) -> Outcome:
+    """Copy what is new in ``release`` into ``work`` without replacing any edited file
+    (``version``: the student's kernel's Python, by default this machine's)."""
     if not (release / paths.NOTEBOOK).is_file():
         raise FileNotFoundError(f"no released notebook at {release / paths.NOTEBOOK}; "
                                 "run `make release` first")
     work.mkdir(parents=True, exist_ok=True)
     manifest_path = work / MANIFEST
-    manifest: dict[str, str] = (
-        json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    )
+    manifest: dict[str, dict[str, str]] = {
+        key: value if isinstance(value, dict) else {"release": value, "written": value}
+        for key, value in (json.loads(manifest_path.read_text()) if manifest_path.is_file()
+                           else {}).items()
+    }
     outcome = Outcome()
     for relative in released_files(release):
         source, target, key = release / relative, work / relative, relative.as_posix()
         new = digest(source)
+        data = as_written(source, version)
+        written = hashlib.sha256(data).hexdigest()
+        entry = {"release": new, "written": written}
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-            manifest[key] = new
+            _write(target, data, source)
+            manifest[key] = entry
             outcome.created.append(key)
             continue
-        current, known = digest(target), manifest.get(key)
-        if current == new or new == known:  # up to date, or edited and the release unchanged
-            manifest[key] = new
-        elif current == known:  # untouched by the student: follow the release
-            shutil.copy2(source, target)
-            manifest[key] = new
+        current, known = digest(target), manifest.get(key, {})
+        if current == written:  # up to date
+            manifest[key] = entry
+        elif new == known.get("release"):  # edited, and the release unchanged: nothing to offer
+            pass
+        elif current == known.get("written"):  # untouched by the student: follow the release
+            _write(target, data, source)
+            manifest[key] = entry
             outcome.updated.append(key)
         else:  # edited (or of unknown origin): keep it, put the release's version beside it
             copy = beside(target, new)
             if not copy.exists():
-                shutil.copy2(source, copy)
-            manifest[key] = new  # offered once; the edited file stays the student's
-            outcome.kept[key] = copy.relative_to(work).as_posix()
+                _write(copy, data, source)
+            manifest[key] = {"release": new, "written": known.get("written", "")}
+            outcome.kept[key] = copy.relative_to(work).as_posix()  # offered once; theirs stays
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return outcome
+
+
+def _write(target: Path, data: bytes, source: Path) -> None:
+    """Write ``data`` to ``target`` with the release file's permissions and times."""
+    target.write_bytes(data)
+    shutil.copystat(source, target)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -72,7 +72,39 @@ def test_a_changed_release_is_offered_beside_the_edited_notebook(
     again = workspace.prepare(new, work)  # the same release again: offered once, not each time
     assert again.kept == {} and again.updated == [] and again.created == []
     manifest = json.loads((work / workspace.MANIFEST).read_text())
-    assert manifest[paths.NOTEBOOK] == workspace.digest(new / paths.NOTEBOOK)
+    assert manifest[paths.NOTEBOOK]["release"] == workspace.digest(new / paths.NOTEBOOK)
+
+
+def test_the_notebook_records_the_students_kernel_and_stays_the_releases(
+        course_dir: Path, tmp_path: Path) -> None:
+    """On a machine whose Python is not the pinned one, the working copy's notebook records
+    this kernel's version (so JupyterLab opens it unmodified). That adapted copy still counts
+    as untouched: a new release replaces it in place, and a second prepare changes nothing."""
+    old, new, work = tmp_path / "old", tmp_path / "new", tmp_path / "work"
+    shutil.copytree(_released(course_dir), old)
+    released = json.loads((old / paths.NOTEBOOK).read_text())
+    assert released["metadata"]["language_info"]["version"] != "3.99.1"
+    workspace.prepare(old, work, version="3.99.1")
+    mine = json.loads((work / paths.NOTEBOOK).read_text())
+    assert mine["metadata"]["language_info"]["version"] == "3.99.1"
+    mine["metadata"]["language_info"]["version"] = released["metadata"]["language_info"][
+        "version"]
+    assert mine == released, "only the recorded version may differ from the release"
+
+    again = workspace.prepare(old, work, version="3.99.1")
+    assert (again.created, again.updated, again.kept) == ([], [], {})
+
+    shutil.copytree(old, new)
+    notebook = nbformat.read(new / paths.NOTEBOOK, as_version=4)
+    notebook.cells[0].source += "\n\nErratum."
+    nbformat.write(notebook, new / paths.NOTEBOOK)
+    outcome = workspace.prepare(new, work, version="3.99.1")
+    assert outcome.updated == [paths.NOTEBOOK] and outcome.kept == {}
+    text = (work / paths.NOTEBOOK).read_text()
+    assert "Erratum." in text and '"version": "3.99.1"' in text
+    pinned = released["metadata"]["language_info"]["version"]  # the students' own Python
+    assert workspace.as_written(new / paths.NOTEBOOK, pinned) == (
+        new / paths.NOTEBOOK).read_bytes(), "a notebook already right must be copied byte for byte"
 
 
 def test_no_release_is_a_clear_error_that_names_the_folder(tmp_path: Path) -> None:
