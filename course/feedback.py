@@ -10,8 +10,9 @@ template ``course/templates/tinytorch-feedback`` (which extends nbgrader's):
 - the page names the assignment, never a folder of the grader's; and every message shown is the
   trusted grader's, which names the student's cells (``cell In[3]``), not files on the grader.
 
-What changes for the grader: a class's pages are mostly the same given code, so its syntax
-highlighting is computed once per process and reused; and the page is not re-parsed afterwards
+What changes for the grader: the templates are compiled once per process, not once per
+page; a class's pages are mostly the same given code, so its syntax highlighting is computed
+once per process and reused; and the page is not re-parsed afterwards
 (nbconvert's HTML exporter re-reads its whole output with BeautifulSoup only to add ``alt``
 text to images and ``tabindex`` to cells, about half of a page's time: a feedback page carries
 no image output, and the template sets ``tabindex`` itself).
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import nbgrader
+from jinja2.bccache import Bucket, BytecodeCache
 from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.templateexporter import TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
@@ -67,8 +69,34 @@ class _SharedHighlight(Highlight2HTML):
         return self._seen[key]
 
 
+class _CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates, kept in memory for the process. nbgrader makes a new
+    exporter (and so a new Jinja environment) for every student, which would parse and compile
+    the same ten templates again for each page; Jinja checks each template's source against the
+    checksum it was compiled from, so an edited template is compiled anew."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+_COMPILED = _CompiledTemplates()
+
+
 class FeedbackExporter(HTMLExporter):
     """HTML feedback of Module 07 (see the module's docstring)."""
+
+    def _create_environment(self) -> Any:
+        environment = super()._create_environment()
+        environment.bytecode_cache = _COMPILED
+        return environment
 
     @default("template_name")
     def _template_name_default(self) -> str:
