@@ -59,8 +59,10 @@ class ReplayMismatch(BaseException):
 def _array(a: np.ndarray) -> dict[str, Any]:
     if a.dtype.kind not in "biufc":
         return {"X": f"array of {a.dtype}"}
-    return {"A": base64.b64encode(a.tobytes(order="C")).decode(), "dtype": a.dtype.str,
-            "shape": list(a.shape)}
+    # one string, "<dtype>:<shape>:<bytes in base64>": a record holds thousands of arrays,
+    # and each one a single JSON string is what keeps writing and reading the record cheap
+    shape = ",".join(map(str, a.shape))
+    return {"A": f"{a.dtype.str}:{shape}:{base64.b64encode(a.tobytes(order='C')).decode()}"}
 
 
 def encode(value: Any, memo: dict[int, int] | None = None,
@@ -255,8 +257,9 @@ def decode(data: Any) -> Any:
     if "int" in data:
         return int(data["int"])
     if "A" in data:
-        raw = base64.b64decode(data["A"])
-        return np.frombuffer(raw, dtype=np.dtype(data["dtype"])).reshape(data["shape"]).copy()
+        dtype, shape, raw = str(data["A"]).split(":", 2)
+        dims = [int(n) for n in shape.split(",")] if shape else []
+        return np.frombuffer(base64.b64decode(raw), dtype=np.dtype(dtype)).reshape(dims).copy()
     if "np" in data:
         return decode(data["np"])[()]
     if "path" in data:
