@@ -127,29 +127,36 @@ def _encode_list(value: list, memo: dict[int, int], sent: dict[int, tuple]) -> A
     (arrays, lists, objects) with the same fingerprint. Only a list seen growing is
     fingerprinted for this; one that keeps its length (a model's parameters) never is."""
     known = sent.get(id(value))
-    start = 0
+    start, prefix = 0, None
     if known is not None and known[3] is value and known[2] is not None:
         count, items, mark = known[0], known[1], known[2]
-        if 0 < count <= len(value) and all(map(operator.is_, value[:count], items)) \
-                and _mutables_mark(value[:count]) == mark:
-            start = count
+        if 0 < count <= len(value) and all(map(operator.is_, value[:count], items)):
+            prefix = _mutables_digest(value[:count])
+            if prefix.hexdigest() == mark:
+                start = count
+            else:
+                prefix = None
     encoded = [encode(v, memo, sent) for v in value[start:]]
     growing = known is not None and (known[2] is not None or len(value) > known[0])
-    sent[id(value)] = (len(value), tuple(value), _mutables_mark(value) if growing else None,
-                       value)  # the list kept: its id stays its own
+    mark = None
+    if growing:  # the sent items' digest, carried on over the new ones (not hashed twice)
+        mark = (_mutables_digest(value[start:], prefix.copy()) if prefix is not None
+                else _mutables_digest(value)).hexdigest()
+    sent[id(value)] = (len(value), tuple(value), mark, value)  # the list kept: its id stays
     return {"extend": start, "items": encoded} if start else encoded
 
 
 _IMMUTABLE = (int, float, str, bool, type(None))
 
 
-def _mutables_mark(items: list) -> str:
-    """A digest of the items whose content can change in place (not numbers or strings)."""
-    digest = hashlib.blake2b(digest_size=16)
+def _mutables_digest(items: list, digest: Any = None) -> Any:
+    """``digest`` (a new one by default) fed the items whose content can change in place (not
+    numbers or strings)."""
+    digest = hashlib.blake2b(digest_size=16) if digest is None else digest
     for item in items:
         if type(item) not in _IMMUTABLE:
             _fingerprint(item, digest, set())
-    return digest.hexdigest()
+    return digest
 
 
 _PRIMITIVE_TAGS = {bool: b"bool:", int: b"int:", float: b"float:", str: b"str:",
