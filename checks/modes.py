@@ -15,6 +15,7 @@ import numpy as np
 
 from checks.diagnose import Deviations, attempt, fail, listed, require
 from checks.fixtures import LinearModel, blobs, line_data
+from checks.replay import graded
 from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.activations import Sigmoid
 from tinytorch.core.autograd import no_grad
@@ -102,6 +103,19 @@ def _run(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
                    "above)", call, *args, **kwargs)
 
 
+def _masks_drawn(before: dict, after: dict, p: float, sizes: list[int]) -> int | None:
+    """How many of the batches' Dropout masks (batches of ``sizes``, width 6, in order) take
+    a generator from ``before`` to ``after``; None when no number of them does."""
+    replica = Dropout(p)
+    replica.rng.bit_generator.state = before
+    for drawn in range(len(sizes) + 1):
+        if replica.rng.bit_generator.state == after:
+            return drawn
+        if drawn < len(sizes):
+            replica.forward(Tensor(np.zeros((sizes[drawn], 6), np.float32)))
+    return None
+
+
 def _mode_trainer(Trainer: Any, seed: int = 0) -> tuple[Any, _ModeModel]:  # noqa: N803
     model = _ModeModel(seed=seed)
     return Trainer(model, SGD(model.parameters(), lr=0.05), MSELoss()), model
@@ -117,33 +131,44 @@ def check_mode_switching(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     trainer, model = _mode_trainer(Trainer, seed=shifted(3, seed))
     model.set_all(False)  # as after an earlier evaluate: train_epoch must switch on
 
-    def judge(phase: str, wanted: bool) -> None:
+    def judge(phase: str, wanted: bool, drawn_before: dict) -> None:
+        """The mode inside forward, judged by its consequence: a Dropout in training mode
+        draws one mask per forward pass from its generator, in eval mode none. The flags the
+        model logs inside forward only word the message (the student's code can write them);
+        the flags after the call are the trainer's own doing."""
         seen = model.seen
         model.seen = []
-        require(len(seen) == 3, f"forward passes during {phase} of 3 batches", 3, len(seen),
-                "call model.forward once per batch")
-        flags = {"the model's": [s[0] for s in seen], "its Dropout's": [s[1] for s in seen],
-                 "a duck-typed layer nested in a list's": [s[2] for s in seen]}
-        labels = {"its Dropout's": "a Dropout", "a duck-typed layer nested in a list's":
-                  "a duck-typed layer held in a list"}
+        drawn = model.dropout.rng.bit_generator.state
+        masks = _masks_drawn(drawn_before, drawn, model.dropout.p, sizes)
         if phase.startswith("evaluate"):
-            fix = "call model.eval() (or set training=False) before the loop"
+            fix = "call self._set_mode(False) before the loop (it sets every layer's flag)"
         else:
-            fix = ("train_epoch must switch back: call model.train() (set training=True) at "
-                   "its start, since evaluate leaves the model in eval mode")
-        top = flags["the model's"]
-        if any(v != wanted for v in top):
-            fail(f"model.training observed inside forward during {phase}", [wanted] * 3, top,
-                 f"model.training was still {not wanted} inside {phase.split()[0]}'s forward: "
-                 f"{fix}")
-        for name, values in flags.items():
-            if any(v != wanted for v in values):
-                fail(f"{name} training flag observed inside forward during {phase}",
-                     [wanted] * 3, values,
-                     f"only the model's own flag was switched; nested layers ({labels[name]} "
-                     f"inside a duck-typed model) kept training={not wanted}: set the flag on "
-                     "every sublayer (walk the model's layers, e.g. set_training(model, "
-                     f"{wanted}))")
+            fix = ("train_epoch must switch back: call self._set_mode(True) at its start, "
+                   "since evaluate leaves the model in eval mode")
+        wanted_masks = 3 if wanted else 0
+        if masks != wanted_masks:
+            observed = ("a change no Dropout forward explains" if masks is None else
+                        f"{masks} mask(s) drawn")
+            top = [s[0] for s in seen if isinstance(s, tuple | list) and s]
+            if masks == 3 - wanted_masks and top and all(v == wanted for v in top):
+                bug = (f"the model's own flag was {wanted} but its Dropout's was not: nested "
+                       f"layers kept training={not wanted}; set the flag on every sublayer: "
+                       f"{fix}")
+            elif masks == 3 - wanted_masks:
+                bug = f"the model was in {'eval' if wanted else 'training'} mode: {fix}"
+            else:
+                bug = (f"the Dropout inside forward must be in {'training' if wanted else 'eval'} "
+                       f"mode for every one of the 3 batches (one forward pass per batch): {fix}")
+            fail(f"the Dropout's random draws during {phase} of 3 batches (a Dropout in "
+                 "training mode draws one mask per forward pass, in eval mode none)",
+                 f"{wanted_masks} mask(s) drawn", observed, bug)
+        after = {"the model": model.training, "its Dropout": model.dropout.training,
+                 "a duck-typed layer held in a list inside it": model.probe.training}
+        for name, value in after.items():
+            if bool(value) is not wanted or not isinstance(value, bool | np.bool_):
+                fail(f"the training flag of {name} after {phase}", wanted, value,
+                     f"only some flags were switched; {name} kept training={value!r}: set the "
+                     f"flag on every sublayer (lists included): {fix}")
 
     def flag(after: str, wanted: bool, setter: str) -> None:
         observed = getattr(trainer, "training_mode", "missing")
@@ -151,20 +176,28 @@ def check_mode_switching(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
                 f"{after} must set self.training_mode = {wanted} ({setter}), so the trainer "
                 "knows and saves the mode its model is in")
 
+    def state() -> dict:
+        return model.dropout.rng.bit_generator.state
+
+    before = state()
     _run("train_epoch", trainer.train_epoch, data)
-    judge("train_epoch (model was left in eval mode)", True)
+    judge("train_epoch (model was left in eval mode)", True, before)
     flag("train_epoch", True, "self._set_mode(True) does both")
+    before = state()
     _run("evaluate", trainer.evaluate, data)
-    judge("evaluate", False)
-    flag("evaluate", False, "self._set_mode(False) sets it and the model's mode")
     after = (model.training, model.dropout.training, model.probe.training)
-    require(after == (False, False, False),
-            "training flags (model, Dropout, nested layer) after evaluate returned",
-            (False, False, False), after,
-            "evaluate must leave the model in eval mode (train_epoch switches back); do not "
-            "restore training mode at its end")
+    inside = [tuple(s) for s in model.seen if isinstance(s, tuple | list)]
+    if after == (True, True, True) and inside and all(s == (False,) * 3 for s in inside) \
+            and state() == before:
+        fail("training flags (model, Dropout, nested layer) after evaluate returned",
+             (False, False, False), after,
+             "evaluate must leave the model in eval mode (train_epoch switches back); do not "
+             "restore training mode at its end")
+    judge("evaluate", False, before)
+    flag("evaluate", False, "self._set_mode(False) sets it and the model's mode")
+    before = state()
     _run("train_epoch after evaluate", trainer.train_epoch, data)
-    judge("train_epoch after evaluate", True)
+    judge("train_epoch after evaluate", True, before)
 
 
 # ----------------------------------------------------------------------------- 2.2
@@ -209,6 +242,8 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
 
     found = Deviations()
     with found.part():
+        if graded(Trainer):  # a log no consequence bears out: the student's feedback only
+            model.graph = [False] * len(sizes)
         require(model.graph and not any(model.graph),
                 "requires_grad of the model's outputs inside evaluate's forward",
                 [False] * len(sizes), model.graph,

@@ -535,6 +535,14 @@ class _Proxy:
         return f"<{self._name}>"
 
 
+def graded(implementation: Any) -> bool:
+    """Whether a check runs for a trusted grade (observed in a sandbox, or judged from its
+    record) rather than directly in the student's kernel. What a check can only learn from an
+    instrument's log with no consequence the judge recomputes (whether ``forward`` built a
+    graph) is then left out of the verdict: the student's feedback, never the grade."""
+    return isinstance(implementation, _Proxy)
+
+
 def _unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple, dict]:
     def real(v: Any) -> Any:
         return v._obj if isinstance(v, _Proxy) else v

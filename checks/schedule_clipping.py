@@ -1,8 +1,9 @@
 """Audit priorities 3 and 4: the learning-rate schedule and gradient clipping inside the Trainer.
 
-What the optimizer saw is what is judged: the lr read inside the model's ``forward`` and at
-every ``optimizer.step()`` (SpySGD), and the gradients handed to each step, compared with the
-true gradient of the window's mean loss computed here in float64 numpy. A hidden run
+What the optimizer saw is what is judged: the lr and the gradients handed to every
+``optimizer.step()`` (SpySGD, whose records are believed only as far as the weights bear them
+out), compared with the schedule and with the true gradient of the window's mean loss at the
+weights the replayed steps had, computed here in float64 numpy. A hidden run
 (``seed > 0``) shifts every data and model seed and draws other schedules, learning rates,
 batch sizes and (for 4.2) a clip threshold above every gradient of the run.
 """
@@ -26,31 +27,6 @@ INITIAL_LR = 0.5  # the optimizer's own lr: no schedule value, so "never applied
 
 def _close(a: float, b: float, rtol: float = 1e-5, atol: float = 1e-12) -> bool:
     return math.isfinite(a) and abs(a - b) <= atol + rtol * abs(b)
-
-
-class _LrSpyModel(LinearModel):
-    """LinearModel that records the optimizer's lr each time ``forward`` runs."""
-
-    def __init__(self, n_in: int = 1, seed: int = 0) -> None:
-        super().__init__(n_in=n_in, seed=seed)
-        self.optimizer: Any = None
-        self.lrs: list[float] = []
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.lrs.append(float(self.optimizer.lr))
-        return super().forward(x)
-
-
-class _ParamSpySGD(SpySGD):
-    """SpySGD that also records the parameters (float64 copies) just before each step."""
-
-    def __init__(self, params: Any, lr: float = 0.01, **kwargs: Any) -> None:
-        super().__init__(params, lr=lr, **kwargs)
-        self.seen_params: list[list[np.ndarray]] = []
-
-    def step(self) -> None:
-        self.seen_params.append([np.array(p.data, dtype=np.float64) for p in self.params])
-        super().step()
 
 
 def _train(trainer: Any, data: Any, what: str, **kwargs: Any) -> float:
@@ -111,7 +87,7 @@ def _schedule_bug(epoch_lrs: list[list[float]], get_lr: Callable[[int], float]) 
 
 def check_scheduler_updates_lr(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
     """Audit 3.1: with CosineSchedule(0.1, 0.01, total_epochs=6) and 7 epochs, every batch of
-    epoch e runs (forward and optimizer.step) with get_lr(e), from epoch 0 on; the rates
+    epoch e steps the optimizer with get_lr(e), from epoch 0 on; the rates
     decrease and end at min_lr; history['learning_rates'] holds them. A hidden run uses another
     schedule (max_lr below INITIAL_LR) and other batch sizes."""
     max_lr, min_lr, total, sizes = 0.1, 0.01, 6, [4, 4, 4]
@@ -121,9 +97,8 @@ def check_scheduler_updates_lr(Trainer: Any, CosineSchedule: Any, *, seed: int =
         min_lr = round(max_lr * float(vary.uniform(0.05, 0.5)), 4)
         total, sizes = int(vary.integers(3, 9)), unequal_sizes(vary, 3, 1, 8)
     schedule = CosineSchedule(max_lr=max_lr, min_lr=min_lr, total_epochs=total)
-    model = _LrSpyModel(seed=shifted(3, seed))
+    model = LinearModel(seed=shifted(3, seed))
     opt = SpySGD(model.parameters(), lr=INITIAL_LR)
-    model.optimizer = opt
     trainer = Trainer(model, opt, MSELoss(), scheduler=schedule)
     x, y = line_data(n=sum(sizes), seed=shifted(4, seed))
     data = batches(x, y, sizes)
@@ -133,21 +108,19 @@ def check_scheduler_updates_lr(Trainer: Any, CosineSchedule: Any, *, seed: int =
 
     reference = CosineSchedule(max_lr=max_lr, min_lr=min_lr, total_epochs=total)
     expected = [float(reference.get_lr(e)) for e in range(epochs)]
-    what = (f"lr seen by forward() and optimizer.step() in each of {epochs} epochs with "
+    what = (f"lr seen by optimizer.step() in each of {epochs} epochs with "
             f"CosineSchedule(max_lr={max_lr}, min_lr={min_lr}, total_epochs={total}), "
             f"optimizer created with lr={INITIAL_LR}")
-    require(len(model.lrs) == 3 * epochs and len(opt.seen_lr) == 3 * epochs, what,
-            f"{3 * epochs} forward passes and {3 * epochs} optimizer steps (3 batches/epoch)",
-            f"{len(model.lrs)} forward passes, {len(opt.seen_lr)} steps",
-            "train_epoch must run forward and one optimizer step per batch")
-    for source, seen in (("forward()", model.lrs), ("optimizer.step()", opt.seen_lr)):
-        by_epoch = _per_epoch(seen, 3)
-        ok = all(_close(v, expected[e]) for e, vs in enumerate(by_epoch) for v in vs)
-        if not ok:
-            fail(f"{what}: the lr read in {source}, per epoch",
-                 f"get_lr(epoch) = {_fmt(expected)} in every batch",
-                 "; ".join(_fmt(vs) for vs in by_epoch),
-                 _schedule_bug(by_epoch, lambda e: float(reference.get_lr(e))))
+    seen = opt.seen_lr
+    require(len(seen) == 3 * epochs, what, f"{3 * epochs} optimizer steps (3 batches/epoch)",
+            f"{len(seen)} steps", "train_epoch must take one optimizer step per batch")
+    by_epoch = _per_epoch(seen, 3)
+    ok = all(_close(v, expected[e]) for e, vs in enumerate(by_epoch) for v in vs)
+    if not ok:
+        fail(f"{what}: the lr of each step, per epoch",
+             f"get_lr(epoch) = {_fmt(expected)} in every batch",
+             "; ".join(_fmt(vs) for vs in by_epoch),
+             _schedule_bug(by_epoch, lambda e: float(reference.get_lr(e))))
     decreasing = all(expected[i + 1] < expected[i] for i in range(len(expected) - 1))
     require(decreasing and _close(expected[-1], min_lr),
             f"{what}: the schedule's rates", f"decreasing from {max_lr} to {min_lr}",
@@ -169,9 +142,8 @@ def check_training_without_scheduler(Trainer: Any, *, seed: int = 0) -> None:
     if seed:
         vary = variation(seed, 32)
         lr, batch = round(float(vary.uniform(0.2, 0.4)), 3), int(vary.integers(6, 11))
-    model = _LrSpyModel(seed=shifted(5, seed))
+    model = LinearModel(seed=shifted(5, seed))
     opt = SpySGD(model.parameters(), lr=lr)
-    model.optimizer = opt
     trainer = Trainer(model, opt, MSELoss(), scheduler=None)
     x, y = line_data(n=4 * batch, seed=shifted(6, seed))
     data = batches(x, y, [batch] * 4)
@@ -179,12 +151,14 @@ def check_training_without_scheduler(Trainer: Any, *, seed: int = 0) -> None:
     losses = [_train(trainer, data, f"Trainer.train_epoch() (epoch {e}) with scheduler=None")
               for e in range(epochs)]
     what = f"lr during {epochs} epochs with scheduler=None and an optimizer created with lr={lr}"
-    seen = model.lrs + opt.seen_lr
-    if not all(v == lr for v in seen) or float(opt.lr) != lr:
+    seen = opt.seen_lr
+    if not seen or not all(v == lr for v in seen) or float(opt.lr) != lr:
         bug = ("without a scheduler the trainer must leave optimizer.lr alone (the user's lr is "
                "the rate); only set it when self.scheduler is not None")
-        fail(what, f"{lr} in every batch", f"forward: {_fmt(model.lrs[:8])}..., "
-             f"steps: {_fmt(opt.seen_lr[:8])}..., optimizer.lr after: {opt.lr}", bug)
+        if not seen:
+            bug = "train_epoch never called optimizer.step()"
+        fail(what, f"{lr} in every batch", f"steps: {_fmt(seen[:8])}..., "
+             f"optimizer.lr after: {opt.lr}", bug)
     recorded = list(trainer.history.get("learning_rates", []))
     require(len(recorded) == epochs and all(float(r) == lr for r in recorded),
             f"{what}: history['learning_rates']", f"[{lr}] * {epochs}", repr(recorded),
@@ -225,7 +199,7 @@ def _clip_run(Trainer: Any, sizes: list[int], accumulation_steps: int, clip: flo
               x: np.ndarray, y: np.ndarray, lr: float, epochs: int = 2,
               model_seed: int = 1) -> Any:
     model = LinearModel(n_in=2, seed=model_seed)
-    opt = _ParamSpySGD(model.parameters(), lr=lr)
+    opt = SpySGD(model.parameters(), lr=lr)
     trainer = Trainer(model, opt, MSELoss(), grad_clip_norm=clip)
     for e in range(epochs):
         _train(trainer, batches(x, y, sizes),

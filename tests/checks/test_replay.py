@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -32,12 +33,27 @@ def test_the_judge_agrees_with_the_check_on_the_reference(seed: int) -> None:
     assert {c: _through_json(c, reference_implementations(), seed) for c in CHECKS} == direct
 
 
+#: What a check learns only from an instrument's log, with no consequence the judge can
+#: recompute: the student's feedback in the kernel, left out of a trusted verdict.
+FEEDBACK_ONLY = "requires_grad of the model's outputs inside evaluate's forward"
+
+
+def _comparable(judged: dict[str, str | None], direct: dict[str, str | None]
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both verdicts, where the direct message holds a feedback-only deviation compared by
+    their failing alone (the judge names the other deviations)."""
+    blunt = {c for c, m in direct.items() if m and FEEDBACK_ONLY in m}
+    return ({c: "failed" if c in blunt and m else m for c, m in judged.items()},
+            {c: "failed" if c in blunt else m for c, m in direct.items()})
+
+
 @pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
 def test_the_judge_agrees_with_the_check_on_student_code(path: Path) -> None:
     implementations = solution_implementations(path)
     direct = run_all(implementations)
     judged = {c: _through_json(c, implementations, 0) for c in CHECKS}
-    assert judged == direct
+    judged_, direct_ = _comparable(judged, direct)
+    assert judged_ == direct_
 
 
 def test_a_record_cut_short_fails_with_the_reason() -> None:

@@ -33,6 +33,9 @@ class Mutant:
     caught_by: frozenset[str]
     named_by: frozenset[str]
     message: str
+    #: checks whose failure here rests only on an instrument's log that no consequence bears
+    #: out (a graph built inside forward): the student's feedback, not the trusted grade
+    ungraded: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not self.named_by or not self.named_by <= self.caught_by:

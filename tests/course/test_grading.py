@@ -129,14 +129,14 @@ def test_mutant_loses_points_exactly_where_intended(
 ) -> None:
     report = reports[f"mutant:{mutant.name}"]
     failed = _failed(report)
-    expected = {GRADE_ID[check] for check in mutant.caught_by}
+    expected = {GRADE_ID[check] for check in mutant.caught_by - mutant.ungraded}
     assert set(failed) == expected, (
         f"lost points in {sorted(failed)}, expected exactly {sorted(expected)}\n"
         + _explain(report)
     )
-    for check in mutant.named_by:
+    for check in mutant.named_by - mutant.ungraded:
         message = failed[GRADE_ID[check]]
         assert re.search(mutant.message, message, flags=re.I | re.S), (
             f"cell {GRADE_ID[check]} does not name the bug /{mutant.message}/:\n{message}"
         )
-    assert report["total"] < 100
+    assert report["total"] < 100 or mutant.caught_by <= mutant.ungraded
