@@ -188,7 +188,80 @@ def _attacks() -> dict[str, tuple[Any, float]]:
     a["graded-cells-renamed-and-deleted"] = (lambda: _renamed(), 100)
     a["schema-version-99"] = (lambda: _schema(), 100)
     a["not-a-notebook"] = ("not json at all", 0)
+    # --- writing what the checks' instruments should have seen (baseline: the same code
+    # without the writes, graded in the same class)
+    a["writes-the-checks-instruments"] = (lambda: _forger(write=True), TWIN)
     return a
+
+
+TWIN = "same code without the writes"
+FORGER = """
+import copy, inspect, re
+_Honest = Trainer
+
+def _names(obj):
+    found = set()
+    for cls in type(obj).__mro__:
+        if (cls.__module__ or '').startswith('checks.'):
+            found |= set(re.findall(r'self\\.(\\w+)\\s*(?::[^=\\n]*)?=', inspect.getsource(cls)))
+    return found
+
+def _plain(v):
+    if v is None or isinstance(v, (bool, int, float, str, np.ndarray, np.generic)):
+        return True
+    return isinstance(v, (list, tuple)) and all(_plain(x) for x in v)
+
+def _pairs(real, shadow, seen):
+    if id(real) in seen or real is None:
+        return []
+    seen.add(id(real))
+    out = [(real, shadow)] if (type(real).__module__ or '').startswith('checks.') else []
+    if isinstance(real, (list, tuple)) and isinstance(shadow, (list, tuple)):
+        for r, s in zip(real, shadow):
+            out += _pairs(r, s, seen)
+    elif hasattr(real, '__dict__') and hasattr(shadow, '__dict__'):
+        for k, v in vars(real).items():
+            if k in vars(shadow):
+                out += _pairs(v, vars(shadow)[k], seen)
+    return out
+
+class Trainer:
+    # trains a copy of what it is handed and reports the copy's numbers; WRITE copies the
+    # copy's instrument logs into the real objects
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+        self._real = [model, optimizer, loss_fn]
+        self._copies = copy.deepcopy(self._real)
+        self._shadow = _Honest(*self._copies, scheduler=scheduler, grad_clip_norm=grad_clip_norm)
+
+    def __getattr__(self, name):
+        value = getattr(self._shadow, name)
+        if not callable(value):
+            return value
+        def call(*args, **kwargs):
+            try:
+                return value(*args, **kwargs)
+            finally:
+                if WRITE:
+                    handed = [*args, *kwargs.values()]
+                    pairs = _pairs([*self._real, *handed], [*self._copies, *handed], set())
+                    for real, shadow in pairs:
+                        for k in _names(real):
+                            if k in vars(real) and _plain(vars(shadow).get(k)):
+                                setattr(real, k, copy.deepcopy(vars(shadow)[k]))
+        return call
+"""
+
+
+def _forger(*, write: bool) -> nbformat.NotebookNode:
+    """The reference, its Trainer replaced (before the last graded cell) by one that trains a
+    copy of what it is handed, with or without writing the copy's instrument logs into the
+    objects the check handed it."""
+    notebook = _reference()
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    last = max(i for i, c in enumerate(code)
+               if c.metadata.get("nbgrader", {}).get("grade")
+               and not c.metadata.get("nbgrader", {}).get("solution"))
+    return _with_cell(notebook, f"WRITE = {write}\n" + FORGER, at=last)
 
 
 def _sleepy() -> nbformat.NotebookNode:
@@ -279,6 +352,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             path.write_text(text)
         files[name] = path
         baselines[name] = baseline
+    files[TWIN] = write(_forger(write=False), folder / "forger-without-writes.ipynb")
     huge = folder / "hundred-megabytes.ipynb"
     with open(huge, "w") as handle:  # a valid notebook of 100 MB
         handle.write('{"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], '
@@ -296,6 +370,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     import time
 
     time.sleep(4)  # longer than the detached writer waits
+    by_name = dict(zip(files, reports, strict=True))
+    baselines = {name: by_name[b]["total"] if isinstance(b, str) else b
+                 for name, b in baselines.items()}
     table = [{"attack": name, "points": r["total"], "baseline": baselines.get(name, 100.0),
               "seconds": r["seconds"], "ended": r["ended"]}
              for name, r in zip(files, reports, strict=True)]
@@ -305,6 +382,16 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"reports": dict(zip(files, reports, strict=True)), "baselines": baselines,
             "files": files, "before": before, "host": host, "accepted": accepted,
             "repo_before": repo_before}
+
+
+def test_writing_the_instruments_is_graded_like_the_same_code_without(
+        graded: dict[str, Any]) -> None:
+    """A Trainer that trains copies and writes what the checks' spies should have logged
+    into the real ones: its twin without the writes scores what the writes must not raise."""
+    twin = graded["reports"][TWIN]
+    forger = graded["reports"]["writes-the-checks-instruments"]
+    assert twin["total"] < 100, json.dumps(twin, indent=1)[:2000]
+    assert forger["total"] <= twin["total"], json.dumps(forger, indent=1)[:3000]
 
 
 def test_the_suite_has_at_least_25_attacks() -> None:
