@@ -6,11 +6,12 @@ STAMP  := $(VENV)/.installed
 # The student's environment (make lab): the student wheel, the Jupyter stack, no instructor tools.
 STUDENT_VENV := .venv-student
 
-.PHONY: help setup lab test system-packages lint nbval bench bench-grading isolation clean notebook \
-	release validate autograde grade feedback export student-wheel complete
+.PHONY: help setup lab test system-packages lint nbval bench bench-grading isolation clean \
+	clean-course notebook release validate autograde grade feedback export student-wheel \
+	student-venv complete
 
 help:  ## list the commands
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 setup: $(STAMP)  ## create .venv with tinytorch and the pinned course, test and oracle packages
 
@@ -26,18 +27,25 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # The student works in work/07_training/, copied once from the release and never overwritten
 # (course/workspace.py): a second `make lab` or a new release keeps every edited file.
 # JupyterLab runs from the student's venv (course/student_env.py, reinstalled only when the
-# wheel, a pin or the student configuration changed): no solution, no instructor tools.
+# wheel, a pin or the student configuration changed): no solution, no instructor tools. A lab
+# already serving work/07_training is named and not started twice (two kernels, one notebook).
 lab: release  ## open the student's working copy (from the release: no solutions) in JupyterLab
+	@$(PY) -m course.workspace --refuse-if-served
 	$(PY) -m course.workspace >/dev/null
-	$(PY) -m course.student_env venv
+	$(PY) -m course.student_env venv --venv $(STUDENT_VENV)
 	$(STUDENT_VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training \
 		work/07_training/07_training.ipynb
 
 # The student's finished notebook becomes their tinytorch (course/complete.py): every check runs
 # on the assembled Module 07 first; then it is written beside the notebook (work/07_training/
-# tinytorch) and into the tinytorch of the student's venv (the one `make lab` runs).
-complete: setup  ## your checked answers become your tinytorch's Module 07 (NOTEBOOK=other.ipynb)
-	$(firstword $(wildcard $(STUDENT_VENV)/bin/python) $(PY)) -m course.complete $(NOTEBOOK)
+# tinytorch) and into the tinytorch of the student's venv (the one `make lab` runs). It runs
+# with that venv's Python (no instructor tools there), made first if it is missing.
+complete:  ## your checked answers become your tinytorch's Module 07 (NOTEBOOK=other.ipynb)
+	@test -x $(STUDENT_VENV)/bin/python || $(MAKE) --no-print-directory student-venv
+	$(STUDENT_VENV)/bin/python -m course.complete $(NOTEBOOK)
+
+student-venv: setup  ## create or update the student's environment .venv-student/ (make lab does)
+	$(PY) -m course.student_env venv --venv $(STUDENT_VENV)
 
 test: setup lint system-packages  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
 	$(PY) -m course.sandbox
@@ -100,7 +108,15 @@ bench: setup  ## time a 784-256-10 MLP training step: tinytorch vs numpy vs PyTo
 bench-grading: setup  ## grade a class of 100 (correct, mutants, cheats) against kernels run serially
 	$(PY) -m benchmarks.grading
 
-clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) $(STUDENT_VENV) dist .pytest_cache .ruff_cache .hypothesis benchmarks/results
-	cd notebooks && rm -rf release submitted autograded feedback gradebook.db grades.csv \
-		source/07_training/tinytorch source/07_training/checks
+# `make clean` removes only what a command makes again: the venvs (make setup, make lab; a
+# student's Module 07 written into .venv-student comes back with make complete), dist/ (make
+# student-wheel), caches, and the release with its staged packages (make release). Never the
+# student's working copy work/ nor the course's data (submissions, grades, feedback):
+# `make clean-course` removes those, after listing them and asking (course/clean.py: the
+# standard library only, so any python3 runs it).
+clean:  ## remove .venv/, .venv-student/, dist/, caches, notebooks/release/ and the staged source/07_training/{tinytorch,checks}/; never work/ nor course data
+	rm -rf $(VENV) $(STUDENT_VENV) dist .pytest_cache .ruff_cache .hypothesis
+	cd notebooks && rm -rf release source/07_training/tinytorch source/07_training/checks
+
+clean-course:  ## list the course's data (notebooks/submitted, autograded, feedback, gradebook.db, grades.csv), ask, remove it (YES=1: no question)
+	$(PYTHON) -m course.clean $(if $(YES),--yes)

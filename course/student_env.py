@@ -2,7 +2,7 @@
 student's Jupyter stack, and nothing of the instructor's.
 
     python -m course.student_env wheel          # dist/tinytorch_student-<version>-py3-none-any.whl
-    python -m course.student_env venv           # .venv-student/: wheel, Jupyter stack, config
+    python -m course.student_env venv [--venv V]    # V (.venv-student/): wheel, Jupyter, config
     python -m course.student_env requirements   # the pinned Jupyter stack, one per line
     python -m course.student_env config [--prefix P] [--exchange]   # P/etc/jupyter
 
@@ -11,7 +11,10 @@ and the instructor's tools (``course``) into every student's kernel. The wheel i
 from a staged copy made the way ``course.release`` stages an assignment (solution regions
 replaced by ``raise NotImplementedError()``), by setuptools through ``pip wheel``; the staged
 tree and the finished wheel are both scanned for solution lines and hidden tests, and a wheel
-holding anything besides ``tinytorch`` and ``checks`` is refused.
+holding anything besides ``tinytorch`` and ``checks`` is refused. The build uses this
+environment's setuptools only when it satisfies pyproject's build requirements (then no
+package index is needed); any other setuptools, or none, and pip builds in an isolated
+environment holding the required one, whatever pip and setuptools the user has.
 
 The student's Jupyter stack is pyproject's ``course`` extra (its pins, read from
 pyproject.toml, so there is one list of versions) without the instructor's tools. The
@@ -27,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -131,27 +136,44 @@ def stage(folder: Path, pyproject: dict[str, Any]) -> None:
     (folder / "pyproject.toml").write_text(staging_pyproject(pyproject))
 
 
-def _has_setuptools() -> bool:
-    try:
-        import setuptools  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def unmet_build_requirements(requires: list[str]) -> list[str]:
+    """The build requirements (pyproject's ``build-system.requires``) this environment does
+    not satisfy, each with what is installed: ``setuptools>=77.0.3 (installed: 65.5.0)``."""
+    unmet = []
+    for spec in requires:
+        requirement = Requirement(spec)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        try:
+            version = importlib.metadata.version(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            unmet.append(f"{spec} (not installed)")
+            continue
+        if not requirement.specifier.contains(version, prereleases=True):
+            unmet.append(f"{spec} (installed: {version})")
+    return unmet
 
 
-def _pip_wheel(source: Path, out: Path) -> None:
-    """Build with setuptools through pip. With setuptools in this environment (the instructor's
-    venv) the build uses it and needs no index; elsewhere pip's usual isolated build fetches
-    the pyproject's build requirements."""
+def _pip_wheel(source: Path, out: Path, requires: list[str]) -> None:
+    """Build with setuptools through this Python's pip. When this environment satisfies the
+    build requirements ``requires`` (the instructor's venv), the build uses them and needs no
+    package index; otherwise (an older setuptools, or none) pip builds in an isolated
+    environment into which it installs ``requires`` from the index, as for any sdist."""
+    unmet = unmet_build_requirements(requires)
     command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir",
                str(out), str(source)]
-    if _has_setuptools():
+    if not unmet:
         command.insert(4, "--no-build-isolation")
     env = {**os.environ, "SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=source)
     if result.returncode != 0:
+        how = (f"\nThis environment does not have what the build needs ({', '.join(unmet)}), "
+               f"so pip fetched {', '.join(requires)} from the package index into an isolated "
+               "build: without an index, install them here first "
+               f"(`{sys.executable} -m pip install {' '.join(map(shlex.quote, requires))}`)."
+               if unmet else "")
         raise RuntimeError(f"`pip wheel {source}` failed (exit {result.returncode}):\n"
-                           f"{result.stdout}{result.stderr}")
+                           f"{result.stdout}{result.stderr}{how}")
 
 
 def check_wheel(wheel: Path, secrets: set[str]) -> None:
@@ -186,7 +208,7 @@ def build_wheel(dist: Path = DIST) -> Path:
         leaks = scan(staged, secrets)
         if leaks:
             raise LeakError(f"the staged copy {staged} holds solutions", leaks)
-        _pip_wheel(staged, out)
+        _pip_wheel(staged, out, pyproject["build-system"]["requires"])
         built = out / wheel_name(pyproject)
         if not built.is_file():
             found = ", ".join(p.name for p in out.iterdir()) or "nothing"
@@ -302,7 +324,10 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("wheel", help="build the student wheel into dist/ and print its path")
-    commands.add_parser("venv", help=f"create or update {VENV.name}/ (skipped when up to date)")
+    venv = commands.add_parser("venv", help=f"create or update {VENV.name}/ (skipped when up "
+                               "to date)")
+    venv.add_argument("--venv", type=Path, default=VENV,
+                      help=f"the environment's folder (default: {VENV.name}/)")
     commands.add_parser("requirements", help="print the student's pinned Jupyter stack")
     config = commands.add_parser("config", help="install binder/jupyter-student/ into "
                                  "PREFIX/etc/jupyter")
@@ -315,9 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "wheel":
             print(build_wheel())
         elif args.command == "venv":
-            changed = ensure_venv()
+            changed = ensure_venv(args.venv)
             state = "installed" if changed else "up to date, nothing installed"
-            print(f"{VENV.relative_to(paths.REPO)}: {state}", file=sys.stderr)
+            shown = args.venv.resolve()
+            if shown.is_relative_to(paths.REPO):
+                shown = shown.relative_to(paths.REPO)
+            print(f"{shown}: {state}", file=sys.stderr)
         elif args.command == "requirements":
             print("\n".join(requirements()))
         else:

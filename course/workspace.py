@@ -1,6 +1,7 @@
 """The student's working copy: made once from the release, never overwritten afterwards.
 
     python -m course.workspace            # prepare work/07_training/ and print its notebook
+    python -m course.workspace --refuse-if-served   # exit 1 if a Jupyter server serves it now
 
 ``make lab`` opens ``work/07_training/07_training.ipynb``, not the release: ``make release``
 regenerates ``notebooks/release/`` with ``--force`` every time, so a notebook edited there
@@ -20,17 +21,28 @@ the Python version of this machine (the release records the students' pinned one
 ``course.build``), so JupyterLab, which writes the kernel's report into an open notebook, finds
 nothing to change and the notebook does not open marked modified. The manifest keeps, per file,
 the release's digest and the digest of what was written.
+
+``make lab`` first asks ``--refuse-if-served``: when a Jupyter server of this user already
+serves the working copy (a server records itself in Jupyter's runtime folder, which ``jupyter
+server list`` reads; its process must be alive and its port must answer), a second one would
+open the same notebook in a second kernel on the next port, and the two JupyterLabs would
+overwrite each other's saves. The command names the running server (its address and process)
+and exits 1 instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import os
 import platform
 import shutil
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from course import paths
 
@@ -145,7 +157,79 @@ def _write(target: Path, data: bytes, source: Path) -> None:
     shutil.copystat(source, target)
 
 
+def runtime_dir() -> Path:
+    """Jupyter's runtime folder, where each running server writes ``jpserver-<pid>.json``."""
+    try:
+        from jupyter_core.paths import jupyter_runtime_dir
+    except ImportError:  # the same rule, for a Python without Jupyter
+        if os.environ.get("JUPYTER_RUNTIME_DIR"):
+            return Path(os.environ["JUPYTER_RUNTIME_DIR"])
+        data = os.environ.get("JUPYTER_DATA_DIR") or Path(
+            os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "jupyter"
+        return Path(data) / "runtime"
+    return Path(jupyter_runtime_dir())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answers(host: str, port: int) -> bool:
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "*") else "::1" if host == "::" else host
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def running_servers(work: Path = WORK, runtime: Path | None = None) -> list[dict[str, Any]]:
+    """The Jupyter servers running now whose root folder is ``work``, as their runtime files
+    describe them (a file left by a server that died is ignored)."""
+    found = []
+    for record in sorted((runtime or runtime_dir()).glob("jpserver-*.json")):
+        try:
+            info = json.loads(record.read_text())
+            root, pid = Path(info["root_dir"]).resolve(), int(info["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if root != work.resolve() or not _alive(pid):
+            continue
+        if not info.get("sock") and not _answers(str(info.get("hostname", "")),
+                                                 int(info.get("port") or 0)):
+            continue
+        found.append(info)
+    return found
+
+
+def _address(info: dict[str, Any]) -> str:
+    url = str(info.get("url") or "").rstrip("/") + "/lab"
+    return f"{url}?token={info['token']}" if info.get("token") else url
+
+
 def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course.workspace",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--refuse-if-served", action="store_true",
+                        help="only check: exit 1, naming it, if a Jupyter server serves the "
+                        "working copy now (make lab asks this first)")
+    parser.add_argument("--work", type=Path, default=WORK, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.refuse_if_served:
+        servers = running_servers(args.work)
+        for info in servers:
+            print(f"JupyterLab is already serving your working copy {args.work} (process "
+                  f"{info['pid']}): open {_address(info)}\nor stop it first (Ctrl-C twice in "
+                  f"its terminal, or `kill {info['pid']}`), then run `make lab` again. A "
+                  "second JupyterLab would open the same notebook in a second kernel, and each "
+                  "would overwrite the other's saves.", file=sys.stderr)
+        return 1 if servers else 0
     release = paths.COURSE / "release" / paths.ASSIGNMENT
     try:
         outcome = prepare(release)

@@ -299,3 +299,99 @@ def test_a_crash_is_shown_at_the_students_line_and_exits_and_loops_stop_nothing(
     done = _unchanged_after(_working_copy(tmp_path / "loops", loops), site, tmp_path,
                             "--timeout", "5")
     assert "the checks did not finish within 5 s" in done.stderr
+
+
+# ----------------------------------------------------------------------------- the student's side
+def test_complete_imports_nothing_a_student_environment_lacks() -> None:
+    """`make complete` runs in the student's venv: no jupytext (the lesson's format), none of
+    the grading tools. course.complete needs the standard library only: it runs the checks in
+    a separate process and reads the graded cells from the notebook itself."""
+    lacking = ["jupytext", "nbformat", "nbgrader", "nbclient", "numpy", "packaging", "checks",
+               "tinytorch", "course.build", "course.trusted", "course.release",
+               "course.sandbox", "course.student_env"]
+    code = (f"import sys\nfor name in {lacking!r}:\n    sys.modules[name] = None\n"
+            "import json, course.complete\n"
+            "print(json.dumps(sorted(name for name, module in sys.modules.items()\n"
+            "                         if module and name.startswith('course'))))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=paths.REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["course", "course.complete", "course.paths",
+                                       "course.solutions"]
+
+
+def test_graded_cells_come_from_the_notebook_as_released(tmp_path: Path) -> None:
+    """The graded cell named beside a failing check is the notebook's own (nbgrader's metadata
+    and its `run_check("<id>", ...)`), the same as the course's list of graded cells."""
+    from course import trusted
+
+    expected = {cell.check: cell.grade_id for cell in trusted.graded_cells()}
+    submitted = write(from_training_source(paths.REFERENCE.read_text()), tmp_path / "a.ipynb")
+    assert complete.graded_cells(submitted) == expected
+    assert complete.graded_cells(paths.SOURCE_NOTEBOOK) == expected
+    assert complete.graded_cells(tmp_path / "missing.ipynb") == {}
+
+
+def _make_complete(venv: Path, notebook: Path) -> subprocess.CompletedProcess:
+    """`make complete` as a student types it after `make lab` (here the student venv is a
+    temporary one: STUDENT_VENV names it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    return subprocess.run(["make", "--no-print-directory", "complete", f"STUDENT_VENV={venv}",
+                           f"NOTEBOOK={notebook}"], cwd=paths.REPO, capture_output=True,
+                          text=True, timeout=600, env=env)
+
+
+@pytest.mark.slow
+def test_make_complete_runs_in_the_students_environment_and_writes_into_it(
+        tmp_path: Path, lab_venv: Path) -> None:
+    """After `make lab`: the student venv's Python (no jupytext, no course installed) checks
+    the notebook, names a failing check's graded cell, and once every check passes writes the
+    student's module beside the notebook and into that venv's tinytorch, which the student's
+    kernels then import; every message speaks of the student's files."""
+    from course import student_env
+
+    installed = student_env.installed_module(lab_venv)
+    assert installed is not None
+    released = installed.read_bytes()
+    buggy = from_training_source(paths.REFERENCE.read_text())
+    _edit(buggy, "answer_Trainer__optimizer_step",
+          "    self.optimizer.step()\n    self._clear_grads(params)\n",
+          "    self.optimizer.step()\n")
+    work = tmp_path / "work"
+    notebook = _working_copy(work, buggy)
+    module = work / complete.MODULE
+    before = _files(work) | {installed: released}
+
+    failed = _make_complete(lab_venv, notebook)
+    assert f"{lab_venv}/bin/python -m course.complete {notebook}" in failed.stdout
+    assert failed.returncode != 0, failed.stdout + failed.stderr
+    assert "ModuleNotFoundError" not in failed.stderr, failed.stderr
+    assert f"1.2: {TITLES['1.2']} (graded cell audit_1_2_gradients_cleared)" in failed.stderr
+    assert "Nothing was written" in failed.stderr
+    assert _files(work) | {installed: installed.read_bytes()} == before
+
+    write(_student_notebook(), notebook)  # the student fixes their answer cell
+    done = _make_complete(lab_venv, notebook)
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert f"all {len(TITLES)} checks pass" in done.stdout
+    assert f"wrote {module} (the tinytorch beside your notebook" in done.stdout
+    assert f"wrote {installed} (your environment's tinytorch, in {lab_venv}" in done.stdout
+    for word in ("reference solution", "instructor", "Traceback", "left alone"):
+        assert word not in said, said
+    assert installed.with_name("training.py.before-complete").read_bytes() == released
+
+    # the student's kernels (the venv's Python, anywhere but the working copy) get their code
+    used = subprocess.run([str(lab_venv / "bin" / "python"), "-B", "-I", "-c", USE_IT],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert used.returncode == 0, used.stderr
+    found = json.loads(used.stdout)
+    assert Path(found["file"]) == installed and found["mine"]
+    assert found["mark"] == "written in my notebook" and found["steps"] == 12
+
+    # and the student venv was given no instructor tool along the way
+    tools = subprocess.run([str(lab_venv / "bin" / "python"), "-I", "-c",
+                            "import importlib.util as u; print([n for n in ('jupytext', "
+                            "'course', 'nbval', 'pytest') if u.find_spec(n)])"],
+                           cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert tools.stdout.strip() == "[]"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.metadata
 import json
 import re
 import shutil
@@ -171,8 +172,9 @@ def test_make_lab_and_binder_install_the_student_environment() -> None:
     recipe = re.search(r"^lab:.*\n(?:\t.*\n)*", makefile, re.M)
     assert recipe, "the Makefile has no lab target"
     lines = [line.strip() for line in recipe.group(0).splitlines()[1:]]
-    assert lines[:3] == ["$(PY) -m course.workspace >/dev/null",
-                         "$(PY) -m course.student_env venv",
+    assert lines[:4] == ["@$(PY) -m course.workspace --refuse-if-served",
+                         "$(PY) -m course.workspace >/dev/null",
+                         "$(PY) -m course.student_env venv --venv $(STUDENT_VENV)",
                          "$(STUDENT_VENV)/bin/jupyter lab $(ROOT_FLAG) "
                          "--ServerApp.root_dir=work/07_training \\"], lines
     assert f"STUDENT_VENV := {student_env.VENV.name}\n" in makefile
@@ -261,8 +263,9 @@ def test_config_names_nbgraders_real_plugins_and_extensions() -> None:
 # ---- slow: the wheel, installed where nothing else is
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return student_env.build_wheel(tmp_path_factory.mktemp("dist"))
+def wheel(student_wheel: Path) -> Path:
+    """The session's student wheel (conftest.py), built once for every test that needs it."""
+    return student_wheel
 
 
 @pytest.fixture(scope="module")
@@ -369,3 +372,84 @@ print(json.dumps(out))
     assert out["stubs"] == ["clip_grad_norm", "CosineSchedule.get_lr"]
     assert out["checks"] > 20 and out["digits"] > 1000
     assert out["course"] is False, "the instructor's `course` is importable in the student venv"
+
+
+def _members(wheel: Path) -> dict[str, bytes]:
+    """The wheel's files besides its metadata (which names the setuptools that built it)."""
+    with zipfile.ZipFile(wheel) as archive:
+        return {name: archive.read(name) for name in archive.namelist()
+                if ".dist-info/" not in name}
+
+
+#: What a copy of the repository tree leaves out: venvs, git, generated and course folders.
+NOT_COPIED = shutil.ignore_patterns(".git", ".venv", ".venv-student", "work", "dist", "build",
+                                    "__pycache__", "*.egg-info", ".*_cache", ".hypothesis",
+                                    "release", "submitted", "autograded", "feedback",
+                                    "gradebook.db", "grades.csv", "results")
+
+
+@pytest.mark.slow
+def test_the_wheel_builds_with_the_setuptools_a_plain_venv_has(wheel: Path,
+                                                               tmp_path: Path) -> None:
+    """`python -m course.student_env wheel` (what make student-wheel runs), by a plain venv's
+    Python with its own old pip, in a copy of the repository tree: that venv's setuptools
+    65.5 (what Python 3.11's venv ships) and then 76 (which the old `setuptools>=68` allowed)
+    cannot read `license = "MIT"`; the build must not use them, and gives the files the
+    instructor's environment builds (checked for solutions by the build, as always)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT, repo, ignore=NOT_COPIED, symlinks=True)
+    venv = tmp_path / "plain"
+    subprocess.run([student_env.base_python(), "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    pins = _pyproject_pins()
+    # what course.student_env imports, at the instructor's versions
+    needs = [f"nbformat{pins['nbformat']}", f"numpy{pins['numpy']}",
+             f"jupytext{pins['jupytext']}",
+             f"packaging=={importlib.metadata.version('packaging')}"]
+    for setuptools in ("setuptools<66", "setuptools>=68,<77"):
+        installed = subprocess.run([python, "-m", "pip", "install", "--quiet", setuptools,
+                                    *needs], capture_output=True, text=True, timeout=600)
+        assert installed.returncode == 0, installed.stderr
+        needs = []
+        found = subprocess.run([python, "-c", "import importlib.metadata as m; "
+                                "print(m.version('setuptools'))"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        assert int(found.split(".")[0]) < 77, f"setuptools {found} can build it"
+        built = subprocess.run([python, "-m", "course.student_env", "wheel"], cwd=repo,
+                               capture_output=True, text=True, timeout=600)
+        assert built.returncode == 0, f"setuptools {found}:\n{built.stderr}"
+        made = repo / "dist" / student_env.wheel_name()
+        assert built.stdout.strip() == str(made)
+        members = _members(made)
+        assert sorted(members) == sorted(_members(wheel)), found
+        assert members["tinytorch/core/training.py"].count(b"raise NotImplementedError()") == 7
+        made.unlink()
+
+
+def test_the_build_uses_this_environments_setuptools_only_if_it_can(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """pyproject's build requirement is the setuptools that reads its `license`; a setuptools
+    below it (or none) is not used: pip builds in isolation, installing the required one."""
+    requires = student_env.project()["build-system"]["requires"]
+    assert student_env.project()["project"]["license"] == "MIT"  # an SPDX string: PEP 639
+    setuptools = Requirement(next(r for r in requires if r.startswith("setuptools")))
+    assert not setuptools.specifier.contains("76.1.0"), "76 cannot build license = \"MIT\""
+    assert setuptools.specifier.contains("77.0.3")
+
+    commands: list[list[str]] = []
+
+    def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(student_env.subprocess, "run", run)
+    for version, isolated in (("65.5.0", True), ("76.1.0", True), ("77.0.3", False),
+                              ("84.2.1", False), (None, True)):
+        def installed(name: str, version: str | None = version) -> str:
+            if version is None:
+                raise importlib.metadata.PackageNotFoundError(name)
+            return version
+
+        monkeypatch.setattr(student_env.importlib.metadata, "version", installed)
+        student_env._pip_wheel(tmp_path, tmp_path / "out", requires)
+        assert ("--no-build-isolation" not in commands[-1]) is isolated, (version, commands[-1])

@@ -154,3 +154,65 @@ def test_the_lab_command_serves_the_working_copy(tmp_path: Path) -> None:
     text = log.read_text()
     assert f"Serving notebooks from local directory: {work}" in text, text
     assert "No such file" not in text, text
+
+
+def test_a_second_lab_is_refused_while_one_serves_the_working_copy(tmp_path: Path) -> None:
+    """`make lab` twice: the first JupyterLab serves work/07_training; the second `make lab`
+    must not start another one on the next port (two kernels editing one notebook), and says
+    which server is running. Run here: the lab recipe's first line, with Jupyter's runtime
+    folder and the working copy in tmp_path, beside a real JupyterLab."""
+    import os
+    import re
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    recipe = re.search(r"^lab:.*\n(?:\t.*\n)*", (paths.REPO / "Makefile").read_text(), re.M)
+    assert recipe, "the Makefile has no lab target"
+    first = recipe.group(0).splitlines()[1].strip()
+    assert first == "@$(PY) -m course.workspace --refuse-if-served"
+    runtime, work, other = tmp_path / "runtime", tmp_path / "work" / paths.ASSIGNMENT, \
+        tmp_path / "other"
+    for folder in (work, other):
+        folder.mkdir(parents=True)
+        (folder / paths.NOTEBOOK).write_text(nbformat.writes(nbformat.v4.new_notebook()))
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+
+    def second_lab(folder: Path = work) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "course.workspace", "--refuse-if-served",
+                               "--work", str(folder)], cwd=paths.REPO, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    assert second_lab().returncode == 0, "refused with no server running"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "lab.log"
+    with open(log, "w") as out:
+        lab = subprocess.Popen(
+            [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser",
+             "--allow-root", f"--port={port}", "--ServerApp.token=secret-token",
+             f"--ServerApp.root_dir={work}"], cwd=tmp_path, env=env, stdout=out,
+            stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                    "Serving notebooks" in log.read_text() and list(runtime.glob("jpserver-*"))):
+                assert lab.poll() is None, log.read_text()
+                time.sleep(0.2)
+            refused = second_lab()
+            assert refused.returncode == 1, refused.stderr
+            said = refused.stderr
+            assert f"JupyterLab is already serving your working copy {work}" in said, said
+            assert f"(process {lab.pid})" in said and f"kill {lab.pid}" in said
+            assert f":{port}/lab?token=secret-token" in said
+            assert second_lab(other).returncode == 0, "a lab of another folder was refused"
+        finally:
+            lab.terminate()
+            lab.wait(timeout=15)
+    # stopped: a runtime file left behind by a server that died is no reason to refuse
+    (runtime / "jpserver-999999999.json").write_text(json.dumps(
+        {"root_dir": str(work), "pid": 999999999, "port": port, "hostname": "localhost",
+         "url": f"http://localhost:{port}/", "token": ""}))
+    assert second_lab().returncode == 0, second_lab().stderr
