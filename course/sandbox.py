@@ -6,21 +6,39 @@ Layers, each used where the machine allows it and reported by name:
 
 * ``filesystem``: bubblewrap builds a new root holding the system's ``/usr``, the Python
   installation and this environment's site-packages, read-only, plus one private folder (the
-  student's code and the released packages, read-only) and an empty ``/tmp`` of bounded size.
-  No source notebook, reference, gradebook, other submission or instructor repository exists
-  in it.
+  student's code and the released packages, read-only), an empty ``/tmp`` and ``/dev/shm``,
+  each a tmpfs of bounded size (``Limits.tmp_size``). No source notebook, reference,
+  gradebook, other submission or instructor repository exists in it.
 * ``network``: a network namespace of its own: no route out, and the host's loopback services
   are unreachable.
 * ``pid``: a PID namespace: nothing the code starts (a detached daemon included) outlives the
   run; ``--die-with-parent`` ends it with the grader.
 * ``unprivileged uid``: when the grader is root, the code runs as a uid of its own per parallel
   slot (61000 + slot) with no capabilities and no-new-privs; otherwise as the grader's own uid.
-* ``limits``: CPU seconds, address space, file size, open files and processes (rlimits), plus
-  the caller's wall-clock deadline and output cap, enforced from outside.
+* ``limits``: per process, CPU seconds, address space, file size and open files (rlimits), and
+  processes (RLIMIT_NPROC, which counts the slot's uid); per run, the caller's wall-clock
+  deadline and output cap, enforced from outside.
+* ``memory cgroup``, ``cpu share``, ``pids cgroup`` (``course.cgroups``): limits for the whole
+  run, whatever its processes, uids and sessions. The run's first process joins a control
+  group of its own before anything of the run executes (bubblewrap's cgroup namespace then
+  roots the run's view there), and the group is emptied and removed when the run ends.
+  ``Limits.memory`` holds everything the run charges together: its processes' pages, memfd,
+  shared memory, ``/tmp`` and ``/dev/shm``; past it the kernel's OOM killer ends a process of
+  this run only, and the run is stopped with the reason "more than N MiB of memory (shared
+  memory and files in /tmp included)". Every slot has the same CPU weight and a quota of
+  ``Limits.cores`` cores, so a run that forks many ``setsid`` children (each of which would
+  otherwise be a scheduling autogroup of its own, an equal share of the machine) slows its
+  neighbour by no more than one slot's share. ``Limits.processes`` bounds its processes and
+  threads, of any uid.
 
 Without bubblewrap (macOS, a hub that forbids user namespaces) the code still runs, in a
-private temporary folder with the rlimits, a new session and the deadline; the result says
-which layers were active, so a report never claims protection it did not have.
+private temporary folder with the rlimits, a new session and the deadline (and the control
+groups where there are some: they then also end a daemon that left the run's session).
+Without control groups (macOS, an unprivileged container, a cgroup v2 grader without a
+delegated subtree) memory is limited per process only (memfd and shared memory pages are not
+counted; ``/tmp`` and ``/dev/shm`` stay bounded inside bubblewrap) and a run's sessions each get
+a CPU share. Every result says which layers that run really had, so a report never claims
+protection it did not have; ``python -m course.sandbox`` lists the missing ones with the reason.
 """
 
 from __future__ import annotations
@@ -39,6 +57,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from course import cgroups
+
 BWRAP = shutil.which("bwrap") or "/usr/bin/bwrap"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
 SANDBOX_UID = 61000  # + slot: one uid per parallel sandbox, so process limits do not mix
@@ -51,8 +71,11 @@ class Limits:
 
     wall: float = 60.0  # seconds for the whole run
     per_line: float = 30.0  # seconds between two lines of output (one check's observation)
-    cpu: int = 120  # CPU seconds (all threads)
-    memory: int = 3 * 2**30  # bytes of address space
+    cpu: int = 120  # CPU seconds of each process (all its threads)
+    # bytes of memory: the whole sandbox's (memory cgroup: processes, shared memory, memfd,
+    # /tmp and /dev/shm together) and each process's address space (rlimit)
+    memory: int = 3 * 2**30
+    cores: float = 1.0  # CPU a run may use at once (cpu cgroup quota), beside its equal share
     file_size: int = 64 * 2**20  # bytes per file written
     tmp_size: int = 256 * 2**20  # bytes of /tmp
     processes: int = 64
@@ -72,6 +95,8 @@ class Result:
     seconds: float
     stderr: bytes = b""
     layers: list[str] = field(default_factory=list)
+    memory_peak: int | None = None  # bytes the whole run held at most (memory cgroup only)
+    cgroups: list[str] = field(default_factory=list)  # the run's groups (removed by now)
 
 
 def _site_packages() -> str:
@@ -109,7 +134,10 @@ def _bwrap_argv(folder: Path, slot: int, limits: Limits) -> list[str]:
                 argv += ["--perms", "0755", "--dir", str(parent)]
         argv += ["--ro-bind", str(target), str(target)]
     argv += ["--ro-bind", str(folder), INSIDE,
-             "--proc", "/proc", "--dev", "/dev", "--chdir", INSIDE, "--clearenv"]
+             "--proc", "/proc", "--dev", "/dev",
+             # /dev/shm bounded like /tmp (bubblewrap's /dev is a tmpfs as large as the host's)
+             "--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/dev/shm",
+             "--chdir", INSIDE, "--clearenv"]
     for key, value in _environment().items():
         argv += ["--setenv", key, value]
     argv.append("--")
@@ -126,8 +154,11 @@ def _environment() -> dict[str, str]:
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _set_limits(limits: Limits, slot: int, drop: bool) -> Callable[[], None]:
+def _set_limits(limits: Limits, slot: int, drop: bool,
+                join: list[bytes] | None = None) -> Callable[[], None]:
     def apply() -> None:
+        if join:  # the run's control groups, before anything of the run executes
+            cgroups.join(join)
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu, limits.cpu))
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory, limits.memory))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size, limits.file_size))
@@ -183,12 +214,13 @@ def tempfile_dir() -> str:
     return folder
 
 
-def layers() -> list[str]:
-    """The isolation layers a run gets on this machine, by name."""
-    active = ["limits (cpu, memory, file size, open files, output, wall clock)",
+def _base_layers() -> list[str]:
+    active = ["limits per process (cpu seconds, address space, file size, open files) and per "
+              "run (output, wall clock)",
               "new session"]
     if bubblewrap_works():
-        active += ["filesystem (bubblewrap: private root, read-only code)",
+        active += ["filesystem (bubblewrap: private root, read-only code, bounded /tmp and "
+                   "/dev/shm)",
                    "network (own namespace, host loopback unreachable)",
                    "pid (own namespace: nothing outlives the run)"]
     if os.getuid() == 0 and (bubblewrap_works() or _can_drop()):
@@ -197,23 +229,54 @@ def layers() -> list[str]:
     return active
 
 
+def layers() -> list[str]:
+    """The isolation layers a run gets on this machine, by name (a run's own ``Result.layers``
+    names those it really got)."""
+    return _base_layers() + list(cgroups.probe()[0])
+
+
 def missing_layers() -> list[str]:
+    """The layers this machine cannot give a run, each with the reason."""
     missing = []
     if not bubblewrap_works():
         missing += ["filesystem", "network", "pid"]
-    if os.getuid() != 0:
-        missing.append("processes limit (needs a dedicated uid: run the grader as root)")
-    elif not (bubblewrap_works() or _can_drop()):
+    cgroup_missing = dict(cgroups.probe()[1])
+    if os.getuid() != 0 and "pids" in cgroup_missing:
+        missing.append("processes limit (needs a dedicated uid: run the grader as root, or a "
+                       "pids cgroup)")
+    elif os.getuid() == 0 and not (bubblewrap_works() or _can_drop()):
         missing.append("unprivileged uid (the sandbox uid cannot reach this Python)")
+    missing += cgroups.missing()
+    if "memory" in cgroup_missing:
+        missing.append("memory of the whole run: only each process's address space is limited, "
+                       "so memfd and shared memory are not counted (/tmp and /dev/shm are "
+                       "bounded tmpfs inside bubblewrap only)")
+    if "cpu" in cgroup_missing:
+        missing.append("cpu share: a run that starts many sessions (setsid) takes more than its "
+                       "slot's share of the machine")
     return missing
+
+
+def memory_reason(limits: Limits) -> str:
+    return (f"stopped: more than {limits.memory // 2**20} MiB of memory (shared memory and "
+            "files in /tmp included)")
+
+
+def _open_cgroups(limits: Limits, slot: int) -> cgroups.Run | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    run = cgroups.open_run(slot, memory=limits.memory, cores=limits.cores,
+                           processes=limits.processes)
+    return run if run.folders else None
 
 
 def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], bool],
         limits: Limits = DEFAULT_LIMITS, slot: int = 0) -> Result:
     """Run ``python -c code`` with ``folder`` as its working directory (read-only, at
     ``/sandbox`` inside bubblewrap), feed it ``stdin``, and hand each line it writes to stdout
-    to ``on_line`` (which returns False to stop the run). Stops at ``limits.wall`` seconds or
-    ``limits.output`` bytes; everything it started ends with it."""
+    to ``on_line`` (which returns False to stop the run). Stops at ``limits.wall`` seconds,
+    ``limits.output`` bytes or ``limits.memory`` bytes of the whole run (where a memory cgroup
+    is available); everything it started ends with it."""
     isolated = bubblewrap_works()
     python = [_python(), "-I", "-S", "-c", code]
     scratch = None
@@ -225,24 +288,52 @@ def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], boo
             os.chown(scratch, SANDBOX_UID + slot, SANDBOX_UID + slot)
         argv, cwd = python, str(folder)
         env = {**_environment(), "HOME": scratch, "TMPDIR": scratch}
+    groups = _open_cgroups(limits, slot)
     start = time.monotonic()
-    process = subprocess.Popen(  # noqa: S603 - argv built above, no shell
-        argv, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, start_new_session=True,
-        preexec_fn=_set_limits(limits, slot, drop=not isolated))
-    reason = _pump(process, stdin, on_line, limits, start)
+    popen = dict(cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        process = subprocess.Popen(  # noqa: S603 - argv built above, no shell
+            argv, **popen, preexec_fn=_set_limits(limits, slot, drop=not isolated,
+                                                   join=groups.join_files() if groups else None))
+    except subprocess.SubprocessError:
+        if groups is None:
+            raise
+        groups.remove()  # the groups could not be joined: run without them, and say so
+        groups = None
+        process = subprocess.Popen(  # noqa: S603 - argv built above, no shell
+            argv, **popen, preexec_fn=_set_limits(limits, slot, drop=not isolated))
+    except BaseException:
+        if groups is not None:
+            groups.remove()
+        raise
+
+    def over_memory() -> str | None:
+        return memory_reason(limits) if groups is not None and groups.oom_kills() else None
+
+    reason = _pump(process, stdin, on_line, limits, start, over_memory)
     _kill(process)
+    peak, names = None, []
+    if groups is not None:
+        reason = reason or over_memory()
+        peak = groups.peak()
+        names = [str(f) for f in dict.fromkeys(f for _, f in groups.folders.values())]
+        groups.remove()  # whatever is left in the run's groups (a process that left the
+        # session without bubblewrap's PID namespace) is killed here
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
     stderr = process.stderr.read(64 * 1024) if process.stderr else b""
     for stream in (process.stdout, process.stderr):
         if stream is not None:
             stream.close()
-    return Result(process.returncode, reason, time.monotonic() - start, stderr, layers())
+    got = _base_layers() + (groups.layers if groups is not None else [])
+    return Result(process.returncode, reason, time.monotonic() - start, stderr, got, peak,
+                  names)
 
 
 def _pump(process: subprocess.Popen[bytes], stdin: bytes, on_line: Callable[[bytes], bool],
-          limits: Limits, start: float) -> str | None:
+          limits: Limits, start: float,
+          stopped: Callable[[], str | None] = lambda: None) -> str | None:
     assert process.stdin and process.stdout and process.stderr
     try:
         process.stdin.write(stdin)
@@ -254,7 +345,7 @@ def _pump(process: subprocess.Popen[bytes], stdin: bytes, on_line: Callable[[byt
     selector.register(process.stderr, selectors.EVENT_READ)
     buffer, total, stderr_kept = b"", 0, 0
     open_streams = 2
-    last_line = time.monotonic()
+    last_line = last_look = time.monotonic()
     while open_streams:
         now = time.monotonic()
         left = limits.wall - (now - start)
@@ -262,7 +353,15 @@ def _pump(process: subprocess.Popen[bytes], stdin: bytes, on_line: Callable[[byt
             return f"stopped at the time limit of {limits.wall:g} s"
         if now - last_line > limits.per_line:
             return f"stopped: one check ran longer than its limit of {limits.per_line:g} s"
-        for key, _ in selector.select(timeout=min(left, 1.0)):
+        if now - last_look >= 0.2:  # a limit the kernel enforced (the run's memory)
+            last_look = now
+            if (outside := stopped()) is not None:
+                return outside
+        ready = selector.select(timeout=min(left, 0.2))
+        if not ready and process.poll() is not None:
+            break  # the run's process is gone and what it wrote is read: a process it left
+            # behind (outside bubblewrap's PID namespace) may hold the pipes, not the run
+        for key, _ in ready:
             chunk = os.read(key.fd, 1 << 20)
             if not chunk:
                 selector.unregister(key.fileobj)
@@ -307,6 +406,11 @@ def main() -> int:
     if not bubblewrap_works():
         print("install bubblewrap (Debian: apt-get install bubblewrap) and allow user "
               "namespaces for the filesystem, network and pid layers", file=sys.stderr)
+    if cgroups.probe()[1]:
+        print("grade as root on a host with cgroup v1 controllers mounted read-write, or point "
+              f"{cgroups.ENV_PARENT} at a delegated cgroup v2 folder (memory, cpu and pids "
+              "enabled in its cgroup.subtree_control), for the whole-run limits",
+              file=sys.stderr)
     return 0
 
 
