@@ -47,7 +47,9 @@ MUTANTS: list[Mutant] = [
     _m(
         "accumulation-summed-not-averaged",
         [(BACKWARD, "            loss.backward()\n"), (AVERAGE, "                g *= 1.0\n")],
-        {"1.3", "4.1", "4.2"}, {"1.3"}, r"summed, not averaged \(2x too large",
+        {"1.3", "4.1", "4.2"}, {"1.3"},
+        r"summed, not averaged \(\d+\.\d\dx the window.s mean-loss gradient here, the sum over "
+        r"its 2 batches",
     ),
     _m(
         "accumulation-divided-by-k",
