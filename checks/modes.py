@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import Deviations, attempt, fail, listed, require
+from checks.diagnose import Deviations, attempt, fail, listed, located, require, unwritten
 from checks.fixtures import LinearModel, blobs, line_data
 from checks.replay import graded
 from checks.seeds import shifted, unequal_sizes, variation
@@ -288,9 +288,15 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
                          for xb, yb in data]
         expected = float(np.dot(per_batch, sizes) / sum(sizes))
         if not _close(loss, expected):
-            if model.dropout.rng.bit_generator.state != rng_state:
+            drawn = _masks_drawn(rng_state, model.dropout.rng.bit_generator.state,
+                                 model.dropout.p, sizes)
+            if drawn == len(sizes):
                 bug = ("the loss was computed with Dropout active: the model was not in eval mode "
                        "during evaluate's forward passes")
+            elif loss == 0.0:
+                bug = ("evaluate returned a loss of 0.0 for a regression loss (MSELoss): sum "
+                       "every batch's loss times its samples and count the samples for every "
+                       "loss function, not only where accuracy is computed")
             elif _close(loss, np.mean(per_batch)):
                 bug = ("the batch losses were averaged as equals: weight each by its number of "
                        "samples")
@@ -328,7 +334,7 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
         cdata = _batches(x, labels, csizes)
         model = LinearModel(2, 3, seed=shifted(8, seed))
         trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss())
-        loss, accuracy = _run("evaluate with CrossEntropyLoss", trainer.evaluate, cdata)
+        loss, accuracy = _evaluate_classes(trainer, cdata, csizes)
         with no_grad():
             logits = [model.forward(xb).data for xb, _ in cdata]
             losses = [float(CrossEntropyLoss()(Tensor(lg), yb).data) for lg, (_, yb) in
@@ -352,7 +358,11 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
                 f"{expected:.6g} (sample-weighted)", f"{float(loss):.6g}",
                 "weight each batch's loss by its number of samples")
 
-        # The same evaluation from a generator of batches, which has no len().
+    # The same evaluation from a generator of batches, which has no len(): its own part, so a
+    # wrong accuracy above does not hide it.
+    with found.part():
+        x, labels = blobs(sum(csizes), classes=3, features=2, seed=shifted(14, seed))
+        cdata = _batches(x, labels, csizes)
         what = "evaluate on a generator of batches (no len())"
         model = LinearModel(2, 3, seed=shifted(8, seed))
         trainer = Trainer(model, SGD(model.parameters(), lr=0.1), CrossEntropyLoss())
@@ -373,7 +383,13 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
         # weights along the line between the class means: mostly right, so a wrong rule shows
         c0, c1 = x[labels == 0].mean(axis=0), x[labels == 1].mean(axis=0)
         model.layer.weight.data[...] = (c1 - c0).reshape(2, 1)
-        model.layer.bias.data[...] = -float((c1 - c0) @ (c0 + c1)) / 2
+        # the threshold near the projections' 30th percentile, in the widest gap between two
+        # of them there (no probability near 0.5): some samples of class 0 land on the wrong
+        # side, so the accuracy is neither 1.0 nor what any constant rule gives
+        ranked = np.sort((x @ (c1 - c0)).astype(np.float64))
+        low, high = int(0.2 * len(ranked)), int(0.4 * len(ranked))
+        gap = low + int(np.argmax(np.diff(ranked[low:high + 1])))
+        model.layer.bias.data[...] = -float(ranked[gap] + ranked[gap + 1]) / 2
         trainer = Trainer(model, SGD(model.parameters(), lr=0.1), BinaryCrossEntropyLoss())
         _, accuracy = _run("evaluate with BinaryCrossEntropyLoss", trainer.evaluate, bdata)
         with no_grad():
@@ -386,6 +402,24 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
                 "is on the right side of 0.5 (p >= 0.5 predicts class 1)")
     found.report()
 
+
+def _evaluate_classes(trainer: Any, data: list, sizes: list[int]) -> Any:
+    """evaluate with CrossEntropyLoss; a crash about shapes names the argmax's axis (the
+    usual cause), any other crash is shown as it is."""
+    what = f"evaluate with CrossEntropyLoss (3 classes, batches of {listed(sizes)})"
+    try:
+        return trainer.evaluate(data)
+    except Exception as error:  # noqa: BLE001 - the student's crash, reported
+        unwritten(error)
+        text = str(error)[:2000]
+        if "broadcast" in text or "shape" in text:
+            bug = ("the accuracy compared arrays of different lengths: take the argmax over "
+                   "the classes, logits.argmax(axis=1) (one prediction per sample), not axis=0 "
+                   "(one per class), and compare it with the labels")
+        else:
+            bug = "evaluate crashed on valid batches (the error and your line are above)"
+        fail(what, "it to run without an error", f"{type(error).__name__}: {text}"
+             f"{located(error)}", bug)
 
 CHECKS = {
     "2.1": check_mode_switching,
