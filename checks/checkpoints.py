@@ -396,9 +396,71 @@ def check_resume_is_exact(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -
 
 
 # ------------------------------------------------------------------ 6.2
-def _haystack(path: Path) -> list[np.ndarray] | None:
+#: What a checkpoint archive may declare before anything in it is inflated (an honest one of
+#: these checks' models: about 13 members and 3 KB): a file of a few KB can declare gigabytes,
+#: or list one large member hundreds of times, and the checks run in the trusted grader too.
+MAX_ARCHIVE_MEMBERS = 256
+MAX_ARCHIVE_BYTES = 8 * 2**20
+#: JSON text inside a checkpoint is searched for numbers only up to this length.
+MAX_JSON_TEXT = 2**20
+_CENTRAL_ENTRY = b"PK\x01\x02"  # the signature of each member in a zip's central directory
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _archive_problem(path: Path) -> str | None:
+    """Why the zip at ``path`` is too large to examine, judged from what it declares (members,
+    their uncompressed sizes, each array's shape against its member's size) before anything is
+    inflated; None for a file within bounds or not a zip at all."""
+    try:
+        data = path.read_bytes()
+        if not zipfile.is_zipfile(path):
+            return None
+        entries = data.count(_CENTRAL_ENTRY)  # counted before zipfile builds a list of them
+        if entries > MAX_ARCHIVE_MEMBERS:
+            return f"the archive lists {entries} members, more than {MAX_ARCHIVE_MEMBERS}"
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            if len(members) > MAX_ARCHIVE_MEMBERS:
+                return f"the archive lists {len(members)} members, more than {MAX_ARCHIVE_MEMBERS}"
+            total = sum(member.file_size for member in members)
+            if total > MAX_ARCHIVE_BYTES:
+                return (f"the archive's members declare {total} bytes uncompressed, more than "
+                        f"{MAX_ARCHIVE_BYTES}")
+            for member in members:
+                problem = _member_problem(archive, member)
+                if problem:
+                    return problem
+    except Exception as error:  # noqa: BLE001 - a hostile archive may fail in any way
+        return f"the archive cannot be read ({type(error).__name__}: {str(error)[:120]})"
+    return None
+
+
+def _member_problem(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> str | None:
+    """An .npy member whose header declares more array bytes than the member holds (numpy
+    allocates the declared shape before it reads)."""
+    with archive.open(member) as stream:
+        if stream.read(6) != b"\x93NUMPY":
+            return None
+        version = tuple(stream.read(2))
+        read_header = _NPY_HEADERS.get(version)  # type: ignore[call-overload]
+        if read_header is None:
+            return f"member {member.filename!r} is an .npy of version {version}"
+        shape, _, dtype = read_header(stream)
+    size = math.prod(shape) * dtype.itemsize
+    if size > member.file_size:
+        return (f"member {member.filename!r} declares an array of {size} bytes in "
+                f"{member.file_size}")
+    return None
+
+
+def _haystack(path: Path) -> list[np.ndarray] | str | None:
     """Every number sequence in the file as float64 arrays (arrays, and numbers in JSON text
-    kept as arrays of bytes or strings), or None when np.load cannot read the file."""
+    kept as arrays of bytes or strings), None when np.load cannot read the file, or why the
+    file is too large to examine (see ``_archive_problem``)."""
+    problem = _archive_problem(path)
+    if problem:
+        return problem
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             arrays = [npz[name] for name in npz.files]
@@ -419,20 +481,28 @@ def _haystack(path: Path) -> list[np.ndarray] | None:
                 for value in node:
                     numbers(value)
 
+    def parsed(text: str) -> Any:
+        if len(text) > MAX_JSON_TEXT:
+            return None
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+
     for array in arrays:
         if array.dtype.kind in "fiu" and array.dtype != np.uint8:
             hay.append(array.astype(np.float64).ravel())
         elif array.dtype.kind in "fiu":
             hay.append(array.astype(np.float64).ravel())
             try:
-                numbers(json.loads(array.tobytes().decode()))
-            except (UnicodeDecodeError, ValueError):
+                numbers(parsed(array.tobytes().decode()))
+            except (UnicodeDecodeError, RecursionError):
                 pass
         elif array.dtype.kind in "US":
-            for text in array.ravel():
+            for text in array.ravel()[:MAX_ARCHIVE_MEMBERS]:
                 try:
-                    numbers(json.loads(str(text if array.dtype.kind == "U" else text.decode())))
-                except (UnicodeDecodeError, ValueError):
+                    numbers(parsed(str(text if array.dtype.kind == "U" else text.decode())))
+                except (UnicodeDecodeError, RecursionError):
                     pass
     return hay
 
@@ -464,6 +534,13 @@ def _file_is_complete(Trainer: Any, CosineSchedule: Any, kind: str, seed: int) -
         state = run.state()
         run.save(path, label)
         hay = _haystack(path)
+    if isinstance(hay, str):
+        with found.part():
+            fail(f"{label}: the file is too large to examine", "a checkpoint of this model "
+                 f"(at most {MAX_ARCHIVE_MEMBERS} members, {MAX_ARCHIVE_BYTES // 2**20} MiB "
+                 "uncompressed)", hay, "save_checkpoint writes far more than the model's "
+                 "state: save each array once, compressed or not, and nothing else")
+        hay = None
     if hay is None:
         found.report()
         return  # not an .npz: judged by behaviour only (checkpoint-safety judges the format)
@@ -522,6 +599,9 @@ def _looks_pickled(path: Path) -> str | None:
     if data[:1] == b"\x80":
         return "the file is a pickle"
     if zipfile.is_zipfile(path):
+        problem = _archive_problem(path)
+        if problem:
+            return f"the file is a zip too large to examine: {problem}"
         with zipfile.ZipFile(path) as archive:
             if any(name.endswith((".pkl", ".pickle")) for name in archive.namelist()):
                 return "the file is a zip holding a pickle"

@@ -212,24 +212,31 @@ SIGNATURES = {
 }
 
 
+#: How much of an exception's text ``hint`` reads (a TypeError's own text is one line).
+MAX_HINT_TEXT = 1000
+
+
 def hint(error: BaseException, mine: list[Frame]) -> str:
     """The likely bug behind an exception, as far as its type, text and frames tell."""
-    if isinstance(error, SystemExit):
+    if isinstance(error, SystemExit) or type(error).__name__ == "SystemExit":  # or replayed
         return "your code called exit() or sys.exit(): a function must return, not stop Python"
     if isinstance(error, KeyError) and not mine:
         return (f"the check read the key {error} from your object and it is not there: the "
                 "spec's history keys are 'train_loss', 'eval_loss' and 'learning_rates'")
     if isinstance(error, AttributeError) and not mine:
         return f"your object lacks what the spec requires: {error}"
+    # the text is the student's: cut before the search, whose run of names before "()" is
+    # tried from every position (quadratic in the text's length)
+    text = str(error)[:MAX_HINT_TEXT]
     slip = re.search(r"([\w.<>]+)\(\) (?:got an unexpected keyword argument '(\w+)'|takes|"
-                     r"missing)", str(error))
+                     r"missing)", text)
     if isinstance(error, TypeError) and slip:
         names = _readable(slip.group(1)).split(".")
         owner = next((n for n in names if n in SIGNATURES and n != "__init__"), None)
         spec = f": the spec's signature is {SIGNATURES[owner]}" if owner else ""
         what = f"has no parameter '{slip.group(2)}'" if slip.group(2) else "takes other arguments"
         return f"your {'.'.join(names).replace('.__init__', '')} {what}{spec}"
-    if isinstance(error, TypeError) and "len()" in str(error):
+    if isinstance(error, TypeError) and "len()" in text:
         return ("your code calls len() on the batches: train_epoch and evaluate must work with "
                 "any iterable of batches, a generator too (count batches as you go)")
     return "your code raised this error on valid input, at the line shown"

@@ -20,6 +20,17 @@ forge any verdict computed beside it. So the same check runs twice:
 A dishonest record can only pass by holding the numbers a correct implementation produces for
 inputs drawn at grading time: it comes down to computing the right numbers.
 
+**Consequences, not instruments.** Nothing a check hands to student code is a witness. The
+record carries the state of the check's own objects as the student's code left it, logs of a
+spy included, and the student's code may have written any of it. So a check judges what the
+trusted side can recompute from that state: a spy's log is believed only as far as its
+consequence bears it out (``checks.fixtures.SpySGD`` replays every logged step with
+tinytorch's own optimizer from the weights it was built with, and the replay must end at the
+weights recorded; the weights before each step are the replay's, not a log's); a model's mode
+inside ``forward`` is judged by the random draws its Dropout made. A property that leaves no
+consequence at all (whether ``forward`` built a graph) is the student's feedback in the kernel
+and is left out of a trusted verdict (``graded``).
+
 Plain data only: arrays travel as base64 of their bytes with dtype and shape (bit for bit, NaN
 and -0.0 included), random generators as their bit-generator state, exceptions as names and
 text. Nothing is unpickled and no code from the record is run.
@@ -47,6 +58,11 @@ TRACKED_GLOBALS: dict[str, Any] = {}
 
 #: Files larger than this in a folder handed to student code are recorded as truncated.
 MAX_FILE_BYTES = 8 * 2**20
+#: A folder handed to student code is recorded with at most this many files (an honest
+#: checkpoint folder holds one or two), of at most this many bytes in all.
+MAX_FOLDER_FILES = 32
+MAX_FOLDER_BYTES = 16 * 2**20
+MAX_FILE_NAME = 255
 _SKIP_ATTRIBUTES = {"_parents", "_backward", "_order"}
 
 
@@ -252,19 +268,29 @@ def _is_ours(value: Any) -> bool:
 
 def decode(data: Any) -> Any:
     """A fresh value from plain data (objects come back only as their recorded arrays and
-    numbers: ``restore`` puts state into the judge's own objects)."""
+    numbers: ``restore`` puts state into the judge's own objects). A value the recorder could
+    not have written raises ``ReplayMismatch`` (never an error a check would take for the
+    student's code's)."""
     if data is None or isinstance(data, bool | int | str):
         return data
     if isinstance(data, list):
         return [decode(v) for v in data]
     if not isinstance(data, dict):
         raise ReplayMismatch(f"unreadable value in the record: {data!r:.80}")
+    try:
+        return _decode_tagged(data)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as error:
+        raise ReplayMismatch(f"unreadable value in the record ({type(error).__name__}: "
+                             f"{str(error):.120}): {str(data):.80}") from None
+
+
+def _decode_tagged(data: dict[str, Any]) -> Any:
     if "f" in data:
         return float.fromhex(data["f"])
     if "int" in data:
         return int(data["int"])
     if "A" in data:
-        dtype, shape, raw = str(data["A"]).split(":", 2)
+        dtype, shape, raw = data["A"].split(":", 2)
         dims = [int(n) for n in shape.split(",")] if shape else []
         return np.frombuffer(base64.b64decode(raw), dtype=np.dtype(dtype)).reshape(dims).copy()
     if "np" in data:
@@ -285,7 +311,7 @@ def decode(data: Any) -> Any:
     if "rng" in data:
         return _Opaque("Generator")
     if "ref" in data or "O" in data or "X" in data:
-        return _Opaque(data.get("O") or data.get("X") or "object")
+        return _Opaque(str(data.get("O") or data.get("X") or "object")[:MAX_NAME_CHARS])
     raise ReplayMismatch(f"unreadable value in the record: {data!r:.80}")
 
 
@@ -386,9 +412,32 @@ _BASES: tuple[type[BaseException], ...] = (
     OverflowError, ArithmeticError, KeyError, IndexError, LookupError, UnicodeError,
     ValueError, TypeError, AttributeError, NameError, AssertionError, ImportError,
     FileNotFoundError, PermissionError, IsADirectoryError, OSError, MemoryError, StopIteration,
-    RuntimeError, SystemExit, Exception,
+    RuntimeError, Exception,
 )
+#: What a recorded exception may carry: its text, frames, and each name and line, cut here.
+#: An exception replayed is an ``Exception`` of these bounds whatever the record says, so no
+#: record can stop the judge (a ``SystemExit`` keeps its name and text, as an Exception), make
+#: it hold megabytes of text, or feed a check's regular expressions a pathological string.
+MAX_ERROR_TEXT = 2000
+MAX_FRAMES = 40
+MAX_NAME_CHARS = 100
+MAX_LINE_CHARS = 300
+_MAX_CLASSES = 512
 _CLASSES: dict[tuple[str, str], type[BaseException]] = {}
+
+
+def _error_base(error: BaseException) -> type[BaseException]:
+    """The built-in class a recorded exception is rebuilt on: never one that is not an
+    ``Exception`` (SystemExit, KeyboardInterrupt, GeneratorExit), which no check catches."""
+    return next((b for b in _BASES if isinstance(error, b)), Exception)
+
+
+def _frames_kept(frames: list[Any]) -> list[Any]:
+    """At most MAX_FRAMES frames: the outermost and innermost halves (a check names the
+    outermost call and the innermost line)."""
+    if len(frames) <= MAX_FRAMES:
+        return frames
+    return frames[:MAX_FRAMES // 2] + frames[-(MAX_FRAMES // 2):]
 
 
 def encode_error(error: BaseException) -> dict[str, Any]:
@@ -401,27 +450,52 @@ def encode_error(error: BaseException) -> dict[str, Any]:
             tb = tb.tb_next
         innermost = (_readable(getattr(tb.tb_frame.f_code, "co_qualname",
                                        tb.tb_frame.f_code.co_name)) if tb else "a function")
-    base = next(b for b in _BASES if isinstance(error, b)) if isinstance(
-        error, _BASES) else Exception
-    return {"type": type(error).__name__, "base": base.__name__, "text": str(error),
-            "located": located(error),
-            "frames": [[f.where, f.function, f.source] for f in frames] if frames and
-            isinstance(frames[0], Frame) else frames or [], "innermost": innermost}
+    frames = _frames_kept(list(frames or []))
+    return {"type": type(error).__name__[:MAX_NAME_CHARS], "base": _error_base(error).__name__,
+            "text": _text_of(error)[:MAX_ERROR_TEXT],
+            "located": located(error)[:MAX_LINE_CHARS],
+            "frames": [[f.where[:MAX_LINE_CHARS], f.function[:MAX_LINE_CHARS],
+                        f.source[:MAX_LINE_CHARS]] for f in frames] if frames and
+            isinstance(frames[0], Frame) else frames, "innermost": innermost[:MAX_NAME_CHARS]}
 
 
-def decode_error(data: dict[str, Any]) -> BaseException:
+def _text_of(error: BaseException) -> str:
+    """``str(error)``, or what it raised instead (a student's ``__str__`` may raise)."""
+    try:
+        return str(error)
+    except Exception as failure:  # noqa: BLE001 - the student's __str__
+        return f"<str() of the error raised {type(failure).__name__}>"
+
+
+def decode_error(data: Any) -> Exception:
+    """The exception a record describes, rebuilt as an ``Exception`` of the recorded name (on
+    the recorded built-in base when it is one), its text and frames within the bounds above.
+    The same on both sides: the sandbox's check sees what the judge's sees."""
+    if not isinstance(data, dict):
+        raise ReplayMismatch(f"the record's exception is not a mapping: {data!r:.80}")
     base = next((b for b in _BASES if b.__name__ == data.get("base")), Exception)
-    name = str(data.get("type", "Exception"))
+    name = str(data.get("type", "Exception"))[:MAX_NAME_CHARS].replace("\0", "") or "Exception"
+    error = _error_class(name, base)(str(data.get("text", ""))[:MAX_ERROR_TEXT])
+    recorded = data.get("frames", [])
+    frames = [Frame(*(str(part)[:MAX_LINE_CHARS] for part in f))
+              for f in _frames_kept(recorded if isinstance(recorded, list) else [])
+              if isinstance(f, list) and len(f) == 3]
+    error.__replayed__ = {"located": str(data.get("located", ""))[:MAX_LINE_CHARS],
+                          "frames": frames,
+                          "innermost": str(data.get("innermost", "a function"))[:MAX_NAME_CHARS]}
+    return error
+
+
+def _error_class(name: str, base: type[BaseException]) -> type[Exception]:
+    """A class named ``name`` on ``base``, made once per pair (up to a bound: a record naming
+    thousands of classes gets fresh ones, never a cache that grows without end)."""
     cls = _CLASSES.get((name, base.__name__))
     if cls is None:
         text_of: Callable[[BaseException], str] = lambda self: self.args[0]  # noqa: E731
         cls = type(name, (base,), {"__str__": text_of, "__module__": "student"})
-        _CLASSES[(name, base.__name__)] = cls
-    error = cls(str(data.get("text", "")))
-    frames = [Frame(*f) for f in data.get("frames", []) if isinstance(f, list) and len(f) == 3]
-    error.__replayed__ = {"located": str(data.get("located", "")), "frames": frames,
-                          "innermost": str(data.get("innermost", "a function"))}
-    return error
+        if len(_CLASSES) < _MAX_CLASSES:
+            _CLASSES[(name, base.__name__)] = cls
+    return cls  # type: ignore[return-value]
 
 
 # ============================================================================ warnings
@@ -447,29 +521,68 @@ def _paths(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Path]:
 
 
 def _folder_state(folder: Path) -> dict[str, str] | None:
+    """The files of a folder handed to student code, as base64, within the bounds the judge
+    accepts (at most MAX_FOLDER_FILES files, MAX_FILE_BYTES each, MAX_FOLDER_BYTES in all):
+    what lies beyond is cut, so the judge's verdict is on the files it can hold."""
     if not folder.is_dir():
         return None
     files = {}
+    room = MAX_FOLDER_BYTES
     for path in sorted(folder.iterdir()):
+        if len(files) >= MAX_FOLDER_FILES:
+            break
         if path.is_file() and not path.is_symlink():
             with open(path, "rb") as f:
-                files[path.name] = base64.b64encode(f.read(MAX_FILE_BYTES)).decode()
+                content = f.read(min(MAX_FILE_BYTES, room))
+            room -= len(content)
+            files[path.name] = base64.b64encode(content).decode()
     return files
 
 
-def _put_folder(folder: Path, files: dict[str, str] | None) -> None:
+def _put_folder(folder: Path, files: Any) -> None:
+    """Make the judge's ``folder`` hold the recorded files, after checking the listing against
+    the bounds (so a record cannot make the grader write thousands of files or gigabytes)."""
     if files is None:
         return
+    problem = _listing_problem(files)
+    if problem:
+        raise ReplayMismatch(f"the record's files of a folder the check handed over: {problem}")
     folder.mkdir(parents=True, exist_ok=True)
     for path in folder.iterdir():
         if path.is_file() and path.name not in files:
             path.unlink()
     for name, content in files.items():
-        if "/" in name or name in ("", ".", ".."):
-            raise ReplayMismatch(f"a recorded file name is not a plain name: {name!r}")
         path = folder / name
+        try:
+            data = base64.b64decode(content)
+        except ValueError as error:  # binascii.Error
+            raise ReplayMismatch(f"the record's content of {name!r} is not base64: {error}"
+                                 ) from None
         path.unlink(missing_ok=True)  # a new file: never write through a link the check made
-        path.write_bytes(base64.b64decode(content))
+        path.write_bytes(data)
+
+
+def _listing_problem(files: Any) -> str | None:
+    """What makes a recorded folder listing one the recorder could not have written, or
+    None. Sizes are read from the base64 text's length, before anything is decoded."""
+    if not isinstance(files, dict):
+        return f"a {type(files).__name__}, not a mapping of names to contents"
+    if len(files) > MAX_FOLDER_FILES:
+        return f"{len(files)} files, more than the {MAX_FOLDER_FILES} a folder may hold"
+    total = 0
+    for name, content in files.items():
+        if not isinstance(name, str) or "/" in name or "\0" in name or name in ("", ".", "..") \
+                or len(name) > MAX_FILE_NAME:
+            return f"a recorded file name is not a plain name: {str(name)[:80]!r}"
+        if not isinstance(content, str):
+            return f"the content of {name!r} is not text"
+        size = len(content) // 4 * 3
+        if size > MAX_FILE_BYTES + 3:
+            return f"{name!r} holds {size} bytes, more than the {MAX_FILE_BYTES} recorded"
+        total += size
+    if total > MAX_FOLDER_BYTES + 3 * len(files):
+        return f"{total} bytes in all, more than the {MAX_FOLDER_BYTES} a folder may hold"
+    return None
 
 
 # ============================================================================ both sides

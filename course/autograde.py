@@ -11,6 +11,11 @@ Imported files go to notebooks/submitted/<student>/07_training/ (nbgrader's layo
 those outcomes into the graded cells instead of executing the notebook
 (``course.nbgrader_trusted``), so the gradebook, ``make feedback`` and ``make export`` carry the
 trusted scores and messages. The scores are printed here.
+
+One submission can only fail itself: a notebook that cannot be read or graded (not JSON, a
+malformed cell, a grading that failed) is imported and scored 0 like any other, the others are
+graded and written, and only then is each such student named with the reason (on stderr) and
+the exit status 1.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from course import config, nbgrader_trusted, paths, sandbox, trusted
-from course.grade import SubmissionError, check_notebook
+from course.grade import SubmissionError
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -42,7 +47,7 @@ def submissions_in(folder: Path) -> dict[str, Path]:
     for student, path in found.items():
         if not STUDENT_ID.match(student):
             raise SubmissionError(f"{str(path)!r}: {student!r} is not a usable student id")
-        check_notebook(path)
+    # an unreadable notebook is imported all the same: it is graded 0 with the reason, alone
     if not found:
         raise SubmissionError(
             f"no submissions in {str(folder)!r}: expected <student>.ipynb files or "
@@ -95,9 +100,29 @@ def main(argv: list[str] | None = None) -> int:
         ended = by_student.get(student, {}).get("ended")
         note = f"  ({ended})" if ended else ""
         note += "  (nbgrader refused the notebook: scores written directly)" \
-            if student in refused else ""
+            if student in refused and not refused[student].startswith(NO_SCORE) else ""
         print(f"{student:24s} {score:6.1f} / {max_score:.0f}{note}")
-    return 0
+    problems = not_graded(by_student, refused)
+    for student, reason in problems.items():
+        print(f"error: {student}: {reason}", file=sys.stderr)
+    if problems:
+        print(f"error: {len(problems)} of {len(by_student)} submissions could not be graded "
+              "(their score is 0); every other score is written", file=sys.stderr)
+    return 1 if problems else 0
+
+
+NO_SCORE = nbgrader_trusted.NO_SCORE
+
+
+def not_graded(reports: dict[str, dict], refused: dict[str, str]) -> dict[str, str]:
+    """Student -> why their submission could not be graded: a notebook the grader cannot
+    read, a grading that failed, or a score nbgrader could not take (those get 0)."""
+    problems = {student: str(report.get("ended") or "not gradable")
+                for student, report in reports.items() if report.get("gradable") is False}
+    for student, error in refused.items():
+        if error.startswith(NO_SCORE):
+            problems[student] = (f"{problems[student]}; " if student in problems else "") + error
+    return problems
 
 
 def submitted_notebooks(course: Path = paths.COURSE) -> dict[str, Path]:

@@ -57,10 +57,11 @@ def make_course(root: Path) -> None:
 
 def grade(files: Sequence[Path | str], *, jobs: int | None = None,
           limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
-          seeds: Sequence[dict[str, int]] | None = None) -> list[dict[str, Any]]:
+          seeds: Sequence[dict[str, int]] | None = None,
+          budget: trusted.Budget = trusted.DEFAULT_BUDGET) -> list[dict[str, Any]]:
     """Grade every file (``jobs`` sandboxes at a time, default one per core); reports in the
     order of ``files``. A missing file is the caller's error (SubmissionError); anything else
-    a file holds gets a report."""
+    a file holds gets a report. ``budget`` bounds the time and memory of judging each one."""
     files = [Path(f) for f in files]
     if not files:
         raise SubmissionError("no submission given")
@@ -69,7 +70,7 @@ def grade(files: Sequence[Path | str], *, jobs: int | None = None,
     for path in files:
         if not path.is_file():
             raise SubmissionError(f"submission {str(path)!r} does not exist or is not a file")
-    return trusted.grade(files, jobs=jobs, limits=limits, seeds=seeds)
+    return trusted.grade(files, jobs=jobs, limits=limits, seeds=seeds, budget=budget)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,22 @@ returned by a sandbox, for inputs drawn at grading time.
   right numbers: writing a correct implementation, or obtaining one (plagiarism, which no
   grader of outputs can tell apart), or a learned fake that happens to be right on fresh data.
 
+One file can only fail itself
+-----------------------------
+A submission also controls what the grading *process* reads: its notebook's JSON and every line
+its sandbox prints. So everything it hands over is read within bounds (``course.intake``: a
+notebook validated field by field, each line measured in length, containers and nesting depth
+before it is parsed, each run's record kept as bytes and parsed only when judged, the header's
+fields validated), and a record is replayed within the bounds of ``checks.replay`` and
+``checks.checkpoints`` (exception texts and frames, files per folder, archive members and
+their declared sizes). Judging one submission has a budget (``Budget``): a wall-clock deadline
+(``SIGALRM`` in the worker's main thread), a cap on the memory the worker may add and on its
+CPU time (rlimits, so a loop in C still ends), and a file-size limit. Whatever still goes wrong
+with one submission (any exception, ``BaseException`` included, or a worker that dies: the pool
+is rebuilt and the suspects rerun alone) becomes that submission's report, "not gradable:" and
+the reason, and the class goes on. Each report says how long judging took (``judge_seconds``)
+and the grading process's peak resident memory meanwhile (``peak_memory_mb``).
+
 The notebook's in-kernel ``run_check`` stays the student's instant feedback; it is never the
 grade.
 
@@ -35,14 +51,21 @@ grade.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
+import resource
 import secrets
 import shutil
+import signal
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,11 +73,35 @@ from typing import Any
 import nbformat
 
 from checks import judge
-from course import build, paths, sandbox
+from course import build, intake, paths, sandbox
+from course.intake import Unreadable, read_notebook
 from course.release import stage
 
+__all__ = ["Budget", "GradedCell", "Unreadable", "grade", "grade_one", "not_gradable"]
+
 #: Largest notebook read at all: a bigger file is refused with its size, unread.
-MAX_NOTEBOOK_BYTES = 20 * 2**20
+MAX_NOTEBOOK_BYTES = intake.NOTEBOOK.max_bytes
+#: The lines of one submission's runs the grader holds at most (an honest record: about 3 MB).
+MAX_RECORD_BYTES = 64 * 2**20
+#: Output a sandboxed run may print before it is stopped (its records, and some slack).
+MAX_OUTPUT_BYTES = MAX_RECORD_BYTES + 32 * 2**20
+#: A report's message or reason is cut at this length.
+MAX_MESSAGE_CHARS = 20_000
+#: Largest file the grading process may write (what judging writes is a checkpoint: KBs).
+MAX_WRITTEN_FILE = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What grading one submission may use in the grading process, whatever its record
+    holds: the wall-clock time of judging, and the resident memory of the process (enforced
+    as a cap on the address space it may add while grading it)."""
+
+    seconds: float = 60.0
+    memory: int = 480 * 2**20
+
+
+DEFAULT_BUDGET = Budget()
 OBSERVER = Path(__file__).with_name("observer.py")
 BOOT = ("import sys; sys.path[:0] = [{inside!r}, {site!r}]; import runpy; "
         "runpy.run_path({inside!r} + '/_observer.py', run_name='__main__')")
@@ -79,42 +126,24 @@ def draw_seeds(cells: Sequence[GradedCell]) -> dict[str, int]:
 
 
 # ----------------------------------------------------------------------------- the notebook
-class Unreadable(ValueError):
-    """The submission cannot be read as a notebook: nothing of it runs."""
-
-
 def student_code(path: Path, graded: Sequence[GradedCell]) -> list[str]:
     """The code cells the student's notebook runs, in order, without its graded test cells
     (recognised by nbgrader metadata or by their grade_id). Schema versions, metadata and
     missing or renamed graded cells do not matter: the checks run on whatever the code
-    defines."""
-    try:
-        size = path.stat().st_size
-    except OSError as error:
-        raise Unreadable(f"submission {str(path)!r} cannot be read: {error}") from error
-    if size > MAX_NOTEBOOK_BYTES:
-        raise Unreadable(f"submission {str(path)!r} is {size / 2**20:.0f} MiB, more than the "
-                         f"{MAX_NOTEBOOK_BYTES // 2**20} MiB a notebook may have")
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-        cells = data["cells"]
-        if not isinstance(cells, list):
-            raise TypeError("cells is not a list")
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise Unreadable(f"submission {str(path)!r} is not a notebook: {error}") from error
+    defines. A file that is not a notebook the grader can read raises ``Unreadable``."""
+    cells = read_notebook(path)  # every field used below is checked there
     graded_ids = {cell.grade_id for cell in graded}
     code: list[str] = []
     kept = 0  # code cells up to the last graded one: what a graded cell can see
     for cell in cells:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+        if cell["cell_type"] != "code":
             continue
-        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
-        meta = meta if isinstance(meta, dict) else {}
+        meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("grade_id") in graded_ids or (meta.get("grade") and not meta.get("solution")):
             kept = len(code)
             continue
         source = cell.get("source", "")
-        code.append("".join(source) if isinstance(source, list) else str(source))
+        code.append("".join(source) if isinstance(source, list) else source)
     return code[:kept] if kept else code
 
 
@@ -132,51 +161,131 @@ def packages_folder(root: Path) -> Path:
 
 def grade_one(path: Path, template: Path, *, seeds: dict[str, int] | None = None,
               limits: sandbox.Limits = sandbox.DEFAULT_LIMITS, slot: int = 0,
-              graded: Sequence[GradedCell] | None = None) -> dict[str, Any]:
+              graded: Sequence[GradedCell] | None = None,
+              budget: Budget = DEFAULT_BUDGET) -> dict[str, Any]:
     """Grade one notebook: run it sandboxed, judge every check here. The report has the same
-    shape as ``course.grade``'s, plus the isolation layers and how the run ended."""
+    shape as ``course.grade``'s, plus the isolation layers, how the run ended, the time spent
+    judging and the grading process's peak memory. Never raises: whatever goes wrong while
+    reading, running, judging or reporting this submission (a ``SystemExit``, a
+    ``RecursionError``, the memory or time budget) becomes its report, with the reason."""
     start = time.perf_counter()
     graded = list(graded or graded_cells())
+    _reset_peak_memory()
+    reason = None
+    try:
+        report = _grade_one(path, template, graded, seeds, limits, slot, budget, start)
+    except BaseException as error:  # noqa: BLE001 - this submission's failure, not the class's
+        reason = _describe(error, budget)
+    if reason is not None:  # out of the handler: the failed frames and their memory are gone
+        report = not_gradable(path, graded, start, reason)
+    report["peak_memory_mb"] = _peak_memory_mb()
+    return report
+
+
+def _grade_one(path: Path, template: Path, graded: list[GradedCell],
+               seeds: dict[str, int] | None, limits: sandbox.Limits, slot: int,
+               budget: Budget, start: float) -> dict[str, Any]:
     seeds = dict(seeds or draw_seeds(graded))
     try:
         cells = student_code(path, graded)
     except Unreadable as error:
-        return _report(path, graded, {}, start, str(error), [], layers=[])
+        return _report(path, graded, {}, start, str(error), [], layers=[], gradable=False)
     runs = [(cell.check, run_seed) for cell in graded for run_seed in (0, seeds[cell.check])]
     request = json.dumps({"cells": cells, "runs": runs}).encode()
-    records: dict[int, list[dict[str, Any]]] = {}
-    header: dict[str, Any] = {}
-
-    def on_line(line: bytes) -> bool:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            return True  # not ours: ignore
-        if not isinstance(message, dict):
-            return True
-        if "run" in message and isinstance(message.get("events"), list):
-            index = message["run"]
-            if isinstance(index, int) and 0 <= index < len(runs) and index not in records:
-                records[index] = message["events"]
-        elif "cells" in message and not header:
-            header.update(message)
-        return "done" not in message
-
+    record = _Record(len(runs))
+    # what the grader reads of a run's output is bounded anyway (MAX_RECORD_BYTES): the run may
+    # print little more, so that its unread output cannot fill this process's memory either
+    limits = dataclasses.replace(limits, output=min(limits.output, MAX_OUTPUT_BYTES))
     result = sandbox.run(template, BOOT.format(inside=_inside(template),
                                                site=sandbox._site_packages()),
-                         stdin=request, on_line=on_line, limits=limits, slot=slot)
+                         stdin=request, on_line=record.on_line, limits=limits, slot=slot)
     ended = result.reason
-    if ended is None and len(records) < len(runs):
+    missing = record.first_missing()
+    if ended is None and missing is not None:
         ended = (f"the run ended early (exit code {result.returncode}) during the check "
-                 f"{runs[len(records)][0]!r}")
-    verdicts: dict[int, str | None] = {}
-    for index, (check, run_seed) in enumerate(runs):
-        events = records.get(index, [])
-        verdicts[index] = judge(check, events, seed=run_seed,
-                                ended=None if index in records else ended)
-    failed = header.get("failed", []) if isinstance(header.get("failed"), list) else []
-    return _report(path, graded, {r: verdicts[i] for i, r in enumerate(runs)}, start, ended,
-                   failed, layers=result.layers)
+                 f"{runs[missing][0]!r}")
+    judging = time.perf_counter()
+    verdicts: dict[tuple[str, int], str | None] = {}
+    with deadline(budget.seconds):
+        for index, (check, run_seed) in enumerate(runs):
+            verdicts[(check, run_seed)] = _judge_run(check, run_seed, record.take(index),
+                                                     record.refused.get(index), ended)
+    report = _report(path, graded, verdicts, start, ended, record.failed, layers=result.layers)
+    report["judge_seconds"] = round(time.perf_counter() - judging, 3)
+    return report
+
+
+class _Record:
+    """The lines a sandboxed run prints, sorted as they arrive: each run's line is kept as
+    bytes (parsed only when it is judged, one at a time), within a length and a total; the
+    header gives only its validated list of cells that raised; "done" ends the run. Anything
+    else is ignored: a forged line is judged like any other, an oversized one fails its run."""
+
+    def __init__(self, runs: int) -> None:
+        self.runs = runs
+        self.lines: dict[int, bytes] = {}
+        self.refused: dict[int, str] = {}
+        self.failed: list[list[Any]] = []
+        self.header = False
+        self.size = 0
+
+    def on_line(self, line: bytes) -> bool:
+        index = intake.run_index(line)
+        if index is not None:
+            if index < self.runs and index not in self.lines and index not in self.refused:
+                self._keep(index, line)
+            return True
+        if len(line) > intake.MAX_SHORT_LINE or not line.startswith(b"{"):
+            return True  # not ours: ignore, unread
+        try:
+            message = intake.parse(line)
+        except intake.Refused:
+            return True
+        if not isinstance(message, dict):
+            return True
+        if "cells" in message and not self.header:
+            self.header = True
+            self.failed = intake.failed_cells(message)
+        return "done" not in message
+
+    def _keep(self, index: int, line: bytes) -> None:
+        if len(line) > intake.LINE.max_bytes:
+            self.refused[index] = (f"its record is a line of {len(line) / 2**20:.0f} MiB, more "
+                                   f"than the {intake.LINE.max_bytes // 2**20} MiB a run's "
+                                   "record may have")
+        elif self.size + len(line) > MAX_RECORD_BYTES:
+            self.refused[index] = (f"the records of this submission exceed the "
+                                   f"{MAX_RECORD_BYTES // 2**20} MiB the grader reads")
+        else:
+            self.lines[index] = line
+            self.size += len(line)
+
+    def first_missing(self) -> int | None:
+        return next((i for i in range(self.runs)
+                     if i not in self.lines and i not in self.refused), None)
+
+    def take(self, index: int) -> bytes | None:
+        """The run's line, handed over once (the record keeps no copy)."""
+        line = self.lines.pop(index, None)
+        if line is not None:
+            self.size -= len(line)
+        return line
+
+
+def _judge_run(check: str, seed: int, line: bytes | None, refusal: str | None,
+               ended: str | None) -> str | None:
+    """One run's verdict, from its line (parsed within bounds here) or the reason it has none."""
+    if line is None:
+        return judge(check, [], seed=seed, ended=refusal or ended)
+    try:
+        message = intake.parse(line)
+    except intake.Refused as error:
+        return judge(check, [], seed=seed, ended=f"its record was refused: {error}")
+    del line
+    events = message.get("events") if isinstance(message, dict) else None
+    if not isinstance(events, list):
+        return judge(check, [], seed=seed, ended="its record holds no list of events")
+    return judge(check, events, seed=seed)
 
 
 def _inside(folder: Path) -> str:
@@ -185,7 +294,7 @@ def _inside(folder: Path) -> str:
 
 def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, int], Any],
             start: float, ended: str | None, failed_cells: list[Any],
-            layers: list[str]) -> dict[str, Any]:
+            layers: list[str], gradable: bool = True) -> dict[str, Any]:
     cells = []
     for cell in graded:
         mine = [v for (check, _), v in verdicts.items() if check == cell.check]
@@ -196,17 +305,133 @@ def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, 
         else:
             message = "" if passed else messages[0]
         cells.append({"grade_id": cell.grade_id, "points": cell.points if passed else 0.0,
-                      "max_points": cell.points, "passed": passed, "message": message})
+                      "max_points": cell.points, "passed": passed,
+                      "message": _bounded(message, MAX_MESSAGE_CHARS)})
     return {
         "file": str(path),
         "total": sum(c["points"] for c in cells),
         "max_total": sum(c["max_points"] for c in cells),
         "seconds": round(time.perf_counter() - start, 2),
         "cells": cells,
-        "ended": ended,
+        "ended": _bounded(ended, MAX_MESSAGE_CHARS) if ended else ended,
         "cells_that_raised": failed_cells,
         "isolation": layers,
+        "gradable": gradable,
+        "judge_seconds": 0.0,
     }
+
+
+def not_gradable(path: Path | str, graded: Sequence[GradedCell], start: float,
+                 reason: str) -> dict[str, Any]:
+    """The report of a submission the grader could not grade: 0 points, and why."""
+    return _report(Path(path), graded, {}, start, f"not gradable: {reason}", [], layers=[],
+                   gradable=False)
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more " \
+                                           "characters)"
+
+
+# ----------------------------------------------------------------------------- budgets
+class JudgeTimeout(BaseException):
+    """Judging a submission took longer than its budget. Not an Exception: no handler of a
+    check's may absorb it."""
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise ``JudgeTimeout`` in this (main) thread once ``seconds`` have passed. A no-op off
+    the main thread, where signals cannot be received."""
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ring(signum: int, frame: Any) -> None:
+        raise JudgeTimeout(f"judging took longer than its budget of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextmanager
+def memory_budget(budget: Budget, *, cpu_seconds: float | None = None) -> Iterator[None]:
+    """Hold this process to ``budget.memory`` bytes of resident memory (as a cap on the
+    address space it may add, a soft limit: a sandbox started meanwhile sets its own), and,
+    with ``cpu_seconds``, to that much more CPU time (past it the kernel ends the process:
+    the last resort against a loop in C that no signal handler can interrupt). Restored on
+    exit."""
+    status = _status()
+    vm, rss = status.get("VmSize", 0), status.get("VmRSS", 0)
+    room = max(budget.memory - rss, 128 * 2**20)
+    saved = {}
+    try:
+        if vm:
+            saved[resource.RLIMIT_AS] = _soften(resource.RLIMIT_AS, vm + room)
+        if cpu_seconds is not None:
+            used = resource.getrusage(resource.RUSAGE_SELF)
+            spent = used.ru_utime + used.ru_stime
+            saved[resource.RLIMIT_CPU] = _soften(resource.RLIMIT_CPU,
+                                                 int(spent + cpu_seconds) + 1)
+        yield
+    finally:
+        for kind, soft in saved.items():
+            resource.setrlimit(kind, (soft, resource.getrlimit(kind)[1]))
+
+
+def _soften(kind: int, value: int) -> int:
+    """Set ``kind``'s soft limit to ``value`` (never above the hard limit); returns the old."""
+    soft, hard = resource.getrlimit(kind)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(kind, (value, hard))
+    return soft
+
+
+def _status() -> dict[str, int]:
+    """This process's memory figures from /proc (bytes), empty where there is no /proc."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return {}
+    figures = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmSize", "VmRSS", "VmHWM") and value.strip().endswith("kB"):
+            figures[key] = int(value.split()[0]) * 1024
+    return figures
+
+
+def _reset_peak_memory() -> None:
+    """Start this process's peak resident memory afresh (Linux), so a report's peak is its
+    own submission's."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_memory_mb() -> float | None:
+    peak = _status().get("VmHWM")
+    return round(peak / 2**20, 1) if peak else None
+
+
+def _describe(error: BaseException, budget: Budget) -> str:
+    """Why grading stopped, in words, for the report (the error's text bounded)."""
+    if isinstance(error, JudgeTimeout):
+        return str(error)
+    if isinstance(error, MemoryError):
+        return (f"judging it needed more than the grader's memory budget of "
+                f"{budget.memory // 2**20} MiB")
+    if isinstance(error, RecursionError):
+        return "its record is nested too deeply for the grader (RecursionError)"
+    text = str(error)[:300]
+    return f"the grader failed on it: {type(error).__name__}" + (f": {text}" if text else "")
 
 
 # ----------------------------------------------------------------------------- a class
@@ -218,21 +443,38 @@ def _init_worker(slots: Any, template: str) -> None:
     global _SLOT, _TEMPLATE
     _SLOT = slots.get()
     _TEMPLATE = Path(template)
+    # past the file-size budget a write fails with an error instead of ending the process (a
+    # sandbox's run gets the default back: subprocess restores SIGXFSZ)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
+    _soften(resource.RLIMIT_FSIZE, MAX_WRITTEN_FILE)
 
 
-def _work(args: tuple[str, dict[str, int], sandbox.Limits, list[GradedCell]]
+def _work(args: tuple[str, dict[str, int], sandbox.Limits, list[GradedCell], Budget]
           ) -> dict[str, Any]:
-    path, seeds, limits, graded = args
+    """One submission in a worker, within its memory and CPU budget; the report is checked to
+    travel back (a report that cannot be pickled becomes a report saying so)."""
+    path, seeds, limits, graded, budget = args
     assert _TEMPLATE is not None
-    return grade_one(Path(path), _TEMPLATE, seeds=seeds, limits=limits, slot=_SLOT,
-                     graded=graded)
+    with memory_budget(budget, cpu_seconds=budget.seconds + limits.wall + 60):
+        report = grade_one(Path(path), _TEMPLATE, seeds=seeds, limits=limits, slot=_SLOT,
+                           graded=graded, budget=budget)
+    try:
+        pickle.dumps(report)
+    except BaseException as error:  # noqa: BLE001 - reported, never raised to the class
+        report = not_gradable(path, graded, time.perf_counter(),
+                              f"its report cannot be sent back ({type(error).__name__})")
+    return report
 
 
 def grade(files: Sequence[Path | str], *, jobs: int | None = None,
           limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
-          seeds: Sequence[dict[str, int]] | None = None) -> list[dict[str, Any]]:
+          seeds: Sequence[dict[str, int]] | None = None,
+          budget: Budget = DEFAULT_BUDGET) -> list[dict[str, Any]]:
     """Grade every file, ``jobs`` sandboxes at a time (default: one per core). Reports come
-    back in the order of ``files``; one submission's crash, loop or lie changes no other's.
+    back in the order of ``files``; one submission's crash, loop, lie or malformed file
+    changes no other's, and one that ends the process judging it (a crash of the grader)
+    gets a report saying so while the others are graded in a new process.
     ``seeds`` (one mapping per file) replace the drawn hidden seeds, for reproducible tests."""
     files = [Path(f) for f in files]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(files) or 1))
@@ -243,17 +485,98 @@ def grade(files: Sequence[Path | str], *, jobs: int | None = None,
     with tempfile.TemporaryDirectory(prefix="tinytorch-trusted-") as tmp:
         os.chmod(tmp, 0o755)
         template = packages_folder(Path(tmp))
-        if jobs == 1:
-            return [grade_one(f, template, seeds=s, limits=limits, graded=graded)
-                    for f, s in zip(files, chosen, strict=True)]
+        if len(files) == 1 and jobs == 1:  # one file (make grade): no class to protect
+            with memory_budget(budget):
+                return [grade_one(files[0], template, seeds=chosen[0], limits=limits,
+                                  graded=graded, budget=budget)]
         import multiprocessing
 
         context = multiprocessing.get_context("forkserver")
-        slots = context.Manager().Queue()
-        for slot in range(jobs):
-            slots.put(slot)
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(slots, str(template))) as pool:
+        with context.Manager() as manager:
+            def initargs(size: int) -> tuple[Any, ...]:
+                slots = manager.Queue()
+                for slot in range(size):
+                    slots.put(slot)
+                return slots, str(template)
+
             # the graded cells, read once here rather than by every submission's worker
-            work = [(str(f), s, limits, graded) for f, s in zip(files, chosen, strict=True)]
-            return list(pool.map(_work, work))
+            work = [(str(f), s, limits, graded, budget)
+                    for f, s in zip(files, chosen, strict=True)]
+            return run_in_pool(
+                _work, work, jobs, context=context, initializer=_init_worker,
+                initargs=initargs,
+                failed=lambda task, why: not_gradable(task[0], graded, time.perf_counter(),
+                                                        why))
+
+
+# ----------------------------------------------------------------------------- a pool that heals
+def run_in_pool(fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, *,
+                context: Any, failed: Callable[[Any, str], Any],
+                initializer: Callable[..., None] | None = None,
+                initargs: Callable[[int], tuple[Any, ...]] = lambda size: ()) -> list[Any]:
+    """``[fn(task) for task in tasks]``, ``jobs`` processes at a time. A task whose call
+    raises, or whose process dies (``BrokenProcessPool``: killed, out of memory, a crash),
+    gets ``failed(task, reason)`` instead; the other tasks are not lost: the pool is rebuilt,
+    the tasks that were running when it broke are run again one at a time (so the one that
+    breaks a pool of its own is known), and the rest go on in parallel."""
+    results: dict[int, Any] = {}
+    waiting = list(range(len(tasks)))
+    with tempfile.TemporaryDirectory(prefix="tinytorch-running-") as running:
+        while waiting:
+            suspects = _pool_round(fn, tasks, waiting, jobs, context, initializer, initargs,
+                                   Path(running), results, failed)
+            for index in suspects:  # each alone: a pool it breaks by itself names it
+                again = _pool_round(fn, tasks, [index], 1, context, initializer, initargs,
+                                    Path(running), results, failed)
+                if again and index not in results:
+                    results[index] = failed(tasks[index], _DIED)
+            waiting = [i for i in waiting if i not in results]
+    return [results[i] for i in range(len(tasks))]
+
+
+_DIED = ("the grader's process judging it ended abruptly (killed, out of memory or a crash); "
+         "the rest of the class was graded in a new one")
+
+
+def _pool_round(fn: Callable[[Any], Any], tasks: Sequence[Any], indices: list[int], jobs: int,
+                context: Any, initializer: Callable[..., None] | None,
+                initargs: Callable[[int], tuple[Any, ...]], running: Path,
+                results: dict[int, Any], failed: Callable[[Any, str], Any]) -> list[int]:
+    """Run ``indices`` in one pool, filling ``results``. Returns [] when the pool stayed
+    whole, else the tasks that had started and not come back when it broke (all those not
+    done when no task had started)."""
+    size = max(1, min(jobs, len(indices)))
+    broken = False
+    with ProcessPoolExecutor(size, mp_context=context, initializer=initializer,
+                             initargs=initargs(size)) as pool:
+        futures = {pool.submit(_marked, fn, str(running), i, tasks[i]): i for i in indices}
+        try:
+            finished = list(as_completed(futures))
+        except BaseException:  # the grader's own interruption (Ctrl-C): stop, do not wait
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        for future in finished:
+            index = futures[future]
+            try:
+                results[index] = future.result()
+            except BrokenProcessPool:
+                broken = True
+                continue
+            except BaseException as error:  # noqa: BLE001 - this task's failure only
+                results[index] = failed(tasks[index], f"the grader failed on it: "
+                                                      f"{type(error).__name__}: {error}"[:400])
+            (running / str(index)).unlink(missing_ok=True)
+    started = sorted(int(p.name) for p in running.iterdir() if p.name.isdigit())
+    for mark in running.iterdir():
+        mark.unlink()
+    if not broken:
+        return []
+    unfinished = [i for i in indices if i not in results]
+    return [i for i in started if i in unfinished] or unfinished
+
+
+def _marked(fn: Callable[[Any], Any], running: str, index: int, task: Any) -> Any:
+    """``fn(task)``, leaving a mark that the task started (the parent removes it when the
+    result arrives, so a mark left when a pool breaks names a suspect)."""
+    (Path(running) / str(index)).touch()
+    return fn(task)
