@@ -311,21 +311,25 @@ def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], boo
     def over_memory() -> str | None:
         return memory_reason(limits) if groups is not None and groups.oom_kills() else None
 
-    reason = _pump(process, stdin, on_line, limits, start, over_memory)
-    _kill(process)
-    peak, names = None, []
-    if groups is not None:
-        reason = reason or over_memory()
-        peak = groups.peak()
-        names = [str(f) for f in dict.fromkeys(f for _, f in groups.folders.values())]
-        groups.remove()  # whatever is left in the run's groups (a process that left the
-        # session without bubblewrap's PID namespace) is killed here
-    if scratch is not None:
-        shutil.rmtree(scratch, ignore_errors=True)
-    stderr = process.stderr.read(64 * 1024) if process.stderr else b""
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            stream.close()
+    peak, names, stderr, reason = None, [], b"", None
+    try:
+        reason = _pump(process, stdin, on_line, limits, start, over_memory)
+    finally:  # whatever happened here (a MemoryError reading, an interrupt), the run ends
+        _kill(process)
+        if groups is not None:
+            reason = reason or over_memory()
+            peak = groups.peak()
+            names = [str(f) for f in dict.fromkeys(f for _, f in groups.folders.values())]
+            groups.remove()  # whatever is left in the run's groups (a process that left the
+            # session without bubblewrap's PID namespace) is killed here
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            stderr = process.stderr.read(64 * 1024) if process.stderr else b""
+        finally:
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
     got = _base_layers() + (groups.layers if groups is not None else [])
     return Result(process.returncode, reason, time.monotonic() - start, stderr, got, peak,
                   names)
@@ -343,7 +347,7 @@ def _pump(process: subprocess.Popen[bytes], stdin: bytes, on_line: Callable[[byt
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
     selector.register(process.stderr, selectors.EVENT_READ)
-    buffer, total, stderr_kept = b"", 0, 0
+    pending, total, stderr_kept = bytearray(), 0, 0  # the line being read, so far
     open_streams = 2
     last_line = last_look = time.monotonic()
     while open_streams:
@@ -373,10 +377,14 @@ def _pump(process: subprocess.Popen[bytes], stdin: bytes, on_line: Callable[[byt
             total += len(chunk)
             if total > limits.output:
                 return f"stopped: more than {limits.output // 2**20} MiB of output"
-            buffer += chunk
-            *lines, buffer = buffer.split(b"\n")
-            if lines:
-                last_line = time.monotonic()
+            if b"\n" not in chunk:  # a long line grows in place: no copy of what came before
+                pending += chunk
+                continue
+            first, *lines, rest = chunk.split(b"\n")
+            pending += first
+            lines.insert(0, bytes(pending))
+            pending = bytearray(rest)
+            last_line = time.monotonic()
             for line in lines:
                 if not on_line(line):
                     return None

@@ -174,3 +174,38 @@ def test_cgroup_v2_limits_are_written_in_a_delegated_folder(
     assert (folder / "pids.max").read_text() == "40"
     assert (delegated / "cgroup.subtree_control").read_text() == "+pids"  # the last one written
     assert run.join_files() == [os.fsencode(folder / "cgroup.procs")]
+
+
+def test_a_long_line_arrives_whole_within_the_limit(tmp_path: Path) -> None:
+    """A 64 MiB line is read in place (the buffer once re-split on every read grew quadratic:
+    such a line never arrived within a 20 s limit)."""
+    code = "import sys; sys.stdout.write('x' * (64 * 2**20) + '\\nend\\n'); sys.stdout.flush()"
+    result, lines = _run(code, tmp_path, wall=20.0)
+    assert result.reason is None, result.reason
+    assert [len(line) for line in lines] == [64 * 2**20, 3]
+
+
+def test_a_run_whose_reader_fails_is_ended_not_orphaned(tmp_path: Path) -> None:
+    """If handling a line raises (the grader ran out of memory, say), the sandboxed process and
+    everything it started end with the run all the same."""
+    folder = Path(sandbox.tempfile_dir())
+    code = "import time\nprint('first', flush=True)\ntime.sleep(60)\n"
+
+    def explode(line: bytes) -> bool:
+        raise MemoryError("the grader ran out of memory")
+    try:
+        with pytest.raises(MemoryError):
+            sandbox.run(folder, code, stdin=b"", on_line=explode,
+                        limits=sandbox.Limits(wall=30.0))
+    finally:
+        os.rmdir(folder)
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                 and b"time.sleep(60)" in _cmdline(p)]
+    assert leftovers == []
+
+
+def _cmdline(process: Path) -> bytes:
+    try:
+        return (process / "cmdline").read_bytes()
+    except OSError:
+        return b""
