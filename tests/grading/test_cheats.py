@@ -374,7 +374,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     baselines = {name: by_name[b]["total"] if isinstance(b, str) else b
                  for name, b in baselines.items()}
     table = [{"attack": name, "points": r["total"], "baseline": baselines.get(name, 100.0),
-              "seconds": r["seconds"], "ended": r["ended"]}
+              "seconds": r["seconds"], "judge_seconds": r.get("judge_seconds"),
+              "peak_memory_mb": r.get("peak_memory_mb"), "ended": r["ended"]}
              for name, r in zip(files, reports, strict=True)]
     out = paths.REPO / "build" / "grading"
     out.mkdir(parents=True, exist_ok=True)
