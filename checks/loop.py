@@ -402,11 +402,18 @@ def check_nan_loss(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
         y_bad = y.copy()
         y_bad[size * bad_batch] = bad_value  # first sample of batch ``bad_batch``
         poisoned = batches(x, y_bad, sizes)
-        trainer, model, _ = _spy_trainer(Trainer, seed=shifted(6, seed), lr=0.1)
+        trainer, model, spy = _spy_trainer(Trainer, seed=shifted(6, seed), lr=0.1)
         twin, twin_model, _ = _spy_trainer(Trainer, seed=shifted(6, seed), lr=0.1)
         for e in range(epoch):
             _run(f"train_epoch, clean epoch {e}", trainer.train_epoch, clean, k)
             _run(f"train_epoch, clean epoch {e}", twin.train_epoch, clean, k)
+        if epoch:  # the clean epochs trained: what "the bad window was not applied" rests on
+            steps, full = len(spy.seen_grads), epoch * (len(sizes) // k)
+            require(steps >= full, f"optimizer steps in {epoch} clean epoch(s) of "
+                    f"{len(sizes)} batches, accumulation_steps={k}",
+                    f"at least {full} (one per full window)", steps,
+                    "train_epoch must train: one optimizer step per window of "
+                    "accumulation_steps batches")
         applied_windows = bad_batch // k
         if applied_windows:  # the twin takes exactly the windows before the bad one
             _run("train_epoch on the clean batches before the bad window",
@@ -456,7 +463,18 @@ def check_accumulation_args(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N8
     x, y = line_data(sum(sizes), seed=shifted(11, seed))
     data = batches(x, y, sizes)
     trainer, model, optimizer = _spy_trainer(Trainer, seed=shifted(7, seed), lr=0.1)
+    start = _params(model)
     _run("train_epoch, one clean epoch", trainer.train_epoch, data)
+    # "nothing changed" says something only of a trainer that changes things when it may
+    steps = len(optimizer.seen_grads)
+    moved = not _params_close(_params(model), start, rtol=0)
+    require(steps == len(sizes) and moved,
+            f"one clean epoch of {len(sizes)} batches before the refused arguments",
+            f"{len(sizes)} optimizer steps that move the weights",
+            f"{steps} steps, weights {'moved' if moved else 'unchanged'}",
+            "train_epoch must train (one optimizer step per batch with accumulation_steps=1) "
+            "before refusing a bad accumulation_steps can be judged: that refusal must leave a "
+            "working trainer unchanged")
     for bad in (0, -1, 1.5, True):
         before = _params(model)
         state = (trainer.epoch, trainer.step, len(trainer.history["train_loss"]),
