@@ -49,6 +49,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     grade.make_course(released)
     files["release"] = released / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
     files["imports-reference"] = write(_importing_the_reference(), folder / "imports.ipynb")
+    files["stubs-that-pass"] = write(_stubs_that_pass(files["release"]), folder / "pass.ipynb")
     for path in SOLUTIONS:
         files[f"solution:{path.stem}"] = write(from_module(path), folder / f"{path.stem}.ipynb")
     for mutant in CATALOG:
@@ -77,6 +78,23 @@ def _importing_the_reference() -> nbformat.NotebookNode:
             cell.source = ("from tinytorch.core.training import CosineSchedule, Trainer, "
                            "clip_grad_norm")
     return notebook
+
+
+def _stubs_that_pass(release: Path) -> nbformat.NotebookNode:
+    """The release with every ``raise NotImplementedError()`` replaced by ``pass``: code that
+    runs and does nothing."""
+    notebook = nbformat.read(release, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.source = re.sub(r"raise NotImplementedError\([^)]*\)", "pass", cell.source)
+    return notebook
+
+
+def test_code_that_does_nothing_earns_nothing(reports: dict[str, dict[str, Any]]) -> None:
+    """A method that does no work passes no check: every "nothing changed" or "raised before
+    anything ran" is judged only of code that does the work when given valid input."""
+    report = reports["stubs-that-pass"]
+    assert report["total"] == 0, _explain(report)
 
 
 def _failed(report: dict[str, Any]) -> dict[str, str]:
