@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 
 from checks.diagnose import attempt, fail, require
-from checks.fixtures import MLP, GradientAuditSGD, LinearModel, batches, blobs, line_data
+from checks.fixtures import (
+    MLP,
+    GradientAuditSGD,
+    LinearModel,
+    SpySGD,
+    batches,
+    blobs,
+    line_data,
+)
 from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU, Sigmoid, Tanh
 from tinytorch.core.layers import Linear, Sequential
@@ -172,6 +180,164 @@ def check_history(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
                 expected, list(history["learning_rates"]),
                 "record the learning rate the epoch trained with (set from the scheduler "
                 "before the first batch), once per epoch")
+
+
+    _judge_run_records(Trainer, seed)
+
+
+class _Events:
+    """A callback the check hands the trainer (``callbacks=[events]``): it logs every event of
+    the loop with its fields. Its log is the student's to write like anything handed over, so
+    each entry is judged against what the check recomputes: the steps the optimizer's replay
+    bears out, and the losses and gradient norms at the weights of those steps."""
+
+    def __init__(self) -> None:
+        self.log: list[list[Any]] = []
+
+    def on_epoch_begin(self, trainer: Any, epoch: Any, lr: Any) -> None:
+        self.log.append(["on_epoch_begin", epoch, lr])
+
+    def on_batch_end(self, trainer: Any, batch: Any, loss: Any, samples: Any) -> None:
+        self.log.append(["on_batch_end", batch, loss, samples])
+
+    def on_step(self, trainer: Any, grad_norm: Any) -> None:
+        self.log.append(["on_step", grad_norm])
+
+    def on_epoch_end(self, trainer: Any, loss: Any) -> None:
+        self.log.append(["on_epoch_end", loss])
+
+    def on_evaluate_end(self, trainer: Any, loss: Any, accuracy: Any) -> None:
+        self.log.append(["on_evaluate_end", loss, accuracy])
+
+
+_EVENT_FIX = {
+    "on_epoch_begin": "self._emit('on_epoch_begin', epoch=self.epoch, lr=lr) once the epoch's "
+                      "lr is set, before the first batch",
+    "on_batch_end": "self._emit('on_batch_end', batch=batch, loss=value, samples=n) after each "
+                    "batch's backward",
+    "on_step": "self._emit('on_step', grad_norm=norm) after each optimizer step (norm: what "
+               "clip_grad_norm returned, None without clipping)",
+    "on_epoch_end": "self._emit('on_epoch_end', loss=mean_loss) after the last batch",
+    "on_evaluate_end": "self._emit('on_evaluate_end', loss=loss, accuracy=accuracy) at the end "
+                       "of evaluate",
+}
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _judge_run_records(Trainer: Any, seed: int) -> None:  # noqa: N803
+    """What a clipped run records besides its losses: history['grad_norm'] (the norm each step's
+    averaged gradient had before clipping) and the loop's events, in order, with their fields.
+    The run must first train: a trainer that moves no weight records nothing worth judging."""
+    clip, lr, batch, epochs = 0.5, 0.05, 6, 2
+    if seed:
+        vary = variation(seed, 53)
+        clip, batch = round(float(vary.uniform(0.3, 0.8)), 2), int(vary.integers(4, 9))
+    x, y = line_data(3 * batch, seed=shifted(2, seed))
+    data = batches(x, y, [batch] * 3)
+    model = LinearModel(1, 1, seed=shifted(3, seed))
+    optimizer = SpySGD(model.parameters(), lr=lr)
+    events = _Events()
+    label = f"a run with grad_clip_norm={clip} and a callback ({epochs} epochs of 3 batches)"
+    trainer = attempt(f"{label}: Trainer(..., callbacks=[events])", "a trainer",
+                      "the constructor takes callbacks=[...] (the notebook's given constructor "
+                      "does; keep it)", Trainer, model, optimizer, MSELoss(),
+                      grad_clip_norm=clip, callbacks=[events])
+    start = _params(model)
+    returned = [float(v) for v in _train(trainer, data, epochs, label)]
+    evaluated = attempt(f"{label}: evaluate", "(loss, accuracy)", "evaluate crashed on valid "
+                        "batches", trainer.evaluate, data)
+    moved = any(not np.array_equal(a, b) for a, b in zip(_params(model), start, strict=True))
+    steps = optimizer.seen_grads
+    require(moved and len(steps) == 3 * epochs, f"{label}: training",
+            f"{3 * epochs} optimizer steps that move the weights",
+            f"{len(steps)} steps, weights {'moved' if moved else 'unchanged'}",
+            "train_epoch must train: forward, loss, backward and one optimizer step per batch")
+    at = optimizer.seen_params
+    norms, losses = [], []
+    for i, weights in enumerate(at):
+        a = (i % 3) * batch
+        w, b = weights
+        r = x[a:a + batch].astype(np.float64) @ w + b - y[a:a + batch].astype(np.float64)
+        norms.append(float(np.sqrt(np.sum((2 * x[a:a + batch].T.astype(np.float64) @ r / r.size)
+                                          ** 2) + (2 * r.sum() / r.size) ** 2)))
+        losses.append(float(np.mean(r ** 2)))
+
+    history = trainer.history
+    logged = history.get("grad_norm") if isinstance(history, dict) else None
+    require(isinstance(logged, list), f"{label}: history['grad_norm']",
+            "a list, one entry per optimizer step", repr(logged)[:200],
+            "create history['grad_norm'] = [] in __init__ and append the norm clip_grad_norm "
+            "returns at every optimizer step when grad_clip_norm is set")
+    values = [_number(v) for v in logged]
+    close = len(values) == len(norms) and all(
+        v is not None and math.isclose(v, n, rel_tol=1e-4) for v, n in zip(values, norms,
+                                                                           strict=True))
+    if not close:
+        if not values:
+            bug = ("history['grad_norm'] is never appended to: append the norm clip_grad_norm "
+                   "returns (before clipping) at every optimizer step")
+        elif len(values) != len(norms):
+            bug = (f"history['grad_norm'] has {len(values)} entries for {len(norms)} optimizer "
+                   "steps: append once per step (not per batch or per epoch)")
+        elif all(v is not None and math.isclose(v, min(n, clip), rel_tol=1e-4)
+                 for v, n in zip(values, norms, strict=True)):
+            bug = ("history['grad_norm'] holds the norm after clipping: record what "
+                   "clip_grad_norm returns, the norm before clipping")
+        else:
+            bug = ("history['grad_norm'] must hold, for each step, the global norm of the "
+                   "averaged gradient before clipping (what clip_grad_norm returns)")
+        fail(f"{label}: history['grad_norm']",
+             f"{[round(n, 6) for n in norms]} (the norm of each step's gradient before clipping)",
+             [round(v, 6) if v is not None else v for v in values], bug)
+
+    expected: list[list[Any]] = []
+    for e in range(epochs):
+        expected.append(["on_epoch_begin", e, lr])
+        for i in range(3):
+            step = 3 * e + i
+            expected += [["on_batch_end", i, losses[step], batch], ["on_step", norms[step]]]
+        expected.append(["on_epoch_end", returned[e]])
+    loss, accuracy = (evaluated if isinstance(evaluated, tuple | list) and len(evaluated) == 2
+                      else (None, None))
+    expected.append(["on_evaluate_end", _number(loss), accuracy])
+    log = events.log if isinstance(events.log, list) else []
+    names = [entry[0] if isinstance(entry, list) and entry else "?" for entry in log]
+    wanted = [entry[0] for entry in expected]
+    if names != wanted:
+        missing = [n for n in _EVENT_FIX if n in wanted and n not in names]
+        fix = (f"{missing[0]} never fired: call {_EVENT_FIX[missing[0]]}" if missing else
+               "each event fires once per occurrence, in this order within an epoch: "
+               "on_epoch_begin, then per batch on_batch_end and, when a window ends, on_step, "
+               "then on_epoch_end; on_evaluate_end at the end of evaluate")
+        fail(f"{label}: the loop's events, in order (a live view draws from them)",
+             ", ".join(wanted[:9]) + ", ...", ", ".join(names[:9]) + (", ..." if names else
+                                                                       "no event"), fix)
+    for position, (got, want) in enumerate(zip(log, expected, strict=True)):
+        ok = len(got) == len(want)
+        for g, w in zip(got[1:], want[1:], strict=False):
+            if w is None:
+                ok = ok and g is None
+            elif isinstance(w, int):
+                ok = ok and isinstance(g, int | np.integer) and int(g) == w
+            else:
+                ok = ok and _number(g) is not None and math.isclose(_number(g), w, rel_tol=1e-5,
+                                                                    abs_tol=1e-9)
+        if not ok:
+            name = want[0]
+            fields = {"on_epoch_begin": "epoch, lr", "on_batch_end": "batch, loss, samples",
+                      "on_step": "grad_norm", "on_epoch_end": "loss",
+                      "on_evaluate_end": "loss, accuracy"}[name]
+            fail(f"{label}: the fields of event {position} ({name}: {fields})",
+                 [round(v, 6) if isinstance(v, float) else v for v in want[1:]],
+                 [_number(v) if not isinstance(v, int | type(None)) else v for v in got[1:]],
+                 f"call {_EVENT_FIX[name]}: the batch's index from 0 and its own loss, the "
+                 "epoch being trained, the norm before clipping")
 
 
 # ------------------------------------------------------------------ 7.1

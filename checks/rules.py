@@ -125,6 +125,8 @@ RULES: list[Rule] = [
     _rule("epoch-any-iterable", EPOCH, "1.1",
           "any iterable of batches works, a generator too: count batches with `enumerate`, "
           "never with `len(dataloader)`"),
+    _rule("epoch-events", EPOCH, "5.2",
+          "each once per occurrence, in this order"),
     _rule("epoch-mean-loss-history", EPOCH, "1.1 5.2",
           "append the epoch's mean loss over all its samples (weight each batch's loss by its "
           "size) to `history[\"train_loss\"]`"),
@@ -158,6 +160,12 @@ RULES: list[Rule] = [
     _rule("step-counts-optimizer-steps", STEP, "1.3 7.3 1.1",
           "add one to `self.step`: it counts optimizer steps, not batches (5 batches with "
           "`accumulation_steps=2` make 3 steps, the partial window's included)"),
+    _rule("step-grad-norm-history", STEP, "5.2",
+          "with clipping, append the norm `clip_grad_norm` returned (before clipping) to "
+          "`history[\"grad_norm\"]`, once per optimizer step"),
+    _rule("step-event", STEP, "5.2",
+          'after the step, `self._emit("on_step", grad_norm=norm)`: the norm before clipping, '
+          "`None` without clipping"),
     # ------------------------------------------------------------------ Trainer.evaluate
     _rule("evaluate-eval-mode", EVALUATE, "2.1 2.2",
           "`self._set_mode(False)` before the first forward pass: eval mode for the model and "
@@ -185,6 +193,8 @@ RULES: list[Rule] = [
     _rule("evaluate-accuracy-rules", EVALUATE, "2.2",
           "The accuracy is counted by `_count_correct`, given: argmax for CrossEntropyLoss, a "
           "0.5 threshold for BinaryCrossEntropyLoss"),
+    _rule("evaluate-event", EVALUATE, "5.2",
+          'at the end, `self._emit("on_evaluate_end", loss=loss, accuracy=accuracy)`'),
     _rule("evaluate-loss-history", EVALUATE, "2.2 5.2",
           "append the loss to `history[\"eval_loss\"]`, once per call"),
     # ------------------------------------------------------------------ Trainer.save_checkpoint
