@@ -234,10 +234,12 @@ def _judge_run_records(Trainer: Any, seed: int) -> None:  # noqa: N803
     """What a clipped run records besides its losses: history['grad_norm'] (the norm each step's
     averaged gradient had before clipping) and the loop's events, in order, with their fields.
     The run must first train: a trainer that moves no weight records nothing worth judging."""
-    clip, lr, batch, epochs = 0.5, 0.05, 6, 2
+    # a threshold above every norm of the run: what is recorded is this check's subject, how
+    # clipping scales is 4.1's and the clip check's (a clipping bug then fails only those)
+    clip, lr, batch, epochs = 50.0, 0.05, 6, 2
     if seed:
         vary = variation(seed, 53)
-        clip, batch = round(float(vary.uniform(0.3, 0.8)), 2), int(vary.integers(4, 9))
+        clip, batch = float(vary.integers(40, 80)), int(vary.integers(4, 9))
     x, y = line_data(3 * batch, seed=shifted(2, seed))
     data = batches(x, y, [batch] * 3)
     model = LinearModel(1, 1, seed=shifted(3, seed))
@@ -285,10 +287,6 @@ def _judge_run_records(Trainer: Any, seed: int) -> None:  # noqa: N803
         elif len(values) != len(norms):
             bug = (f"history['grad_norm'] has {len(values)} entries for {len(norms)} optimizer "
                    "steps: append once per step (not per batch or per epoch)")
-        elif all(v is not None and math.isclose(v, min(n, clip), rel_tol=1e-4)
-                 for v, n in zip(values, norms, strict=True)):
-            bug = ("history['grad_norm'] holds the norm after clipping: record what "
-                   "clip_grad_norm returns, the norm before clipping")
         else:
             bug = ("history['grad_norm'] must hold, for each step, the global norm of the "
                    "averaged gradient before clipping (what clip_grad_norm returns)")

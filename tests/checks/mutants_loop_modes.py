@@ -35,7 +35,7 @@ MUTANTS: list[Mutant] = [
         "no-zero-grad-between-steps",
         [("        self.optimizer.step()\n        self._clear_grads(params)\n",
           "        self.optimizer.step()\n")],
-        {"1.2", "1.3", "4.2"}, {"1.2"},
+        {"1.2", "1.3", "4.2", "5.2"}, {"1.2"},
         r"step 2 are \d+\.\dx step 1, so zero_grad\(\) is not called",
     ),
     _m(

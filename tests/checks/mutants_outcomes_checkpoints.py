@@ -169,7 +169,7 @@ MUTANTS: list[Mutant] = [
         name="optimizer_never_steps",
         patches=(("        self.optimizer.step()\n", ""),),
         caught_by=_ids("1.1", "1.2", "1.3", "3.1", "3.2", "4.1", "4.2", "5.1", "7.1", "7.2",
-                       "7.3", "accumulation-args", "nan-loss"),
+                       "7.3", "accumulation-args", "nan-loss", "5.2"),
         named_by=_ids("5.1", "7.1", "7.2", "7.3"),
         message=r"never calls optimizer.step\(\)",
     ),

@@ -114,7 +114,7 @@ MUTANTS: list[Mutant] = [
          "        for p in params:\n            g = grad_array(p)\n            if g is not None:\n"
          "                g *= 1.0 / window_samples\n"
          "        self.optimizer.step()\n        self._clear_grads(params)\n")],
-       {"4.1", "4.2"}, {"4.1", "4.2"},
+       {"4.1", "4.2", "5.2"}, {"4.1", "4.2"},
        r"clipping ran (before the gradient was complete|on the window's summed)"),
     _m("trainer_clips_each_batch",
        [("            self._emit(\"on_batch_end\", batch=batch, loss=value, samples=n)\n",
@@ -122,5 +122,5 @@ MUTANTS: list[Mutant] = [
          "            if self.grad_clip_norm is not None:\n"
          "                clip_grad_norm(params, self.grad_clip_norm * n)\n"),
         (CLIP_CALL, "            norm = 0.0\n")],
-       {"4.1", "4.2"}, {"4.1"}, r"clip once per optimizer step"),
+       {"4.1", "4.2", "5.2"}, {"4.1"}, r"clip once per optimizer step"),
 ]
