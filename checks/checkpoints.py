@@ -24,6 +24,7 @@ import json
 import math
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -37,6 +38,7 @@ from checks.diagnose import (
     attempt,
     fail,
     hint,
+    listed,
     located,
     require,
     student_frames,
@@ -178,9 +180,23 @@ class _Run:
                 "save_checkpoint crashes", self.trainer.save_checkpoint, path)
 
     def load(self, path: Path, label: str) -> None:
-        attempt(f"{label}: load_checkpoint raised on a good checkpoint", "the checkpoint loads",
-                "load_checkpoint cannot read back what save_checkpoint wrote",
-                self.trainer.load_checkpoint, path)
+        try:
+            self.trainer.load_checkpoint(path)
+        except Exception as error:  # noqa: BLE001 - the student's code, reported below
+            unwritten(error)
+            text = str(error)[:1000]
+            if re.search(r"state must be|must be for a \w+ RNG|^'?(state|bit_generator)'?$",
+                         text):
+                bug = ("loading a random generator's state failed: the file does not hold what "
+                       "rng.bit_generator.state gave (save_checkpoint must write each Dropout's "
+                       "whole bit_generator.state dict, and load put that same dict back)")
+            else:
+                bug = ("save_checkpoint and load_checkpoint do not agree: either save wrote an "
+                       "incomplete or changed value (look at what it writes for the value load "
+                       "fails on), or load cannot read what save wrote")
+            fail(f"{label}: load_checkpoint raised on the checkpoint save_checkpoint had just "
+                 "written", "the checkpoint loads", f"{type(error).__name__}: {text}"
+                 f"{located(error)}", bug)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -281,17 +297,22 @@ def _diagnose_after_load(label: str, saved: dict[str, Any], loaded: dict[str, An
                     want_h, got_h,
                     "the saved optimizer hyper-parameters did not win: a loaded checkpoint must "
                     "set them on the optimizer, over the ones the new trainer was built with")
-    with found.part():
+    with found.part():  # every key that is off, not only the first
+        off: dict[str, list[int]] = {}
         for i, (want, got) in enumerate(zip(want_opt["state"], got_opt["state"], strict=True)):
             for name in want:
                 if name == "step" and not any(isinstance(v, np.ndarray) and n.startswith("exp_")
                                               for n, v in want.items()):
                     continue  # only Adam reads the per-parameter count: SGD resumes without it
                 if name not in got or not _same(np.asarray(want[name]), np.asarray(got[name])):
-                    fail(f"{label}: optimizer state {name!r} of parameter {i} after loading",
-                         "the saved run's value", got.get(name, "missing"),
-                         "resume diverged at the first step after loading: "
-                         f"{_BUFFER_BUGS.get(name, name)}")
+                    off.setdefault(name, []).append(i)
+        if off:
+            fail(f"{label}: the optimizer's state after loading",
+                 "the saved run's buffers and step counts, for every parameter",
+                 "; ".join(f"{name!r} missing or different (parameters {listed(where)})"
+                           for name, where in off.items()),
+                 "resume diverged at the first step after loading: " + "; ".join(
+                     dict.fromkeys(_BUFFER_BUGS.get(name, name) for name in off)))
     with found.part():
         if complete:
             require(got_opt["step_count"] == want_opt["step_count"],
@@ -555,14 +576,19 @@ def _values_in_file(hay: list[np.ndarray], state: dict[str, Any], label: str) ->
         require(_contains(hay, value), f"{label}: parameter {i} is not in the file",
                 "every parameter's values", "not found (read with np.load)",
                 "save_checkpoint does not write the model's parameters")
+    absent: dict[str, list[int]] = {}
     for i, buffers in enumerate(state["optimizer"]["state"]):
         for name, value in buffers.items():
             if isinstance(value, np.ndarray) and not _contains(hay, value):
-                fail(f"{label}: optimizer buffer {name!r} of parameter {i} is not in the file",
-                     "Adam's moments / SGD's momentum buffers, value for value",
-                     "not found (read with np.load)",
-                     f"resume diverged at the first step after loading: "
-                     f"{_BUFFER_BUGS.get(name, name)}")
+                absent.setdefault(name, []).append(i)
+    if absent:  # every missing buffer, not only the first
+        fail(f"{label}: optimizer buffers not in the file: "
+             + ", ".join(f"{name!r} (parameters {listed(where)})" for name, where in
+                         absent.items()),
+             "Adam's moments / SGD's momentum buffers, value for value",
+             "not found (read with np.load)",
+             "resume diverged at the first step after loading: " + "; ".join(
+                 dict.fromkeys(_BUFFER_BUGS.get(name, name) for name in absent)))
 
 
 def check_checkpoint_is_complete(Trainer: Any, CosineSchedule: Any, *, seed: int = 0) -> None:
