@@ -117,16 +117,18 @@ def run_index(line: bytes) -> int | None:
 
 def failed_cells(header: Any) -> list[list[Any]]:
     """The observer header's list of cells that raised, keeping only entries of its own shape
-    ``[cell number, error name, error text]``, with bounded text and count: a header is
-    printed in the sandbox, so anything there may be forged."""
+    ``[cell number, error name, error text, line or None]``, with bounded text and count: a
+    header is printed in the sandbox, so anything there may be forged."""
     failed = header.get("failed") if isinstance(header, dict) else None
     if not isinstance(failed, list):
         return []
     kept = []
     for entry in failed[:MAX_FAILED_CELLS]:
-        if (isinstance(entry, list) and len(entry) == 3 and type(entry[0]) is int
+        if (isinstance(entry, list) and len(entry) in (3, 4) and type(entry[0]) is int
                 and isinstance(entry[1], str) and isinstance(entry[2], str)):
-            kept.append([entry[0], entry[1][:MAX_ERROR_NAME], entry[2][:MAX_FAILED_TEXT]])
+            line = entry[3] if len(entry) == 4 and type(entry[3]) is int else None
+            kept.append([entry[0], entry[1][:MAX_ERROR_NAME], entry[2][:MAX_FAILED_TEXT],
+                         line])
     return kept
 
 

@@ -31,6 +31,19 @@ class _NotDefined:
         raise NameError(f"name '{self.name}' is not defined (the notebook never defines it)")
 
 
+def _line(error: BaseException, filename: str) -> int | None:
+    """The line of the cell ``filename`` where ``error`` was raised (a syntax error's own line,
+    else the last frame of the traceback in that cell)."""
+    if isinstance(error, SyntaxError) and error.filename == filename:
+        return error.lineno
+    line, tb = None, error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
 def main() -> None:
     request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
@@ -51,7 +64,8 @@ def main() -> None:
         except BaseException as error:  # noqa: BLE001 - a cell's error: go on, as a notebook
             if isinstance(error, KeyboardInterrupt):
                 raise
-            failed.append([number, type(error).__name__, str(error)[:500]])
+            failed.append([number, type(error).__name__, str(error)[:500],
+                           _line(error, filename)])
     out.write(json.dumps({"cells": len(request["cells"]), "failed": failed}) + "\n")
     out.flush()
     implementations = {name: namespace.get(name, _NotDefined(name)) for name in IMPLEMENTATIONS}

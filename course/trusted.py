@@ -131,20 +131,46 @@ def student_code(path: Path, graded: Sequence[GradedCell]) -> list[str]:
     (recognised by nbgrader metadata or by their grade_id). Schema versions, metadata and
     missing or renamed graded cells do not matter: the checks run on whatever the code
     defines. A file that is not a notebook the grader can read raises ``Unreadable``."""
+    return [source for _, source in student_cells(path, graded)]
+
+
+def student_cells(path: Path, graded: Sequence[GradedCell]) -> list[tuple[str, str]]:
+    """``student_code``'s cells, each with how a student finds it: its answer cell's
+    ``grade_id``, else its place among the notebook's code cells ("code cell 9")."""
     cells = read_notebook(path)  # every field used below is checked there
     graded_ids = {cell.grade_id for cell in graded}
-    code: list[str] = []
+    code: list[tuple[str, str]] = []
     kept = 0  # code cells up to the last graded one: what a graded cell can see
+    position = 0
     for cell in cells:
         if cell["cell_type"] != "code":
             continue
+        position += 1
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("grade_id") in graded_ids or (meta.get("grade") and not meta.get("solution")):
             kept = len(code)
             continue
         source = cell.get("source", "")
-        code.append("".join(source) if isinstance(source, list) else source)
+        label = (f"the answer cell {meta['grade_id']}" if meta.get("solution")
+                 and meta.get("grade_id") else f"code cell {position}")
+        code.append((label, "".join(source) if isinstance(source, list) else source))
     return code[:kept] if kept else code
+
+
+def _raised_first(failed: list[list[Any]], labels: list[str]) -> str:
+    """What a student must read before any check's message when cells raised while the
+    notebook ran: which cell, what, and at which line."""
+    if not failed:
+        return ""
+    said = []
+    for number, name, text, *rest in failed[:3]:
+        where = labels[number - 1] if 0 < number <= len(labels) else f"code cell {number}"
+        line = f", line {rest[0]}" if rest and rest[0] else ""
+        said.append(f"{where} raised {name}{line}: {text.splitlines()[0][:200] if text else ''}")
+    more = f" (and {len(failed) - 3} more cells)" if len(failed) > 3 else ""
+    return ("first, your notebook did not run cleanly: " + "; ".join(said) + more
+            + ". What that cell defines is missing or old in every check below: fix it first."
+            "\n\n")
 
 
 # ----------------------------------------------------------------------------- one submission
@@ -187,7 +213,8 @@ def _grade_one(path: Path, template: Path, graded: list[GradedCell],
                budget: Budget, start: float) -> dict[str, Any]:
     seeds = dict(seeds or draw_seeds(graded))
     try:
-        cells = student_code(path, graded)
+        labelled = student_cells(path, graded)
+        cells = [source for _, source in labelled]
     except Unreadable as error:
         return _report(path, graded, {}, start, str(error), [], layers=[], gradable=False)
     runs = [(cell.check, run_seed) for cell in graded for run_seed in (0, seeds[cell.check])]
@@ -210,7 +237,8 @@ def _grade_one(path: Path, template: Path, graded: list[GradedCell],
         for index, (check, run_seed) in enumerate(runs):
             verdicts[(check, run_seed)] = _judge_run(check, run_seed, record.take(index),
                                                      record.refused.get(index), ended)
-    report = _report(path, graded, verdicts, start, ended, record.failed, layers=result.layers)
+    report = _report(path, graded, verdicts, start, ended, record.failed, layers=result.layers,
+                     labels=[label for label, _ in labelled])
     report["judge_seconds"] = round(time.perf_counter() - judging, 3)
     return report
 
@@ -294,7 +322,9 @@ def _inside(folder: Path) -> str:
 
 def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, int], Any],
             start: float, ended: str | None, failed_cells: list[Any],
-            layers: list[str], gradable: bool = True) -> dict[str, Any]:
+            layers: list[str], gradable: bool = True,
+            labels: list[str] | None = None) -> dict[str, Any]:
+    first = _raised_first(failed_cells, labels or [])
     cells = []
     for cell in graded:
         mine = [v for (check, _), v in verdicts.items() if check == cell.check]
@@ -303,7 +333,7 @@ def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, 
         if not mine:
             message = f"not graded: {ended}"
         else:
-            message = "" if passed else messages[0]
+            message = "" if passed else first + messages[0]
         cells.append({"grade_id": cell.grade_id, "points": cell.points if passed else 0.0,
                       "max_points": cell.points, "passed": passed,
                       "message": _bounded(message, MAX_MESSAGE_CHARS)})
@@ -314,7 +344,11 @@ def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, 
         "seconds": round(time.perf_counter() - start, 2),
         "cells": cells,
         "ended": _bounded(ended, MAX_MESSAGE_CHARS) if ended else ended,
-        "cells_that_raised": failed_cells,
+        "cells_that_raised": [
+            {"cell": (labels or [])[number - 1] if 0 < number <= len(labels or []) else
+             f"code cell {number}", "error": name, "message": text,
+             "line": rest[0] if rest else None}
+            for number, name, text, *rest in failed_cells],
         "isolation": layers,
         "gradable": gradable,
         "judge_seconds": 0.0,

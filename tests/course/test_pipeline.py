@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import pytest
 from submissions import from_training_source, write
@@ -23,6 +24,9 @@ def test_autograde_feedback_export(tmp_path: Path, capsys: pytest.CaptureFixture
     grade.make_course(course)
     downloads = tmp_path / "downloads"
     write(from_training_source(paths.REFERENCE.read_text()), downloads / "alice.ipynb")
+    # carol's train_epoch misses one closing parenthesis
+    write(_missing_parenthesis(from_training_source(paths.REFERENCE.read_text())),
+          downloads / "carol.ipynb")
     # bob hands in the untouched release plus a `checks` package that passes everything
     bob = downloads / "bob"
     bob.mkdir(parents=True)
@@ -35,18 +39,49 @@ def test_autograde_feedback_export(tmp_path: Path, capsys: pytest.CaptureFixture
 
     assert autograde.main([str(downloads), "--course", str(course)]) == 0
     printed = capsys.readouterr().out
-    assert sorted(autograde.scores(course)) == [("alice", 100.0, 100.0), ("bob", 0.0, 100.0)]
+    scores = {student: score for student, score, _ in autograde.scores(course)}
+    assert scores["alice"] == 100.0 and scores["bob"] == 0.0 and scores["carol"] < 100.0
     assert "alice" in printed and "100.0 / 100" in printed
+    carol = next(line for line in printed.splitlines() if line.startswith("carol"))
+    assert "answer_Trainer_train_epoch raised SyntaxError, line" in carol, carol
 
-    assert nbgrader_trusted.feedback(course, ["alice", "bob"], jobs=2) == []
+    assert nbgrader_trusted.feedback(course, ["alice", "bob", "carol"], jobs=2) == []
     pages = {s: (course / "feedback" / s / paths.ASSIGNMENT / "07_training.html").read_text()
-             for s in ("alice", "bob")}
+             for s in ("alice", "bob", "carol")}
     assert "passed (trusted grading)" in pages["alice"]
     assert "not written yet: CosineSchedule.get_lr" in pages["bob"]  # the trusted message
+    said = "first, your notebook did not run cleanly: the answer cell answer_Trainer_train_epoch"
+    assert said in pages["carol"] and "SyntaxError" in pages["carol"]
     nbgrader("export", course=course)
     with open(course / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)}
-    assert rows == {"alice": 100.0, "bob": 0.0}
+    assert rows == {"alice": 100.0, "bob": 0.0, "carol": scores["carol"]}
+
+
+def _missing_parenthesis(notebook: Any) -> Any:
+    """The notebook with one closing parenthesis dropped in the train_epoch answer cell."""
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "answer_Trainer_train_epoch":
+            assert "self._set_mode(True)" in cell.source
+            cell.source = cell.source.replace("self._set_mode(True)", "self._set_mode(True", 1)
+            return notebook
+    raise AssertionError("no train_epoch answer cell")
+
+
+def test_every_failing_check_says_first_which_cell_raised(tmp_path: Path) -> None:
+    """make grade's JSON: the cell that did not run is named, with its error and line, and
+    every cell that lost points says so before its own message."""
+    path = write(_missing_parenthesis(from_training_source(paths.REFERENCE.read_text())),
+                 tmp_path / "carol.ipynb")
+    report = grade.grade([path], jobs=1)[0]
+    raised = report["cells_that_raised"]
+    assert [(r["cell"], r["error"]) for r in raised] == [
+        ("the answer cell answer_Trainer_train_epoch", "SyntaxError")]
+    assert isinstance(raised[0]["line"], int)
+    failing = [c for c in report["cells"] if not c["passed"]]
+    assert failing and all(c["message"].startswith(
+        "first, your notebook did not run cleanly: the answer cell answer_Trainer_train_epoch "
+        f"raised SyntaxError, line {raised[0]['line']}") for c in failing)
 
 
 def test_a_folder_without_submissions_is_refused(tmp_path: Path) -> None:

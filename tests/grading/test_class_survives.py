@@ -298,8 +298,9 @@ def test_forged_headers_give_only_validated_fields(graded: dict[str, Any]) -> No
     for name in ("header-failed-nested-960-deep", "header-failed-1200-wide"):
         raised = graded["reports"][name]["cells_that_raised"]
         assert len(raised) <= intake.MAX_FAILED_CELLS
-        assert all(type(n) is int and len(e) <= intake.MAX_ERROR_NAME
-                   and len(t) <= intake.MAX_FAILED_TEXT for n, e, t in raised)
+        assert all(isinstance(r["cell"], str) and len(r["error"]) <= intake.MAX_ERROR_NAME
+                   and len(r["message"]) <= intake.MAX_FAILED_TEXT
+                   and (r["line"] is None or type(r["line"]) is int) for r in raised)
 
 
 def test_every_report_says_how_long_judging_took(graded: dict[str, Any]) -> None:
@@ -477,11 +478,13 @@ def test_the_line_parser_reads_an_honest_line() -> None:
 
 def test_the_header_keeps_only_the_observers_fields() -> None:
     header = {"cells": 3, "failed": [[1, "ValueError", "x" * 9000], [True, "a", "b"],
-                                     ["1", "a", "b"], [2, ["deep"], "b"], [3, "E", "t", 4],
-                                     [4, "NameError", "n"]] + [[5, "E", "t"]] * 5000}
+                                     ["1", "a", "b"], [2, ["deep"], "b"],
+                                     [3, "E", "t", 4, 5], [6, "E", "t", "7"],
+                                     [4, "NameError", "n", 12]] + [[5, "E", "t"]] * 5000}
     kept = intake.failed_cells(header)
-    assert kept[0] == [1, "ValueError", "x" * intake.MAX_FAILED_TEXT]
-    assert kept[1] == [4, "NameError", "n"]
+    assert kept[0] == [1, "ValueError", "x" * intake.MAX_FAILED_TEXT, None]
+    assert kept[1] == [6, "E", "t", None]  # a line that is not a number is dropped
+    assert kept[2] == [4, "NameError", "n", 12]
     assert len(kept) <= intake.MAX_FAILED_CELLS
     assert intake.failed_cells({"failed": {"1": 2}}) == [] == intake.failed_cells([1])
 
