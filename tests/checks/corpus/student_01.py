@@ -71,16 +71,24 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None and (not _ok_number(grad_clip_norm) or grad_clip_norm <= 0):
             raise ValueError(f"grad_clip_norm must be None or > 0, got {grad_clip_norm!r}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.scheduler, self.grad_clip_norm = scheduler, grad_clip_norm
+        self.callbacks = list(callbacks)
         self.epoch, self.step, self.training_mode = 0, 0, True
         self.history = {"train_loss": [], "eval_loss": [], "eval_accuracy": [],
-                        "learning_rates": []}
+                        "learning_rates": [], "grad_norm": []}
         self._loader_seed = None  # seed of the shuffling DataLoader (goes in the checkpoint)
         self._resume_seed = None  # set by load_checkpoint, used by the next epoch
+
+    def _emit(self, event, **info):  # given in the notebook
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _mode(self, training):
         set_training(self.model, training)
@@ -113,6 +121,7 @@ class Trainer:
         lr_now = float(self.optimizer.lr)
         self._sync_loader(dataloader)
         self._zero()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr_now)
 
         running, seen = 0.0, 0
         in_window, window_samples = 0, 0
@@ -131,6 +140,7 @@ class Trainer:
             seen += n
             in_window += 1
             window_samples += n
+            self._emit("on_batch_end", batch=batch_idx, loss=value, samples=n)
             if in_window == k:
                 self._apply(window_samples)
                 in_window, window_samples = 0, 0
@@ -143,6 +153,7 @@ class Trainer:
         self.history["train_loss"].append(epoch_loss)
         self.history["learning_rates"].append(lr_now)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=epoch_loss)
         return epoch_loss
 
     def _apply(self, n_samples):
@@ -151,14 +162,17 @@ class Trainer:
             if p.grad is not None:
                 g = p.grad.data if isinstance(p.grad, Tensor) else p.grad
                 g /= n_samples  # sum -> mean over the window
+        norm = None  # stays None without clipping
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
                 self._zero()
                 raise FloatingPointError(f"gradient norm is {norm} at epoch {self.epoch}")
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self._zero()
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         self._mode(False)
@@ -184,6 +198,7 @@ class Trainer:
         accuracy = correct / judged if judged else None  # regression: no accuracy
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=loss, accuracy=accuracy)
         return loss, accuracy
 
     # ---------------- checkpoints ----------------

@@ -104,7 +104,8 @@ def unpack(d):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None,
+                 callbacks=()):
         if grad_clip_norm is not None:
             grad_clip_norm = check_rate("grad_clip_norm", grad_clip_norm)
             if grad_clip_norm == 0:
@@ -112,8 +113,16 @@ class Trainer:
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.scheduler, self.grad_clip_norm = scheduler, grad_clip_norm
         self.epoch, self.step, self.training_mode = 0, 0, True
-        self.history = dict(train_loss=[], eval_loss=[], eval_accuracy=[], learning_rates=[])
+        self.history = dict(train_loss=[], eval_loss=[], eval_accuracy=[], learning_rates=[],
+                            grad_norm=[])
         self.shuffle_seed = self.pending_seed = None
+        self.callbacks = list(callbacks)
+
+    def emit(self, event, **info):
+        """Call `event` on every callback that has it (the trainer goes first)."""
+        for cb in self.callbacks:
+            if hasattr(cb, event):
+                getattr(cb, event)(self, **info)
 
     def set_mode(self, on):
         for layer in every_layer(self.model):
@@ -139,6 +148,7 @@ class Trainer:
             dataloader.load_state_dict(order)
             self.shuffle_seed = int(order["seed"])
         self.clear_grads()
+        self.emit("on_epoch_begin", epoch=self.epoch, lr=epoch_lr)
 
         batches = iter(dataloader)
         loss_sum, count, batch_no = 0.0, 0, 0
@@ -161,6 +171,7 @@ class Trainer:
                 (loss * (n / window_total)).backward()
                 loss_sum += val * n
                 count += n
+                self.emit("on_batch_end", batch=batch_no, loss=val, samples=n)
                 batch_no += 1
             self.take_step()
         if count == 0:
@@ -169,18 +180,22 @@ class Trainer:
         self.history["train_loss"].append(mean)
         self.history["learning_rates"].append(epoch_lr)
         self.epoch += 1
+        self.emit("on_epoch_end", loss=mean)
         return mean
 
     def take_step(self):
         params = list(self.model.parameters())
+        n = None
         if self.grad_clip_norm is not None:
             n = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(n):
                 self.clear_grads()
                 raise RuntimeError(f"gradient norm {n} in epoch {self.epoch}; step skipped")
+            self.history["grad_norm"].append(n)
         self.optimizer.step()
         self.clear_grads()
         self.step += 1
+        self.emit("on_step", grad_norm=n)
 
     def evaluate(self, dataloader):
         """(mean loss, accuracy). Accuracy: argmax for cross-entropy, > 0.5 for BCE,
@@ -206,6 +221,7 @@ class Trainer:
         acc = hits / judged if judged else None
         self.history["eval_loss"].append(loss_sum / count)
         self.history["eval_accuracy"].append(acc)
+        self.emit("on_evaluate_end", loss=loss_sum / count, accuracy=acc)
         return loss_sum / count, acc
 
     def save_checkpoint(self, path):

@@ -87,7 +87,8 @@ class _GradBank:
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None and (_bad_rate(grad_clip_norm) or grad_clip_norm == 0):
             raise ValueError(f"invalid grad_clip_norm: {grad_clip_norm!r}")
         self.model = model
@@ -95,13 +96,21 @@ class Trainer:
         self.loss_fn = loss_fn
         self.scheduler = scheduler
         self.grad_clip_norm = grad_clip_norm
+        self.callbacks = list(callbacks)
         self.epoch = self.step = 0
         self.training_mode = True
         self.history = {}
-        for key in ("train_loss", "eval_loss", "eval_accuracy", "learning_rates"):
+        for key in ("train_loss", "eval_loss", "eval_accuracy", "learning_rates", "grad_norm"):
             self.history[key] = []
         self._data_seed = None
         self._seed_to_restore = None
+
+    def _emit(self, event, **info):
+        # given code from the notebook: every callback that has a method called `event`
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _switch(self, training):
         if hasattr(self.model, "train") and hasattr(self.model, "eval"):
@@ -130,6 +139,7 @@ class Trainer:
             self._data_seed = int(dataloader.seed)
         params = list(self.model.parameters())
         self._forget_grads()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
         bank = _GradBank(params)
         total_loss, total_n, batches_in_bank = 0.0, 0, 0
         for index, (inputs, targets) in enumerate(dataloader):
@@ -145,6 +155,7 @@ class Trainer:
             bank.add(n)
             total_loss += loss_val * n
             total_n += n
+            self._emit("on_batch_end", batch=index, loss=loss_val, samples=n)
             batches_in_bank += 1
             if batches_in_bank == accumulation_steps:
                 self._step(bank)
@@ -156,18 +167,22 @@ class Trainer:
         self.history["train_loss"].append(total_loss / total_n)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=total_loss / total_n)
         return total_loss / total_n
 
     def _step(self, bank):
         bank.hand_over()
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(bank.params, self.grad_clip_norm)
             if not math.isfinite(norm):
                 self._forget_grads()
                 raise ArithmeticError(f"epoch {self.epoch}: gradient norm {norm}, step skipped")
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self._forget_grads()
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         """Returns (loss, accuracy); accuracy is None unless the loss is CE or BCE."""
@@ -194,6 +209,7 @@ class Trainer:
         acc = right / asked if asked else None
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(acc)
+        self._emit("on_evaluate_end", loss=loss, accuracy=acc)
         return loss, acc
 
     # -------- checkpointing: npz (compressed), config JSON as a string array, blake2b check

@@ -71,7 +71,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None,
+                 callbacks=None):
         if grad_clip_norm is not None:
             if not _is_real(grad_clip_norm) or not math.isfinite(grad_clip_norm) \
                     or grad_clip_norm <= 0:
@@ -85,9 +86,17 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.training_mode = True
-        self.history = {"train_loss": [], "eval_loss": [], "learning_rates": []}
+        self.history = {"train_loss": [], "eval_loss": [], "learning_rates": [], "grad_norm": []}
         self.loader_seed = None
         self.loader_seed_from_file = None
+        self.callbacks = [] if callbacks is None else list(callbacks)
+
+    def _emit(self, event, **info):
+        # (given) callbacks may implement any subset of the events
+        for cb in self.callbacks:
+            method = getattr(cb, event, None)
+            if method is not None:
+                method(self, **info)
 
     def _wipe_grads(self, params):
         self.optimizer.zero_grad()
@@ -113,6 +122,7 @@ class Trainer:
 
         params = list(self.model.parameters())
         self._wipe_grads(params)
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=used_lr)
         stream = iter(dataloader)
         b = 0                    # batch index in this epoch
         pending = 0              # batches since the last step
@@ -138,6 +148,7 @@ class Trainer:
             samples += bs
             pending += 1
             pending_samples += bs
+            self._emit("on_batch_end", batch=b, loss=lv, samples=bs)
             b += 1
             if pending == accumulation_steps:
                 self._update(params, pending_samples)
@@ -150,6 +161,7 @@ class Trainer:
         self.history["train_loss"].append(avg)
         self.history["learning_rates"].append(used_lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=avg)
         return avg
 
     def _update(self, params, n):
@@ -157,14 +169,17 @@ class Trainer:
             for p in params:
                 if p.grad is not None:
                     p.grad = p.grad * (1.0 / n) if isinstance(p.grad, Tensor) else p.grad / n
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
                 self._wipe_grads(params)
                 raise TrainingDiverged(f"epoch {self.epoch}: gradient norm {norm}")
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self._wipe_grads(params)
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         """Mean loss over all samples, and accuracy (argmax for CrossEntropyLoss, 0.5 cut for
@@ -190,6 +205,7 @@ class Trainer:
             raise ValueError("no data")
         result = (lsum / cnt, good / total if total else None)
         self.history["eval_loss"].append(result[0])
+        self._emit("on_evaluate_end", loss=result[0], accuracy=result[1])
         return result
 
     # ---------------------------------------------------------------- checkpoint

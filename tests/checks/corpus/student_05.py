@@ -81,7 +81,8 @@ def _correct_counts(loss_fn, output, target):
 class Trainer:
     """evaluate() returns accuracy None for losses other than CrossEntropy / BinaryCrossEntropy."""
 
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None:
             _require(_number(grad_clip_norm) and math.isfinite(grad_clip_norm)
                      and grad_clip_norm > 0, f"grad_clip_norm must be > 0 (got {grad_clip_norm!r})")
@@ -92,8 +93,15 @@ class Trainer:
         self.history = {"train_loss": [], "eval_loss": [], "eval_accuracy": [],
                         "learning_rates": [], "grad_norm": []}
         self._order = {"seed": None, "replay": False}
+        self.callbacks = list(callbacks)
 
     # --- small helpers
+    def _emit(self, event, **info):
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
+
     def _set_mode(self, flag):
         set_training(self.model, flag)
         self.training_mode = flag
@@ -120,6 +128,7 @@ class Trainer:
         for g in map(_grad_of, params):
             if g is not None:
                 np.multiply(g, scale, out=g, casting="same_kind")
+        norm = None
         if self.grad_clip_norm is not None:
             norm = float(clip_grad_norm(params, self.grad_clip_norm))
             if not math.isfinite(norm):
@@ -129,6 +138,7 @@ class Trainer:
         self.optimizer.step()
         self._clear(params)
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     # --- the API
     def train_epoch(self, dataloader, accumulation_steps=1):
@@ -138,6 +148,7 @@ class Trainer:
         lr = self._begin_epoch(dataloader)
         params = list(self.model.parameters())
         self._clear(params)
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
         loss_total, n_total = 0.0, 0
         window = []  # sizes of the batches waiting for a step
         for i, (x, y) in enumerate(dataloader):
@@ -152,6 +163,7 @@ class Trainer:
             loss.backward(np.array(size, dtype=np.float32))  # grad of the summed loss
             loss_total += value * size
             n_total += size
+            self._emit("on_batch_end", batch=i, loss=value, samples=size)
             window.append(size)
             if len(window) == accumulation_steps:
                 self._finish_window(params, sum(window))
@@ -163,6 +175,7 @@ class Trainer:
         self.history["train_loss"].append(mean)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=mean)
         return mean
 
     def evaluate(self, dataloader):
@@ -181,6 +194,7 @@ class Trainer:
         loss, acc = loss_total / n_total, (right / judged if judged else None)
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(acc)
+        self._emit("on_evaluate_end", loss=loss, accuracy=acc)
         return loss, acc
 
     def save_checkpoint(self, path):

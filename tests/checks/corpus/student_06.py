@@ -66,7 +66,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None,
+                 callbacks=()):
         if grad_clip_norm is not None and not (is_num(grad_clip_norm)
                                                and math.isfinite(grad_clip_norm)
                                                and grad_clip_norm > 0):
@@ -80,9 +81,17 @@ class Trainer:
         self.step = 0
         self.training_mode = True
         self.history = {"train_losses": [], "eval_loss": [], "eval_accuracy": [],
-                        "learning_rates": []}
+                        "learning_rates": [], "grad_norm": []}
         self.data_seed = None
         self.restore_seed = None
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        # given: tell every callback that has a method for this event
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def train_epoch(self, dataloader, accumulation_steps=1):
         # step 0: check the argument before touching anything
@@ -107,6 +116,7 @@ class Trainer:
         self.optimizer.zero_grad()
         for p in params:
             p.grad = None
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
         sum_loss = 0.0
         sum_n = 0
         acc_batches = 0
@@ -125,6 +135,7 @@ class Trainer:
             (loss * n).backward()
             sum_loss += val * n
             sum_n += n
+            self._emit("on_batch_end", batch=i, loss=val, samples=n)
             acc_batches += 1
             acc_n += n
             if acc_batches == accumulation_steps:
@@ -138,22 +149,26 @@ class Trainer:
         self.history["train_losses"].append(epoch_loss)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=epoch_loss)
         return epoch_loss
 
     def _do_step(self, params, n):
         for p in params:
             if p.grad is not None:
                 p.grad.data[...] = p.grad.data / n
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
                 self.optimizer.zero_grad()
                 raise ValueError(f"gradient norm {norm} at epoch {self.epoch}")
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self.optimizer.zero_grad()
         for p in params:
             p.grad = None
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         set_training(self.model, False)
@@ -176,6 +191,7 @@ class Trainer:
         accuracy = correct / counted if counted else None  # None for regression
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=loss, accuracy=accuracy)
         return loss, accuracy
 
     def save_checkpoint(self, path):

@@ -82,15 +82,23 @@ def _crc(arrays, text):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None and (not _valid_rate(grad_clip_norm) or grad_clip_norm == 0):
             raise ValueError(f"grad_clip_norm must be > 0 or None, got {grad_clip_norm}")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.scheduler, self.grad_clip_norm = scheduler, grad_clip_norm
         self.epoch, self.step, self.training_mode = 0, 0, True
         self.history = {name: [] for name in ("train_loss", "eval_loss", "eval_accuracy",
-                                              "learning_rates")}
+                                              "learning_rates", "grad_norm")}
         self.seed_of_data, self.replay_seed = None, None
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _all_grads_off(self):
         self.optimizer.zero_grad()
@@ -114,6 +122,7 @@ class Trainer:
                 dataloader.set_epoch(self.epoch)
             self.seed_of_data = dataloader.state_dict()["seed"]
         self._all_grads_off()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=self.history["learning_rates"][-1])
         total, count, waiting, waiting_n = 0.0, 0, 0, 0
         try:
             for idx, (x, y) in enumerate(dataloader):
@@ -126,6 +135,7 @@ class Trainer:
                 n = len(y)
                 (loss * float(n)).backward()
                 total, count = total + float(loss.data) * n, count + n
+                self._emit("on_batch_end", batch=idx, loss=float(loss.data), samples=n)
                 waiting, waiting_n = waiting + 1, waiting_n + n
                 if waiting == accumulation_steps:
                     self._step_now(waiting_n)
@@ -137,6 +147,7 @@ class Trainer:
             raise
         self.history["train_loss"].append(total / count)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=total / count)
         return total / count
 
     def _step_now(self, n_samples):
@@ -144,14 +155,17 @@ class Trainer:
         for p in params:
             if p.grad is not None:
                 p.grad = Tensor(p.grad.data / n_samples)
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
                 self._all_grads_off()
                 raise FloatingPointError(f"grad norm {norm} in epoch {self.epoch}")
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self._all_grads_off()
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         set_training(self.model, False)
@@ -172,6 +186,7 @@ class Trainer:
         accuracy = hits / seen if seen else None
         self.history["eval_loss"].append(avg_loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=avg_loss, accuracy=accuracy)
         return avg_loss, accuracy
 
     def _everything(self):

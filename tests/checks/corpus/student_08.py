@@ -64,7 +64,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None,
+                 callbacks=()):
         if grad_clip_norm is not None and not _number_ok(grad_clip_norm, allow_zero=False):
             raise ValueError(f"bad grad_clip_norm {grad_clip_norm!r}")
         self.model = model
@@ -76,9 +77,16 @@ class Trainer:
         self.step = 0
         self.training_mode = True
         self.history = {"train_loss": [], "eval_loss": [], "eval_accuracy": [],
-                        "learning_rates": []}
+                        "learning_rates": [], "grad_norm": []}
         self._seed = None
         self._seed_pending = False
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _grads(self, params):
         return [p.grad.data if isinstance(p.grad, Tensor) else p.grad
@@ -104,6 +112,7 @@ class Trainer:
             self._seed = dataloader.state_dict()["seed"]
         params = list(self.model.parameters())
         self._reset_grads(params)
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=float(self.optimizer.lr))
 
         epoch_sum = 0.0
         epoch_n = 0
@@ -126,6 +135,7 @@ class Trainer:
             epoch_sum += value * n
             epoch_n += n
             self.step += 1
+            self._emit("on_batch_end", batch=b, loss=value, samples=n)
             if batches == accumulation_steps:
                 self._update(params)
                 m, batches = 0, 0
@@ -136,16 +146,20 @@ class Trainer:
         self.history["train_loss"].append(mean_loss)
         self.history["learning_rates"].append(float(self.optimizer.lr))
         self.epoch += 1
+        self._emit("on_epoch_end", loss=mean_loss)
         return mean_loss
 
     def _update(self, params):
+        total = None
         if self.grad_clip_norm is not None:
             total = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(total):
                 self._reset_grads(params)
                 raise RuntimeError(f"gradient norm {total} at epoch {self.epoch}")
+            self.history["grad_norm"].append(total)
         self.optimizer.step()
         self._reset_grads(params)
+        self._emit("on_step", grad_norm=total)
 
     def evaluate(self, dataloader):
         set_training(self.model, False)
@@ -167,6 +181,7 @@ class Trainer:
         result = (weighted / n_all, good / n_judged if n_judged else None)
         self.history["eval_loss"].append(result[0])
         self.history["eval_accuracy"].append(result[1])
+        self._emit("on_evaluate_end", loss=result[0], accuracy=result[1])
         return result
 
     def save_checkpoint(self, path):

@@ -77,7 +77,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None,
+                 callbacks=()):
         if grad_clip_norm is not None and (not _finite_nonneg(grad_clip_norm) or grad_clip_norm == 0):
             raise ValueError("grad_clip_norm must be > 0 or None")
         self.model = model
@@ -89,9 +90,16 @@ class Trainer:
         self.step = 0
         self.training_mode = True
         self.history = {"train_loss": [], "eval_loss": [], "eval_accuracy": [],
-                        "learning_rates": []}
+                        "learning_rates": [], "grad_norm": []}
         self.data_state = None      # {"seed": ...} of the last shuffling loader
         self._load_data_state = False
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def zero_all(self):
         self.optimizer.zero_grad()
@@ -114,6 +122,7 @@ class Trainer:
                 dataloader.set_epoch(self.epoch)
             self.data_state = {"seed": dataloader.state_dict()["seed"]}
         self.zero_all()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
 
         total_loss, total_samples = 0.0, 0
         for i, (inputs, targets) in enumerate(dataloader):
@@ -127,20 +136,25 @@ class Trainer:
             total_loss += float(loss.data) * len(targets)
             total_samples += len(targets)
             (loss / accumulation_steps).backward()
+            self._emit("on_batch_end", batch=i, loss=float(loss.data), samples=len(targets))
             if (i + 1) % accumulation_steps == 0:
+                norm = None
                 if self.grad_clip_norm is not None:
                     norm = clip_grad_norm(self.model.parameters(), self.grad_clip_norm)
                     if not math.isfinite(norm):
                         self.zero_all()
                         raise FloatingPointError(f"grad norm {norm} at epoch {self.epoch}, batch {i}")
+                    self.history["grad_norm"].append(norm)
                 self.optimizer.step()
                 self.zero_all()
                 self.step += 1
+                self._emit("on_step", grad_norm=norm)
 
         avg = total_loss / total_samples
         self.history["train_loss"].append(avg)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=avg)
         return avg
 
     def evaluate(self, dataloader):
@@ -164,6 +178,7 @@ class Trainer:
         acc = correct / judged if judged else None
         self.history["eval_loss"].append(avg)
         self.history["eval_accuracy"].append(acc)
+        self._emit("on_evaluate_end", loss=avg, accuracy=acc)
         return avg, acc
 
     def save_checkpoint(self, path):

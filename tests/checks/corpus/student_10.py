@@ -58,7 +58,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None:
             _validate_rate("grad_clip_norm", grad_clip_norm)
             if grad_clip_norm == 0:
@@ -74,8 +75,16 @@ class Trainer:
         self.history = defaultdict(list)
         self.history["train_loss"], self.history["eval_loss"] = [], []
         self.history["learning_rates"] = []
+        self.history["grad_norm"] = []
         self._shuffle_seed = None
         self._shuffle_seed_restored = None
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _clear_grads(self):
         self.optimizer.zero_grad()
@@ -106,16 +115,25 @@ class Trainer:
             if not math.isfinite(norm):
                 self._clear_grads()
                 raise FloatingPointError(f"epoch {self.epoch}, batch {batch_index}: grad norm {norm}")
+        self._emit("on_batch_end", batch=batch_index, loss=value, samples=n)
         return value, n
 
     def _optimizer_step(self, samples):
+        grads = []
         for p in self.model.parameters():
             if p.grad is not None:
                 g = p.grad.data if isinstance(p.grad, Tensor) else p.grad
                 g /= samples
+                grads.append(g)
+        norm = None
+        if self.grad_clip_norm is not None:
+            # log the size of the gradient the optimizer really gets (clipped after backward)
+            norm = math.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in grads))
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self._clear_grads()
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def train_epoch(self, dataloader, accumulation_steps=1):
         if isinstance(accumulation_steps, bool) or not isinstance(accumulation_steps, int) \
@@ -128,6 +146,7 @@ class Trainer:
         lr = float(self.optimizer.lr)
         self._prepare_loader(dataloader)
         self._clear_grads()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
         loss_sum = 0.0
         sample_count = 0
         window = []
@@ -145,6 +164,7 @@ class Trainer:
         self.history["train_loss"].append(epoch_loss)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=epoch_loss)
         return epoch_loss
 
     def evaluate(self, dataloader):
@@ -166,6 +186,7 @@ class Trainer:
         accuracy = correct / total if total else None
         self.history["eval_loss"].append(eval_loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=eval_loss, accuracy=accuracy)
         return eval_loss, accuracy
 
     # ---------------- checkpointing ----------------

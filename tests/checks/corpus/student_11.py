@@ -53,7 +53,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None,
+                 callbacks=()):
         if grad_clip_norm is not None and not (_real(grad_clip_norm)
                                                and math.isfinite(grad_clip_norm)
                                                and grad_clip_norm > 0):
@@ -63,9 +64,16 @@ class Trainer:
         self.epoch = self.step = 0
         self.training_mode = True
         self.history = {"train_loss": [], "eval_loss": [], "eval_accuracy": [],
-                        "learning_rates": []}
+                        "learning_rates": [], "grad_norm": []}
         self.seed = None
         self.seed_from_checkpoint = None
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for cb in self.callbacks:
+            handler = getattr(cb, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _no_grads(self):
         self.optimizer.zero_grad()
@@ -88,6 +96,7 @@ class Trainer:
         if hasattr(dataloader, "state_dict"):
             self.seed = dataloader.state_dict()["seed"]
         self._no_grads()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=float(self.optimizer.lr))
         losses, sizes = [], []
         pending, pending_n = 0, 0
         for i, (x, y) in enumerate(dataloader):
@@ -99,6 +108,7 @@ class Trainer:
             loss.backward(np.float32(len(y)))
             losses.append(float(loss.data))
             sizes.append(len(y))
+            self._emit("on_batch_end", batch=i, loss=losses[-1], samples=len(y))
             pending += 1
             pending_n += len(y)
             if pending == accumulation_steps:
@@ -110,6 +120,7 @@ class Trainer:
         self.history["train_loss"].append(mean_loss)
         self.history["learning_rates"].append(float(self.optimizer.lr))
         self.epoch += 1
+        self._emit("on_epoch_end", loss=mean_loss)
         return mean_loss
 
     def _step(self, n):
@@ -117,14 +128,17 @@ class Trainer:
         for p in ps:
             if p.grad is not None:
                 (p.grad.data if isinstance(p.grad, Tensor) else p.grad)[...] /= n
+        total = None
         if self.grad_clip_norm is not None:
             total = clip_grad_norm(ps, self.grad_clip_norm)
             if not math.isfinite(total):
                 self._no_grads()
                 raise FloatingPointError(f"gradient norm {total} at epoch {self.epoch}")
+            self.history["grad_norm"].append(total)
         self.optimizer.step()
         self._no_grads()
         self.step += 1
+        self._emit("on_step", grad_norm=total)
 
     def evaluate(self, dataloader):
         set_training(self.model, False)
@@ -144,6 +158,7 @@ class Trainer:
         accuracy = hits / sum(sizes) if classify else None
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=loss, accuracy=accuracy)
         return loss, accuracy
 
     def save_checkpoint(self, path):

@@ -60,7 +60,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None,
+                 callbacks=()):
         if grad_clip_norm is not None:
             grad_clip_norm = _check_number("grad_clip_norm", grad_clip_norm, positive=True)
         self.model = model
@@ -72,9 +73,16 @@ class Trainer:
         self.step = 0
         self.training_mode = True
         self.history = {"train_loss": [], "eval_loss": [], "eval_accuracy": [],
-                        "learning_rates": []}
+                        "learning_rates": [], "grad_norm": []}
         self.data_seed = None
         self._use_saved_seed = False
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _zero(self):
         self.optimizer.zero_grad()
@@ -98,6 +106,7 @@ class Trainer:
                 dataloader.set_epoch(self.epoch)
             self.data_seed = dataloader.state_dict()["seed"]
         self._zero()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr_used)
 
         i = 0
         batches_waiting = 0
@@ -120,6 +129,7 @@ class Trainer:
             n_seen += batch_size
             batches_waiting += 1
             samples_waiting += batch_size
+            self._emit("on_batch_end", batch=i, loss=loss_value, samples=batch_size)
             i += 1
             if batches_waiting == accumulation_steps:
                 self._optimizer_step(samples_waiting)
@@ -131,6 +141,7 @@ class Trainer:
         self.history["train_loss"].append(mean_loss)
         self.history["learning_rates"].append(lr_used)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=mean_loss)
         return mean_loss
 
     def _optimizer_step(self, samples):
@@ -138,14 +149,17 @@ class Trainer:
         for p in params:
             if p.grad is not None:
                 p.grad = p.grad / samples
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
                 self._zero()
                 raise ValueError(f"gradient norm {norm} in epoch {self.epoch}")
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self._zero()
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         set_training(self.model, False)
@@ -169,6 +183,7 @@ class Trainer:
         accuracy = n_correct / n_judged if n_judged else None
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=loss, accuracy=accuracy)
         return loss, accuracy
 
     def _trainer_json(self):

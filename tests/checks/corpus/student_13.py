@@ -63,7 +63,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None,
+                 callbacks=()):
         if grad_clip_norm is not None and (not _rate_ok(grad_clip_norm) or grad_clip_norm == 0):
             raise ValueError("grad_clip_norm must be a positive number or None")
         self.model = model
@@ -74,9 +75,16 @@ class Trainer:
         self.epoch = 0
         self.step = 0
         self.training_mode = True
-        self.history = {"train_loss": [], "eval_loss": [], "learning_rates": []}
+        self.history = {"train_loss": [], "eval_loss": [], "learning_rates": [], "grad_norm": []}
         self._seed = None
         self._resuming = False
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _grads_to_none(self):
         self.optimizer.zero_grad()
@@ -100,6 +108,7 @@ class Trainer:
                 dataloader.set_epoch(self.epoch)
             self._seed = dataloader.state_dict()["seed"]
         self._grads_to_none()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
 
         loss_acc, count, k_batches, k_samples = 0.0, 0, 0, 0
         for b, (xb, yb) in enumerate(dataloader):
@@ -112,6 +121,7 @@ class Trainer:
             size = len(yb)
             (loss * size).backward()
             loss_acc, count = loss_acc + lval * size, count + size
+            self._emit("on_batch_end", batch=b, loss=lval, samples=size)
             k_batches, k_samples = k_batches + 1, k_samples + size
             if k_batches == accumulation_steps:
                 self._step(k_samples)
@@ -122,6 +132,7 @@ class Trainer:
         self.history["train_loss"].append(result)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=result)
         return result
 
     def _step(self, n):
@@ -130,14 +141,17 @@ class Trainer:
             if p.grad is not None:
                 g = p.grad.data if isinstance(p.grad, Tensor) else p.grad
                 g /= n
+        total = None
         if self.grad_clip_norm is not None:
             total = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(total):
                 self._grads_to_none()
                 raise FloatingPointError(f"gradient norm {total} at epoch {self.epoch}")
+            self.history["grad_norm"].append(total)
         self.optimizer.step()
         self._grads_to_none()
         self.step += 1
+        self._emit("on_step", grad_norm=total)
 
     def save_checkpoint(self, path):
         path = Path(path)

@@ -20,7 +20,7 @@ from tinytorch.core.layers import rng_owners, set_training
 from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
 from tinytorch.core.tensor import Tensor
 
-HISTORY_KEYS = ("train_loss", "learning_rates", "eval_loss", "eval_accuracy")
+HISTORY_KEYS = ("train_loss", "learning_rates", "eval_loss", "eval_accuracy", "grad_norm")
 
 
 def _assert_rate(name, v):
@@ -68,7 +68,8 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None:
             _assert_rate("grad_clip_norm", grad_clip_norm)
             if grad_clip_norm == 0:
@@ -82,6 +83,13 @@ class Trainer:
         self.step = 0
         self.training_mode = True
         self.history = {key: [] for key in HISTORY_KEYS}
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _set_mode(self, training):
         set_training(self.model, training)
@@ -101,6 +109,7 @@ class Trainer:
             self.optimizer.lr = self.scheduler.get_lr(self.epoch)
         lr = float(self.optimizer.lr)
         self._drop_grads()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
         epoch_total, epoch_samples = 0.0, 0
         window_batches, window_samples = 0, 0
         for index, x, y, n in _batches(dataloader):
@@ -112,6 +121,7 @@ class Trainer:
             loss.backward(np.asarray(float(n)))
             epoch_total += value * n
             epoch_samples += n
+            self._emit("on_batch_end", batch=index, loss=value, samples=n)
             window_batches += 1
             window_samples += n
             if window_batches == accumulation_steps:
@@ -125,6 +135,7 @@ class Trainer:
         self.history["train_loss"].append(mean)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=mean)
         return mean
 
     def _optimizer_step(self, samples):
@@ -132,14 +143,17 @@ class Trainer:
         for p in params:
             if p.grad is not None:
                 (p.grad.data if isinstance(p.grad, Tensor) else p.grad)[...] *= 1.0 / samples
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
                 self._drop_grads()
                 raise FloatingPointError(f"gradient norm {norm} at epoch {self.epoch}")
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self._drop_grads()
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         self._set_mode(False)
@@ -160,6 +174,7 @@ class Trainer:
         loss, accuracy = total / samples, (correct / judged if judged else None)
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=loss, accuracy=accuracy)
         return loss, accuracy
 
     # ----------------------------------------------------------------- checkpoints

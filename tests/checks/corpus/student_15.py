@@ -52,15 +52,24 @@ def clip_grad_norm(parameters, max_norm=1.0):
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None,
+                 callbacks=()):
         if grad_clip_norm is not None and not (_num(grad_clip_norm) and math.isfinite(grad_clip_norm)
                                                and grad_clip_norm > 0):
             raise ValueError("grad_clip_norm: need None or a finite value > 0")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.scheduler, self.grad_clip_norm = scheduler, grad_clip_norm
         self.epoch, self.step, self.training_mode = 0, 0, True
-        self.history = {"train_loss": [], "eval_loss": [], "eval_accuracy": [], "learning_rates": []}
+        self.history = {"train_loss": [], "eval_loss": [], "eval_accuracy": [], "learning_rates": [],
+                        "grad_norm": []}
         self.loader_seed, self._pending_seed = None, None
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for cb in self.callbacks:
+            fn = getattr(cb, event, None)
+            if fn is not None:
+                fn(self, **info)
 
     def _zero(self):
         self.optimizer.zero_grad()
@@ -87,6 +96,7 @@ class Trainer:
         lr = float(self.optimizer.lr)
         self._order(dataloader)
         self._zero()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
         tot, cnt, acc = 0.0, 0, 0
         for bi, (x, y) in enumerate(dataloader):
             x = x if isinstance(x, Tensor) else Tensor(x)
@@ -99,6 +109,7 @@ class Trainer:
             loss.backward()          # grads add up over the window
             tot += lv * len(y)
             cnt += len(y)
+            self._emit("on_batch_end", batch=bi, loss=lv, samples=len(y))
             acc += 1
             if acc == accumulation_steps:
                 self._apply()
@@ -108,18 +119,22 @@ class Trainer:
         self.history["train_loss"].append(tot / cnt)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=tot / cnt)
         return tot / cnt
 
     def _apply(self):
         ps = list(self.model.parameters())
+        n = None
         if self.grad_clip_norm is not None:
             n = clip_grad_norm(ps, self.grad_clip_norm)
             if not math.isfinite(n):
                 self._zero()
                 raise FloatingPointError(f"grad norm {n} at epoch {self.epoch}")
+            self.history["grad_norm"].append(n)
         self.optimizer.step()
         self._zero()
         self.step += 1
+        self._emit("on_step", grad_norm=n)
 
     def evaluate(self, dataloader):
         set_training(self.model, False)
@@ -141,6 +156,7 @@ class Trainer:
         r = (tot / cnt, ok / judged if judged else None)
         self.history["eval_loss"].append(r[0])
         self.history["eval_accuracy"].append(r[1])
+        self._emit("on_evaluate_end", loss=r[0], accuracy=r[1])
         return r
 
     def save_checkpoint(self, path):

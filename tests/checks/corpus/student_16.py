@@ -77,14 +77,23 @@ class _Plan:
 
 
 class Trainer:
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None and not _finite(grad_clip_norm, strict=True):
             raise ValueError(f"grad_clip_norm={grad_clip_norm!r}: must be None or > 0")
         self.model, self.optimizer, self.loss_fn = model, optimizer, loss_fn
         self.scheduler, self.grad_clip_norm = scheduler, grad_clip_norm
         self.epoch, self.step, self.training_mode = 0, 0, True
-        self.history = {"train_loss": [], "learning_rates": [], "eval_loss": [], "eval_accuracy": []}
+        self.history = {"train_loss": [], "learning_rates": [], "eval_loss": [], "eval_accuracy": [],
+                        "grad_norm": []}
         self.data_seed, self._replay = None, False
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        for cb in self.callbacks:
+            fn = getattr(cb, event, None)
+            if callable(fn):
+                fn(self, **info)
 
     def _mode(self, flag):
         for m in modules(self.model):
@@ -115,6 +124,7 @@ class Trainer:
             self.data_seed = int(dataloader.state_dict()["seed"])
         params = list(self.model.parameters())
         self._zero(params)
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
         seen, loss_sum, in_window, window_n = 0, 0.0, 0, 0
         for i, (x, y) in enumerate(dataloader):
             x = x if isinstance(x, Tensor) else Tensor(x)
@@ -136,6 +146,7 @@ class Trainer:
             in_window += 1
             loss_sum += val * n
             seen += n
+            self._emit("on_batch_end", batch=i, loss=val, samples=n)
             if in_window == accumulation_steps:
                 self._step(params)
                 in_window, window_n = 0, 0
@@ -146,17 +157,21 @@ class Trainer:
         self.history["train_loss"].append(loss_sum / seen)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=loss_sum / seen)
         return loss_sum / seen
 
     def _step(self, params):
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
                 self._zero(params)
                 raise FloatingPointError(f"epoch {self.epoch}: gradient norm is {norm}")
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self._zero(params)
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         """Returns (loss, accuracy); accuracy is None for regression losses."""
@@ -181,6 +196,7 @@ class Trainer:
         result = (loss_sum / seen, right / judged if judged else None)
         self.history["eval_loss"].append(result[0])
         self.history["eval_accuracy"].append(result[1])
+        self._emit("on_evaluate_end", loss=result[0], accuracy=result[1])
         return result
 
     def save_checkpoint(self, path):

@@ -70,7 +70,8 @@ def clip_grad_norm(parameters, max_norm: float = 1.0) -> float:
 class Trainer:
     """Trainer for any model with forward(), parameters() and a training flag."""
 
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks: tuple | list = ()):
         if grad_clip_norm is not None and (not _rate(grad_clip_norm) or grad_clip_norm == 0):
             raise ValueError(f"grad_clip_norm must be > 0: {grad_clip_norm!r}")
         self.model = model
@@ -82,9 +83,17 @@ class Trainer:
         self.step: int = 0
         self.training_mode: bool = True
         self.history: dict[str, list] = {"train_loss": [], "eval_loss": [], "eval_accuracy": [],
-                                         "learning_rates": []}
+                                         "learning_rates": [], "grad_norm": []}
         self._data_seed: int | None = None
         self._data_seed_to_apply: int | None = None
+        self.callbacks: list[Any] = list(callbacks)
+
+    def _emit(self, event: str, **info: Any) -> None:
+        """Call `event` on each callback that defines it, with the trainer first."""
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     # ------------------------------------------------------------ pieces of the loop
     def _forward(self, x, y) -> tuple[Tensor, float, int]:
@@ -105,14 +114,17 @@ class Trainer:
         for p in params:
             if p.grad is not None:
                 p.grad = Tensor(np.asarray(p.grad, dtype=np.float32) / window_samples)
+        norm: float | None = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
                 self._zero_grad()
                 raise FloatingPointError(f"gradient norm {norm} at epoch {self.epoch}")
+            self.history["grad_norm"].append(norm)
         self.optimizer.step()
         self._zero_grad()
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def _prepare_data(self, dataloader) -> None:
         if self._data_seed_to_apply is not None and hasattr(dataloader, "load_state_dict"):
@@ -134,6 +146,7 @@ class Trainer:
         lr = float(self.optimizer.lr)
         self._prepare_data(dataloader)
         self._zero_grad()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
         n_batches = len(dataloader)
         loss_sum, sample_sum, window_samples = 0.0, 0, 0
         for i, (x, y) in enumerate(dataloader):
@@ -145,6 +158,7 @@ class Trainer:
             loss_sum += value * n
             sample_sum += n
             window_samples += n
+            self._emit("on_batch_end", batch=i, loss=value, samples=n)
             if (i + 1) % accumulation_steps == 0 or i + 1 == n_batches:
                 self._optimizer_step(window_samples)
                 window_samples = 0
@@ -152,6 +166,7 @@ class Trainer:
         self.history["train_loss"].append(mean)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=mean)
         return mean
 
     def evaluate(self, dataloader) -> tuple[float, float | None]:
@@ -176,6 +191,7 @@ class Trainer:
         accuracy = hits / judged if judged else None
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=loss, accuracy=accuracy)
         return loss, accuracy
 
     # ------------------------------------------------------------ checkpoints

@@ -96,7 +96,8 @@ class Trainer:
     """Accuracy from evaluate(): argmax for CrossEntropyLoss, threshold 0.5 for
     BinaryCrossEntropyLoss, None for other losses."""
 
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None:
             if not (_is_num(grad_clip_norm) and math.isfinite(grad_clip_norm)
                     and grad_clip_norm > 0):
@@ -111,6 +112,14 @@ class Trainer:
                         "learning_rates": [], "grad_norm": []}
         self.data_seed = None
         self._resume_seed = None
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        """Call ``event`` on every callback that defines it (the trainer first)."""
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _train_mode(self, on):
         set_training(self.model, on)
@@ -143,6 +152,7 @@ class Trainer:
         if hasattr(dataloader, "state_dict"):
             self.data_seed = int(dataloader.state_dict()["seed"])
         self._no_grads()
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=self.history["learning_rates"][-1])
         total_loss, total_n, pending, pending_n = 0.0, 0, 0, 0
         for i, (x, y) in enumerate(dataloader):
             x = x if isinstance(x, Tensor) else Tensor(x)
@@ -157,6 +167,7 @@ class Trainer:
             (loss * float(n)).backward()  # the sum of per-sample losses; divided at the step
             total_loss += value * n
             total_n += n
+            self._emit("on_batch_end", batch=i, loss=value, samples=n)
             pending += 1
             pending_n += n
             if pending == accumulation_steps:
@@ -168,6 +179,7 @@ class Trainer:
             raise ValueError("no batches in dataloader")
         self.history["train_loss"].append(total_loss / total_n)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=total_loss / total_n)
         return total_loss / total_n
 
     def _update(self, n):
@@ -176,6 +188,7 @@ class Trainer:
             if p.grad is not None:
                 g = p.grad.data if isinstance(p.grad, Tensor) else p.grad
                 p.grad = Tensor(g / n)
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
@@ -185,6 +198,7 @@ class Trainer:
         self.optimizer.step()
         self._no_grads()
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         self._train_mode(False)
@@ -209,6 +223,7 @@ class Trainer:
         result = (loss_total / n_total, hits / judged if judged else None)
         self.history["eval_loss"].append(result[0])
         self.history["eval_accuracy"].append(result[1])
+        self._emit("on_evaluate_end", loss=result[0], accuracy=result[1])
         return result
 
     # ------------------------------------------------------------------ checkpoints

@@ -113,7 +113,8 @@ class Trainer:
     evaluate() reports accuracy by argmax for CrossEntropyLoss, by a 0.5 threshold for
     BinaryCrossEntropyLoss, and None for any other loss (regression has no accuracy)."""
 
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None and (
             not _real(grad_clip_norm) or not math.isfinite(grad_clip_norm) or grad_clip_norm <= 0
         ):
@@ -127,6 +128,14 @@ class Trainer:
         self.history = {name: [] for name in names}
         self.data_seed = None  # seed of the last shuffling DataLoader trained on
         self.pending_seed = None  # seed from a checkpoint, handed to the next DataLoader
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        """Call ``event`` on every callback that defines it (the trainer first)."""
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _mode(self, training):
         set_training(self.model, training)
@@ -155,12 +164,14 @@ class Trainer:
             self.data_seed = int(dataloader.state_dict()["seed"])
         params = list(self.model.parameters())
         self._clear(params)
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=lr)
 
         seen = []  # (loss value, samples) of every batch of the epoch
         batches = iter(dataloader)
         index, finished = 0, False
         while not finished:
-            window = []  # (loss tensor, samples), graphs kept alive until the window's backward
+            window = []  # (batch index, loss tensor, its value, samples): graphs kept alive
+            # until the window's backward
             while len(window) < accumulation_steps:
                 try:
                     inputs, targets = next(batches)
@@ -178,7 +189,7 @@ class Trainer:
                         "window was not applied and the gradients were cleared"
                     )
                 n = targets.shape[0] if targets.ndim else 1
-                window.append((loss, n))
+                window.append((index, loss, value, n))
                 seen.append((value, n))
                 index += 1
             if window:
@@ -190,13 +201,16 @@ class Trainer:
         self.history["train_loss"].append(mean)
         self.history["learning_rates"].append(lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=mean)
         return mean
 
     def _apply(self, window, params):
         """Backward each loss with weight n_i / N (the window's mean), clip once, step, clear."""
-        window_total = sum(n for _, n in window)
-        for loss, n in window:
+        window_total = sum(n for *_, n in window)
+        for index, loss, value, n in window:
             loss.backward(n / window_total)
+            self._emit("on_batch_end", batch=index, loss=value, samples=n)
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not math.isfinite(norm):
@@ -209,6 +223,7 @@ class Trainer:
         self.optimizer.step()
         self._clear(params)
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         self._mode(False)
@@ -233,6 +248,7 @@ class Trainer:
         loss, accuracy = weighted / count, (correct / judged if judged else None)
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=loss, accuracy=accuracy)
         return loss, accuracy
 
     # ------------------------------------------------------------------ checkpoints

@@ -110,7 +110,8 @@ class Trainer:
     evaluate() accuracy: argmax for CrossEntropyLoss, 0.5 threshold for BinaryCrossEntropyLoss,
     None for other losses."""
 
-    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None):
+    def __init__(self, model, optimizer, loss_fn, scheduler=None, grad_clip_norm=None, *,
+                 callbacks=()):
         if grad_clip_norm is not None and not (_finite_number(grad_clip_norm)
                                                and grad_clip_norm > 0):
             raise ValueError(f"grad_clip_norm must be None or > 0, got {grad_clip_norm!r}")
@@ -122,6 +123,14 @@ class Trainer:
                         "eval_accuracy": [], "grad_norm": []}
         self._loader_seed = None
         self._seed_to_restore = None
+        self.callbacks = list(callbacks)
+
+    def _emit(self, event, **info):
+        """Call ``event`` on every callback that defines it (the trainer first)."""
+        for callback in self.callbacks:
+            handler = getattr(callback, event, None)
+            if handler is not None:
+                handler(self, **info)
 
     def _set_training(self, flag):
         set_training(self.model, flag)
@@ -149,6 +158,7 @@ class Trainer:
             self._loader_seed = int(dataloader.state_dict()["seed"])
         params = list(self.model.parameters())
         self._zero(params)
+        self._emit("on_epoch_begin", epoch=self.epoch, lr=epoch_lr)
 
         sums = [None] * len(params)  # float64 sum of n_b * grad_b over the window
         losses, sizes = [], []
@@ -170,6 +180,7 @@ class Trainer:
                     p.grad = None
             losses.append(value)
             sizes.append(n)
+            self._emit("on_batch_end", batch=b, loss=value, samples=n)
             in_window, window_n = in_window + 1, window_n + n
             if in_window == accumulation_steps:
                 self._step(params, sums, window_n)
@@ -182,11 +193,13 @@ class Trainer:
         self.history["train_loss"].append(mean)
         self.history["learning_rates"].append(epoch_lr)
         self.epoch += 1
+        self._emit("on_epoch_end", loss=mean)
         return mean
 
     def _step(self, params, sums, window_n):
         for p, s in zip(params, sums, strict=True):
             p.grad = None if s is None else Tensor((s / window_n).astype(np.float32))
+        norm = None
         if self.grad_clip_norm is not None:
             norm = clip_grad_norm(params, self.grad_clip_norm)
             if not np.isfinite(norm):
@@ -197,6 +210,7 @@ class Trainer:
         self.optimizer.step()
         self._zero(params)
         self.step += 1
+        self._emit("on_step", grad_norm=norm)
 
     def evaluate(self, dataloader):
         self._set_training(False)
@@ -220,6 +234,7 @@ class Trainer:
         accuracy = float(totals[2] / totals[3]) if totals[3] else None
         self.history["eval_loss"].append(loss)
         self.history["eval_accuracy"].append(accuracy)
+        self._emit("on_evaluate_end", loss=loss, accuracy=accuracy)
         return loss, accuracy
 
     # ------------------------------------------------------------------ checkpoints
