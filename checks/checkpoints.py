@@ -128,6 +128,11 @@ class _SpyLoader(DataLoader):
         super().load_state_dict(state)
 
 
+#: A temporary folder of the check's (``tempfile.mkdtemp``'s "tmp" and 8 characters, wherever
+#: the temporary root is): it differs from run to run, so a message never shows it.
+_TEMPORARY = re.compile(r"(?:/[^\s/:'\"]+)*/tmp[a-z0-9_]{8}(?=/)")
+
+
 class _Run:
     """A trainer with its model, optimizer and shuffling loader."""
 
@@ -184,19 +189,22 @@ class _Run:
             self.trainer.load_checkpoint(path)
         except Exception as error:  # noqa: BLE001 - the student's code, reported below
             unwritten(error)
-            text = str(error)[:1000]
+            # the check's own temporary folder differs from run to run: never in a message
+            text = _TEMPORARY.sub("<the check's folder>", str(error)[:1000])
             if re.search(r"state must be|must be for a \w+ RNG|^'?(state|bit_generator)'?$",
                          text):
-                bug = ("loading a random generator's state failed: the file does not hold what "
-                       "rng.bit_generator.state gave (save_checkpoint must write each Dropout's "
-                       "whole bit_generator.state dict, and load put that same dict back)")
+                bug = ("loading a random generator's state failed: the file holds no usable "
+                       "random state for a Dropout (empty, {}, or not the dict "
+                       "rng.bit_generator.state gave): save_checkpoint must write each "
+                       "Dropout's whole bit_generator.state, and load put that same dict back")
             else:
                 bug = ("save_checkpoint and load_checkpoint do not agree: either save wrote an "
                        "incomplete or changed value (look at what it writes for the value load "
                        "fails on), or load cannot read what save wrote")
+            where = _TEMPORARY.sub("<the check's folder>", located(error))
             fail(f"{label}: load_checkpoint raised on the checkpoint save_checkpoint had just "
-                 "written", "the checkpoint loads", f"{type(error).__name__}: {text}"
-                 f"{located(error)}", bug)
+                 "written", "the checkpoint loads", f"{type(error).__name__}: {text}{where}",
+                 bug)
 
     def state(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import attempt, fail, require
+from checks.diagnose import Deviations, attempt, fail, require
 from checks.fixtures import (
     MLP,
     GradientAuditSGD,
@@ -270,6 +270,15 @@ def _judge_run_records(Trainer: Any, seed: int) -> None:  # noqa: N803
                                           ** 2) + (2 * r.sum() / r.size) ** 2)))
         losses.append(float(np.mean(r ** 2)))
 
+    found = Deviations()  # grad_norm and the events are independent: both are named
+    with found.part():
+        _judge_grad_norm(trainer, norms, label)
+    with found.part():
+        _judge_events(events, returned, evaluated, losses, norms, lr, batch, epochs, label)
+    found.report()
+
+
+def _judge_grad_norm(trainer: Any, norms: list[float], label: str) -> None:
     history = trainer.history
     logged = history.get("grad_norm") if isinstance(history, dict) else None
     require(isinstance(logged, list), f"{label}: history['grad_norm']",
@@ -294,6 +303,10 @@ def _judge_run_records(Trainer: Any, seed: int) -> None:  # noqa: N803
              f"{[round(n, 6) for n in norms]} (the norm of each step's gradient before clipping)",
              [round(v, 6) if v is not None else v for v in values], bug)
 
+
+
+def _judge_events(events: _Events, returned: list[float], evaluated: Any, losses: list[float],
+                  norms: list[float], lr: float, batch: int, epochs: int, label: str) -> None:
     expected: list[list[Any]] = []
     for e in range(epochs):
         expected.append(["on_epoch_begin", e, lr])
@@ -334,8 +347,17 @@ def _judge_run_records(Trainer: Any, seed: int) -> None:  # noqa: N803
             fail(f"{label}: the fields of event {position} ({name}: {fields})",
                  [round(v, 6) if isinstance(v, float) else v for v in want[1:]],
                  [_number(v) if not isinstance(v, int | type(None)) else v for v in got[1:]],
-                 f"call {_EVENT_FIX[name]}: the batch's index from 0 and its own loss, the "
-                 "epoch being trained, the norm before clipping")
+                 f"call {_EVENT_FIX[name]}: {_EVENT_FIELDS[name]}")
+
+
+_EVENT_FIELDS = {
+    "on_epoch_begin": "the epoch being trained (from 0) and the rate it trains with",
+    "on_batch_end": "the batch's index from 0, its own loss (not a running mean) and its "
+                    "number of samples",
+    "on_step": "the norm clip_grad_norm returned for this step, before clipping",
+    "on_epoch_end": "the epoch's mean loss, as train_epoch returns it",
+    "on_evaluate_end": "the loss and accuracy evaluate returns",
+}
 
 
 # ------------------------------------------------------------------ 7.1
