@@ -5,6 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # The student's environment (make lab): the student wheel, the Jupyter stack, no instructor tools.
 STUDENT_VENV := .venv-student
+# What releases the assignment and builds the student wheel for make lab: the student venv's
+# packages plus jupytext and setuptools (course/student_env.py), never .venv's test tools.
+BUILD_VENV := .venv-build
+BUILD_PY   := $(BUILD_VENV)/bin/python
 
 .PHONY: help setup lab test system-packages lint nbval bench bench-grading isolation clean \
 	clean-course notebook release validate autograde grade feedback export student-wheel \
@@ -29,10 +33,15 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # JupyterLab runs from the student's venv (course/student_env.py, reinstalled only when the
 # wheel, a pin or the student configuration changed): no solution, no instructor tools. A lab
 # already serving work/07_training is named and not started twice (two kernels, one notebook).
-lab: release  ## open the student's working copy (from the release: no solutions) in JupyterLab
-	@$(PY) -m course.workspace --refuse-if-served
-	$(PY) -m course.workspace >/dev/null
-	$(PY) -m course.student_env venv --venv $(STUDENT_VENV)
+# Nothing here needs .venv (tests, PyTorch, Playwright): any python3 makes the student venv
+# (pip's progress shown), .venv-build adds jupytext to it to release, and the release, the
+# working copy and the student wheel are made with that.
+lab:  ## open the student's working copy (from the release: no solutions) in JupyterLab
+	@$(PYTHON) -m course.workspace --refuse-if-served
+	@$(MAKE) --no-print-directory student-venv
+	@echo "[4/4] releasing the assignment (nbgrader, a few seconds) and opening JupyterLab"
+	$(BUILD_PY) -m course.release
+	$(BUILD_PY) -m course.workspace >/dev/null
 	$(STUDENT_VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training \
 		work/07_training/07_training.ipynb
 
@@ -44,8 +53,16 @@ complete:  ## your checked answers become your tinytorch's Module 07 (NOTEBOOK=o
 	@test -x $(STUDENT_VENV)/bin/python || $(MAKE) --no-print-directory student-venv
 	$(STUDENT_VENV)/bin/python -m course.complete $(NOTEBOOK)
 
-student-venv: setup  ## create or update the student's environment .venv-student/ (make lab does)
-	$(PY) -m course.student_env venv --venv $(STUDENT_VENV)
+# The student's environment in three steps, each skipped when up to date: the Jupyter stack
+# (any python3, standard library only), the build venv over it, then the student wheel (built
+# by the build venv: Module 07 stripped, scanned) and the students' Jupyter configuration.
+student-venv:  ## create or update the student's environment .venv-student/ (make lab does)
+	@echo "[1/4] the student's Jupyter stack in $(STUDENT_VENV)/ (pip's progress below)"
+	@$(PYTHON) -m course.student_env stack --venv $(STUDENT_VENV)
+	@echo "[2/4] the release's tools in $(BUILD_VENV)/ (jupytext, setuptools: seconds)"
+	@$(PYTHON) -m course.student_env build-venv --venv $(BUILD_VENV) --student $(STUDENT_VENV)
+	@echo "[3/4] the student wheel (Module 07 stripped, scanned) and the Jupyter configuration"
+	@$(BUILD_PY) -m course.student_env venv --venv $(STUDENT_VENV)
 
 test: setup lint system-packages  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
 	$(PY) -m course.sandbox
@@ -57,7 +74,14 @@ test: setup lint system-packages  ## every test: lint, notebook in sync, pytest 
 # browsers here); trusted grading sandboxes student code with bubblewrap. Both are installed from
 # Debian's packages when missing and we may; otherwise say how.
 SYSTEM_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(wildcard /usr/bin/bwrap),,bubblewrap)
-system-packages:  ## make sure Debian's chromium and bubblewrap are installed (tests, grading)
+# PostgreSQL's server, which the shared-gradebook test starts: installed as root; otherwise that
+# test is skipped, saying why.
+SERVER_PACKAGES := $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+system-packages:  ## make sure Debian's chromium, bubblewrap and postgresql are installed (tests, grading)
+	@test -z "$(strip $(SERVER_PACKAGES))" || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SERVER_PACKAGES); \
+	  else echo "note: $(SERVER_PACKAGES) is missing: the shared-gradebook test will be skipped (sudo apt-get install $(SERVER_PACKAGES))" >&2; fi; }
 	@test -z "$(strip $(SYSTEM_PACKAGES))" || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
@@ -86,8 +110,10 @@ release: setup  ## student release: notebook without solutions + stripped tinyto
 validate: release  ## source passes every graded cell; release fails only NotImplementedError
 	$(PY) -m course.validate
 
-autograde: setup  ## trusted grades of notebooks/submitted/ (or SUBMISSIONS=dir/) into the gradebook
-	$(PY) -m course.autograde $(SUBMISSIONS)
+# CLUSTER=tcp://HOST:8786 grades on a Dask cluster's workers (docs/instructor-guide.md);
+# REGRADE=1 grades again what notebooks/autograde-cache/ already holds for this release.
+autograde: setup  ## trusted grades of notebooks/submitted/ (or SUBMISSIONS=dir/) into the gradebook (CLUSTER=tcp://HOST:8786)
+	$(PY) -m course.autograde $(SUBMISSIONS) $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(REGRADE),--regrade)
 
 grade: setup  ## grade one file in a sandbox and print JSON: make grade FILE=path/to/07_training.ipynb
 	@test -n "$(FILE)" || { echo "usage: make grade FILE=path/to/notebook.ipynb" >&2; exit 2; }
@@ -114,8 +140,8 @@ bench-grading: setup  ## grade a class of 100 (correct, mutants, cheats) against
 # student's working copy work/ nor the course's data (submissions, grades, feedback):
 # `make clean-course` removes those, after listing them and asking (course/clean.py: the
 # standard library only, so any python3 runs it).
-clean:  ## remove .venv/, .venv-student/, dist/, caches, notebooks/release/ and the staged source/07_training/{tinytorch,checks}/; never work/ nor course data
-	rm -rf $(VENV) $(STUDENT_VENV) dist .pytest_cache .ruff_cache .hypothesis
+clean:  ## remove .venv/, .venv-student/, .venv-build/, dist/, caches, notebooks/release/ and the staged source/07_training/{tinytorch,checks}/; never work/ nor course data
+	rm -rf $(VENV) $(STUDENT_VENV) $(BUILD_VENV) dist .pytest_cache .ruff_cache .hypothesis
 	cd notebooks && rm -rf release source/07_training/tinytorch source/07_training/checks
 
 clean-course:  ## list the course's data (notebooks/submitted, autograded, feedback, gradebook.db, grades.csv), ask, remove it (YES=1: no question)

@@ -13,7 +13,10 @@ class without the methods included elsewhere. Every definition must be included 
 so nothing in training.py can be missing from, or drift away from, the notebook.
 
 A cell with ``grade_id="..." points=N`` becomes an nbgrader test cell; a cell holding a
-``### BEGIN SOLUTION`` region becomes an answer cell.
+``### BEGIN SOLUTION`` region becomes an answer cell. A test cell is tagged
+``raises-exception``: a check that fails is that cell's expected outcome, so JupyterLab's "Run
+All" (and nbclient) go on to the next cell instead of stopping there, and one run shows every
+check's result. nbgrader still scores the cell's error as a failure (it reads the outputs).
 
 Beside the notebook go two tables: ``GRADING.md`` (audit test -> graded cell -> points) and
 ``RULES.md`` (each rule of ``checks/rules.py`` -> the checks that judge it -> the lesson's words
@@ -39,6 +42,8 @@ from checks.rules import CELLS, RULES, Rule
 from course import paths
 
 ADD_TO_CLASS = "@add_to_class({cls})\n"
+#: The tags of a test cell: a failing check must not stop "Run All" (see the docstring).
+RUN_ON = ("raises-exception",)
 #: Generated beside GRADING.md (and released with it): the rules the checks hold students to.
 RULES_TABLE = paths.GRADING_TABLE.parent / "RULES.md"
 #: The students' environment on Binder; its exact Python is the students' kernel.
@@ -146,6 +151,8 @@ def _nbgrader(cell: nbformat.NotebookNode, index: int) -> None:
             raise ValueError(f"graded cell {grade_id!r} has no points")
         meta["nbgrader"] = {"grade": True, "solution": False, "locked": True,
                             "grade_id": grade_id, "points": points, "schema_version": 3}
+        tags = list(meta.get("tags", []))
+        meta["tags"] = tags + [tag for tag in RUN_ON if tag not in tags]
         cell.id = grade_id
     elif cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
         answer = "answer_" + re.sub(r"\W+", "_", include or f"cell_{index}").strip("_")

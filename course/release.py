@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -53,11 +54,26 @@ def secrets() -> set[str]:
     return found | region_lines(text, SOLUTION_REGION) | region_lines(text, HIDDEN_REGION)
 
 
+def tool_folders() -> list[Path]:
+    """Where nbgrader's scripts are: this Python's bin folder and, when nbgrader is installed
+    in another environment this one sees (``make lab``'s build venv sees the student venv's
+    packages), that environment's."""
+    folders = [Path(sys.executable).parent]
+    spec = importlib.util.find_spec("nbgrader")
+    if spec is not None and spec.origin:
+        # <env>/lib/pythonX.Y/site-packages/nbgrader/__init__.py
+        scripts = Path(spec.origin).parents[4] / "bin"
+        if scripts.is_dir() and scripts not in folders:
+            folders.append(scripts)
+    return folders
+
+
 def nbgrader(*args: str, course: Path = paths.COURSE) -> None:
     """Run an nbgrader command in the course root; raise if it fails."""
     command = [sys.executable, "-m", "nbgrader", *args]
-    # nbgrader runs `alembic` (its database migrations) from PATH: use this environment's.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    # nbgrader runs `alembic` (its database migrations) from PATH: use nbgrader's environment's.
+    path = os.pathsep.join([*map(str, tool_folders()), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path}
     result = subprocess.run(command, cwd=course, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(

@@ -3,6 +3,8 @@ student's Jupyter stack, and nothing of the instructor's.
 
     python -m course.student_env wheel          # dist/tinytorch_student-<version>-py3-none-any.whl
     python -m course.student_env venv [--venv V]    # V (.venv-student/): wheel, Jupyter, config
+    python3 -m course.student_env stack [--venv V]  # V with the Jupyter stack only (any python3)
+    python3 -m course.student_env build-venv [--venv B] [--student V]   # B: V's packages + jupytext
     python -m course.student_env requirements   # the pinned Jupyter stack, one per line
     python -m course.student_env config [--prefix P] [--exchange]   # P/etc/jupyter
 
@@ -24,6 +26,14 @@ list and the Nbgrader menu too; the Validate button stays. It goes into the envi
 ``etc/jupyter`` (sys-prefix level), where its file names sort after ``nbgrader.json`` (which
 turns every nbgrader extension on) and therefore win. Everything here writes to ``dist/`` and
 to the student venv only: the student's working copy ``work/`` is never touched.
+
+``make lab`` needs nothing of the instructor's environment (``.venv``: tests, PyTorch,
+Playwright). Any ``python3`` runs ``stack`` (this module imports only the standard library
+until it builds a wheel): it makes the student venv with the Jupyter stack, showing pip's
+progress. ``build-venv`` then makes ``.venv-build``, the small environment that releases the
+assignment and builds the wheel: a venv that sees the student venv's packages (a ``.pth`` file)
+and adds only what those two steps need besides them (``BUILD_TOOLS``: jupytext, which reads
+the lesson, and pyproject's build requirement, setuptools), a few megabytes.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -43,9 +54,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import Requirement
-
-from course import paths, release
+from course import paths
 from course.solutions import Leak, scan
 
 PYPROJECT = paths.REPO / "pyproject.toml"
@@ -56,10 +65,24 @@ INSTRUCTOR_VENV = paths.REPO / ".venv"
 CONFIG = paths.REPO / "binder" / "jupyter-student"
 #: Files of CONFIG that are only right without an nbgrader exchange (laptop, Binder).
 NO_EXCHANGE = "-no-exchange.json"
+#: CONFIG's folder of JupyterLab setting defaults (``overrides.d``: no "Would you like to get
+#: notified about official Jupyter news?" prompt, no update check); JupyterLab reads them from
+#: its application settings folder, ``share/jupyter/lab/settings``, not from ``etc/jupyter``.
+LAB_SETTINGS = "lab-settings"
+LAB_SETTINGS_DIR = Path("share") / "jupyter" / "lab" / "settings"
 NAME = "tinytorch-student"
 #: The ``course`` extra's packages a student does not run: nbval is a pytest plugin (the
 #: instructor's notebook test), jupytext edits the lesson's text form.
 INSTRUCTOR_TOOLS = frozenset({"nbval", "jupytext"})
+#: What releasing the assignment and building the wheel need besides the student's stack (the
+#: ``course`` extra's jupytext, and pyproject's build requirements), in ``BUILD_VENV``.
+BUILD_TOOLS = frozenset({"jupytext"})
+BUILD_VENV = paths.REPO / ".venv-build"
+#: In a venv's site-packages: the build venv sees the student venv's packages through it.
+OVERLAY = "_tinytorch_student_stack.pth"
+#: The stamp of ``stack`` and of ``build-venv`` (what they installed, so they run once).
+STACK_STAMP = ".student-stack.json"
+BUILD_STAMP = ".build-env.json"
 #: Under ``python -m venv``'s folder: what was installed, so an up-to-date venv is left alone.
 STAMP = ".student-env.json"
 #: Zip entries get this date (1980-01-01, the earliest a zip holds), so the same sources give
@@ -83,12 +106,31 @@ def project() -> dict[str, Any]:
     return tomllib.loads(PYPROJECT.read_text())
 
 
+def _name(spec: str) -> str:
+    """The project name a requirement ``spec`` names (``"nbgrader==0.9.6"`` -> ``nbgrader``),
+    normalized, without the ``packaging`` package (``stack`` runs on any python3)."""
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
+    if match is None:
+        raise ValueError(f"not a requirement: {spec!r}")
+    return re.sub(r"[-_.]+", "-", match.group(1)).lower()
+
+
 def requirements(pyproject: dict[str, Any] | None = None) -> list[str]:
     """The student's Jupyter stack: pyproject's dependencies and ``course`` extra, exactly as
     pinned there, without the instructor's tools."""
     meta = (pyproject or project())["project"]
     specs = [*meta["dependencies"], *meta["optional-dependencies"]["course"]]
-    return [spec for spec in specs if Requirement(spec).name.lower() not in INSTRUCTOR_TOOLS]
+    return [spec for spec in specs if _name(spec) not in INSTRUCTOR_TOOLS]
+
+
+def build_requirements(pyproject: dict[str, Any] | None = None) -> list[str]:
+    """What the build venv adds to the student's stack: the ``course`` extra's BUILD_TOOLS at
+    their pins, and pyproject's build requirements (the wheel then builds without an isolated
+    build environment)."""
+    pyproject = pyproject or project()
+    course = pyproject["project"]["optional-dependencies"]["course"]
+    return [*[spec for spec in course if _name(spec) in BUILD_TOOLS],
+            *pyproject["build-system"]["requires"]]
 
 
 def wheel_name(pyproject: dict[str, Any] | None = None) -> str:
@@ -132,6 +174,8 @@ def staging_pyproject(pyproject: dict[str, Any]) -> str:
 def stage(folder: Path, pyproject: dict[str, Any]) -> None:
     """Fill ``folder`` with what the wheel is built from: the student's packages as
     ``course.release`` stages them (Module 07 stripped) and a pyproject.toml for them."""
+    from course import release
+
     release.stage(folder)
     (folder / "pyproject.toml").write_text(staging_pyproject(pyproject))
 
@@ -139,6 +183,8 @@ def stage(folder: Path, pyproject: dict[str, Any]) -> None:
 def unmet_build_requirements(requires: list[str]) -> list[str]:
     """The build requirements (pyproject's ``build-system.requires``) this environment does
     not satisfy, each with what is installed: ``setuptools>=77.0.3 (installed: 65.5.0)``."""
+    from packaging.requirements import Requirement
+
     unmet = []
     for spec in requires:
         requirement = Requirement(spec)
@@ -200,6 +246,8 @@ def check_wheel(wheel: Path, secrets: set[str]) -> None:
 def build_wheel(dist: Path = DIST) -> Path:
     """Build the student wheel into ``dist`` (replacing an older one of the same name) and
     return its path; raise LeakError, naming the file, if a solution would be in it."""
+    from course import release
+
     pyproject = project()
     secrets = release.secrets()
     with tempfile.TemporaryDirectory(prefix="student-wheel-") as temp:
@@ -232,14 +280,19 @@ def base_python() -> str:
 
 
 def install_config(prefix: Path, *, exchange: bool = False) -> list[Path]:
-    """Copy the students' Jupyter configuration into ``prefix``/etc/jupyter; with
-    ``exchange`` (a hub with an nbgrader exchange) leave the assignment list on."""
+    """Copy the students' Jupyter configuration into ``prefix``/etc/jupyter (its lab setting
+    defaults into ``prefix``/share/jupyter/lab/settings); with ``exchange`` (a hub with an
+    nbgrader exchange) leave the assignment list on."""
     if not prefix.is_dir():
         raise FileNotFoundError(f"prefix {prefix} is not a folder (expected an environment's "
                                 "sys.prefix)")
     installed = []
     for source in sorted(CONFIG.rglob("*.json")):
-        target = prefix / "etc" / "jupyter" / source.relative_to(CONFIG)
+        relative = source.relative_to(CONFIG)
+        if relative.parts[0] == LAB_SETTINGS:
+            target = prefix / LAB_SETTINGS_DIR / relative.relative_to(LAB_SETTINGS)
+        else:
+            target = prefix / "etc" / "jupyter" / relative
         if exchange and source.name.endswith(NO_EXCHANGE):
             target.unlink(missing_ok=True)
             continue
@@ -288,8 +341,8 @@ def ensure_venv(venv: Path = VENV, wheel: Path | None = None) -> bool:
     theirs = module.read_bytes() if module is not None else None
     if theirs is not None and hashlib.sha256(theirs).hexdigest() == before.get("module_sha256"):
         theirs = None  # as installed: nothing of the student's to keep
-    print(f"installing the student's environment into {venv} (a minute the first time)",
-          file=sys.stderr)
+    print(f"installing the student's environment into {venv}: the student wheel, the Jupyter "
+          "stack (a minute, unless `stack` installed it) and the configuration", file=sys.stderr)
     if not python.is_file():
         _run([base_python(), "-m", "venv", str(venv)])
     stamp.unlink(missing_ok=True)  # a failed install below is retried on the next run
@@ -313,6 +366,90 @@ def ensure_venv(venv: Path = VENV, wheel: Path | None = None) -> bool:
     return True
 
 
+def _site_packages(venv: Path) -> Path:
+    found = sorted(venv.glob("lib/python*/site-packages"))
+    if not found:
+        raise RuntimeError(f"{venv} has no lib/python*/site-packages: not a venv?")
+    return found[0]
+
+
+def _shown(command: list[str], what: str) -> None:
+    """Run ``command`` with its output on the terminal (pip's progress); raise if it fails."""
+    result = subprocess.run(command, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise RuntimeError(f"{what}: `{' '.join(command)}` failed (exit {result.returncode}); "
+                           "its output is above")
+
+
+def _up_to_date(stamp: Path, wanted: dict[str, Any]) -> bool:
+    try:
+        return json.loads(stamp.read_text()) == wanted
+    except (OSError, ValueError):
+        return False
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def ensure_stack(venv: Path = VENV) -> bool:
+    """Make ``venv`` with the student's Jupyter stack at pyproject's pins (not yet the wheel:
+    ``ensure_venv`` adds it), showing pip's progress. Needs only the standard library, so any
+    python3 makes the student's environment without the instructor's. Return False when the
+    stack was already installed (nothing runs)."""
+    venv = venv.absolute()
+    python = venv / "bin" / "python"
+    wanted = {"requirements": requirements()}
+    if python.is_file() and _up_to_date(venv / STACK_STAMP, wanted):
+        return False
+    _say(f"the student's Jupyter stack into {_shown_path(venv)}: {len(wanted['requirements'])} "
+         "pinned packages and what they need (about 500 MB; 30 to 60 s the first time)")
+    if not python.is_file():
+        _shown([base_python(), "-m", "venv", str(venv)], "making the student's venv")
+    (venv / STACK_STAMP).unlink(missing_ok=True)
+    _shown([str(python), "-m", "pip", "install", "--disable-pip-version-check",
+            *wanted["requirements"]], "installing the student's Jupyter stack")
+    (venv / STACK_STAMP).write_text(json.dumps(wanted, indent=1) + "\n")
+    return True
+
+
+def ensure_build_venv(venv: Path = BUILD_VENV, student: Path = VENV) -> bool:
+    """Make ``venv``, the environment that releases the assignment and builds the student
+    wheel for ``make lab``: it sees the packages of the student venv ``student`` (made by
+    ``ensure_stack``) and adds BUILD_TOOLS and the wheel's build requirements, so nothing of
+    the instructor's environment is needed. Return False when it was up to date."""
+    venv, student = venv.absolute(), student.absolute()
+    if not (student / "bin" / "python").is_file():
+        raise FileNotFoundError(f"no student venv at {student}: run `python3 -m "
+                                f"course.student_env stack --venv {student}` first")
+    python = venv / "bin" / "python"
+    overlay = str(_site_packages(student))
+    wanted = {"student": overlay, "requirements": build_requirements()}
+    if python.is_file() and _up_to_date(venv / BUILD_STAMP, wanted):
+        return False
+    _say(f"the release's tools into {_shown_path(venv)}: {', '.join(wanted['requirements'])} "
+         f"beside the student's stack (a few seconds)")
+    if not python.is_file():
+        _shown([base_python(), "-m", "venv", "--without-pip", str(venv)], "making the build venv")
+    (venv / BUILD_STAMP).unlink(missing_ok=True)
+    if _site_packages(venv).parent.name != _site_packages(student).parent.name:
+        raise RuntimeError(f"{venv} ({_site_packages(venv).parent.name}) and {student} "
+                           f"({_site_packages(student).parent.name}) have different Pythons: "
+                           f"remove both and run `make lab` again")
+    (_site_packages(venv) / OVERLAY).write_text(overlay + "\n")
+    # pip itself comes from the student venv, through the overlay
+    _shown([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
+            *wanted["requirements"]], "installing the release's tools")
+    (venv / BUILD_STAMP).write_text(json.dumps(wanted, indent=1) + "\n")
+    return True
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    path = path.absolute()
+    return str(path.relative_to(paths.REPO)) if path.is_relative_to(paths.REPO) else str(path)
+
+
 def installed_module(venv: Path) -> Path | None:
     """The ``tinytorch/core/training.py`` installed in ``venv``, if there is one."""
     found = sorted(venv.glob("lib/python*/site-packages/tinytorch/core/training.py"))
@@ -328,6 +465,16 @@ def main(argv: list[str] | None = None) -> int:
                                "to date)")
     venv.add_argument("--venv", type=Path, default=VENV,
                       help=f"the environment's folder (default: {VENV.name}/)")
+    stack = commands.add_parser("stack", help=f"make {VENV.name}/ with the Jupyter stack only "
+                                "(any python3; skipped when up to date)")
+    stack.add_argument("--venv", type=Path, default=VENV,
+                       help=f"the environment's folder (default: {VENV.name}/)")
+    build_venv = commands.add_parser("build-venv", help=f"make {BUILD_VENV.name}/ (releases "
+                                     "and builds the wheel for make lab) over the student venv")
+    build_venv.add_argument("--venv", type=Path, default=BUILD_VENV,
+                            help=f"the build environment's folder (default: {BUILD_VENV.name}/)")
+    build_venv.add_argument("--student", type=Path, default=VENV,
+                            help=f"the student venv it adds to (default: {VENV.name}/)")
     commands.add_parser("requirements", help="print the student's pinned Jupyter stack")
     config = commands.add_parser("config", help="install binder/jupyter-student/ into "
                                  "PREFIX/etc/jupyter")
@@ -346,6 +493,12 @@ def main(argv: list[str] | None = None) -> int:
             if shown.is_relative_to(paths.REPO):
                 shown = shown.relative_to(paths.REPO)
             print(f"{shown}: {state}", file=sys.stderr)
+        elif args.command == "stack":
+            if not ensure_stack(args.venv):
+                _say(f"{_shown_path(args.venv)}: the Jupyter stack is up to date")
+        elif args.command == "build-venv":
+            if not ensure_build_venv(args.venv, args.student):
+                _say(f"{_shown_path(args.venv)}: up to date")
         elif args.command == "requirements":
             print("\n".join(requirements()))
         else:

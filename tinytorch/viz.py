@@ -18,21 +18,30 @@ run never imports them, and the module imports with numpy alone.
 Figures are made with pyplot (that is what activates the notebook's inline backend, whose
 formatter turns a Figure into a PNG) and closed at once: the notebook shows them only when they
 are displayed or returned, never twice, and ``plt.get_fignums()`` stays empty.
+
+Code not written yet never breaks a cell that only shows something: a picture draws the words
+"not written yet: clip_grad_norm" instead, the explorer puts them in its title, and a demo cell
+of the lesson runs inside ``with viz.demo():``, which shows them in place of the traceback. So
+"Run All" on a blank notebook goes on to every check (the checks still fail: that is the
+grade) and shows every part left to write, in the checks' own words (``checks.diagnose``).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
+import html
 import inspect
 import io
 import math
 import os
 import sys
+import sysconfig
 import textwrap
 import traceback
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,6 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LiveTraining",
+    "NOT_WRITTEN",
+    "demo",
     "headless",
     "plot_accumulation",
     "plot_clipping",
@@ -59,7 +70,18 @@ __all__ = [
     "schedule_explorer",
     "spec_lr",
     "train_live",
+    "unwritten",
 ]
+
+#: How every message about code not written yet begins (the checks' words: checks.diagnose).
+NOT_WRITTEN = "not written yet"
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+#: The module students write: a NotImplementedError raised there is a stub of theirs.
+_STUDENT_MODULE = os.path.join(_PACKAGE, "core", "training.py")
+_INSTALLED = tuple(
+    os.path.abspath(p) + os.sep
+    for p in {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
 
 
 def headless() -> bool:
@@ -99,14 +121,81 @@ def _unless_headless(draw: Callable[..., Figure]) -> Callable[..., Figure | None
     return picture
 
 
+def unwritten(error: BaseException) -> str | None:
+    """The student's function that ``error`` says is not written yet (``"CosineSchedule.get_lr"``,
+    ``"Trainer.train_epoch"``, ``"clip_grad_norm"``), or None: ``error`` is no
+    NotImplementedError, or one raised outside the student's code (an abstract method of
+    tinytorch's library, another package), which is a real error and is never hidden."""
+    if not isinstance(error, NotImplementedError):
+        return None
+    tb = error.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    code, frame = tb.tb_frame.f_code, tb.tb_frame
+    path = code.co_filename if code.co_filename.startswith("<") else \
+        os.path.abspath(code.co_filename)
+    if path != _STUDENT_MODULE and (path.startswith(_PACKAGE + os.sep)
+                                    or path.startswith(_INSTALLED)):
+        return None
+    name = getattr(code, "co_qualname", code.co_name).rsplit("<locals>.", 1)[-1]
+    owner = frame.f_locals.get("self") if code.co_argcount else None
+    if "." not in name and owner is not None:  # a method attached with add_to_class
+        name = f"{type(owner).__name__}.{name}"
+    return name
+
+
 def _unwritten_message(picture: str, error: Exception) -> str:
     """What a picture says when the code it draws raised: which function, and why."""
+    name = unwritten(error)
+    if name is not None:
+        return f"{NOT_WRITTEN}: {name} ({picture} draws it once it is written)"
     frames = traceback.extract_tb(error.__traceback__)
     where = frames[-1].name if frames else "your code"
-    if isinstance(error, NotImplementedError):
-        said = f": {error}" if str(error) else ""
-        return f"{picture} draws your code: {where} is not written yet (NotImplementedError{said})"
     return f"{picture} needs working code: {where} raised {type(error).__name__}: {error}"
+
+
+class Unwritten:
+    """What a demo cell shows instead of a traceback while the code it runs is not written
+    yet: one line, in the checks' words, red in a notebook (plain text elsewhere)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"{NOT_WRITTEN}: {self.name} (write it, then run this cell again)"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return (f'<span style="color: firebrick">{NOT_WRITTEN}: '
+                f"<code>{html.escape(self.name)}</code> (write it, then run this cell "
+                "again)</span>")
+
+
+@contextlib.contextmanager
+def demo() -> Iterator[None]:
+    """Run a demo of the student's code (``with viz.demo(): ...``). While a part it runs is
+    not written yet (its stub raises NotImplementedError), the cell shows "not written yet:
+    CosineSchedule.get_lr" instead of a traceback and ends there, so that "Run All" goes on to
+    the next cells. Every other error, and a NotImplementedError that is not a stub of the
+    student's (see ``unwritten``), is raised as usual."""
+    try:
+        yield
+    except NotImplementedError as error:
+        name = unwritten(error)
+        if name is None:
+            raise
+        _show(Unwritten(name))
+
+
+def _show(obj: Any) -> None:
+    """Display ``obj`` in a notebook, print it elsewhere (stdout: nbgrader scores stderr)."""
+    try:
+        _display(obj)
+    except ImportError:
+        print(obj)
 
 
 def _note_warnings(fig: Figure, caught: list[warnings.WarningMessage]) -> None:
@@ -189,6 +278,9 @@ def _curve(cls: Any, settings: dict[str, Any], epochs: range) -> tuple[list[floa
         schedule = cls(**settings)
         return [float(schedule.get_lr(e)) for e in epochs], None
     except Exception as error:  # a student's unfinished code must not break the picture
+        name = unwritten(error)
+        if name is not None:
+            return [], f"{NOT_WRITTEN}: {name}"
         text = str(error) or "(no message)"
         return [], f"{cls.__name__} raised {type(error).__name__}: {text}"
 
@@ -242,8 +334,8 @@ def schedule_explorer(
     it) that redraw ``schedule_cls(...).get_lr(e)`` with the reference dashed beside it.
 
     The reference is ``reference_cls`` built with the same settings, or the spec's formula
-    (``spec_lr``) when it is None. A schedule that raises (NotImplementedError before it is
-    written) shows its error in the title instead of breaking the cell.
+    (``spec_lr``) when it is None. A schedule that raises shows its error in the title instead
+    of breaking the cell: "not written yet: CosineSchedule.get_lr" before it is written.
 
     Returns the ``ipywidgets.interactive`` (display it; its ``result`` is the last Figure), or
     None under nbgrader.

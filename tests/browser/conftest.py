@@ -8,7 +8,9 @@ workspaces, IPython profile) are temporary too, so nothing from the machine's ho
 in and nothing is written there; the venv is never modified. The lab settings turn windowed
 rendering off (every cell stays in the DOM) and news and update checks off (no popups).
 ``start_jupyterlab`` starts further servers the same way, in a folder and with Jupyter
-configuration of the test's choosing (``JUPYTER_CONFIG_PATH``).
+configuration of the test's choosing (``JUPYTER_CONFIG_PATH``, and the lab's application
+settings folder, where setting defaults are read from ``overrides.d``), with or without these
+user settings.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def _write_lab_settings(settings_dir: Path) -> None:
         path.write_text(json.dumps(values, indent=2))
 
 
-def _server_env(home: Path) -> dict[str, str]:
+def _server_env(home: Path, user_settings: bool = True) -> dict[str, str]:
     env = dict(os.environ)
     # The kernel inherits this environment: under nbgrader the notebook draws nothing, and a
     # non-inline matplotlib backend would show no figure at all.
@@ -129,7 +131,8 @@ def _server_env(home: Path) -> dict[str, str]:
     for name, folder in folders.items():
         folder.mkdir(parents=True, exist_ok=True)
         env[name] = str(folder)
-    _write_lab_settings(folders["JUPYTERLAB_SETTINGS_DIR"])
+    if user_settings:
+        _write_lab_settings(folders["JUPYTERLAB_SETTINGS_DIR"])
     env["JUPYTER_PLATFORM_DIRS"] = "1"  # no migration notice about the old locations
     return env
 
@@ -169,9 +172,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _running_lab(root_dir: Path, home: Path, log_path: Path, *, cwd: Path | None = None,
-                 config_path: Path | None = None) -> Iterator[JupyterLab]:
+                 config_path: Path | None = None, app_settings_dir: Path | None = None,
+                 user_settings: bool = True) -> Iterator[JupyterLab]:
     """A JupyterLab serving ``root_dir``, started in ``cwd`` (default: ``root_dir``), with the
-    Jupyter configuration folder ``config_path`` ahead of the venv's own (if given)."""
+    Jupyter configuration folder ``config_path`` ahead of the venv's own (if given), the lab's
+    application settings folder ``app_settings_dir`` (if given) and, unless ``user_settings``
+    is False, the user settings LAB_SETTINGS."""
     port, token = _free_port(), secrets.token_hex(24)
     command = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser",
@@ -184,7 +190,9 @@ def _running_lab(root_dir: Path, home: Path, log_path: Path, *, cwd: Path | None
     ]
     if os.getuid() == 0:
         command.append("--allow-root")
-    env = _server_env(home)
+    if app_settings_dir is not None:
+        command.append(f"--LabApp.app_settings_dir={app_settings_dir}")
+    env = _server_env(home, user_settings)
     if config_path is not None:
         env["JUPYTER_CONFIG_PATH"] = str(config_path)
     with log_path.open("wb") as log:
@@ -216,19 +224,22 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
 def start_jupyterlab(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., JupyterLab]]:
-    """``start_jupyterlab(root_dir, cwd=None, config_path=None)`` starts a JupyterLab serving
-    ``root_dir`` (a folder the test filled), launched from ``cwd`` (as ``make lab`` launches
-    from the repository), with ``config_path`` put in ``JUPYTER_CONFIG_PATH`` so that its
-    server and lab configuration override the venv's. Every server started is stopped at the
-    end of the module."""
+    """``start_jupyterlab(root_dir, cwd=None, config_path=None, app_settings_dir=None,
+    user_settings=True)`` starts a JupyterLab serving ``root_dir`` (a folder the test filled),
+    launched from ``cwd`` (as ``make lab`` launches from the repository), with ``config_path``
+    put in ``JUPYTER_CONFIG_PATH`` so that its server and lab configuration override the
+    venv's, and the other two as ``_running_lab`` takes them. Every server started is stopped
+    at the end of the module."""
     with ExitStack() as servers:
 
-        def start(root_dir: Path, *, cwd: Path | None = None,
-                  config_path: Path | None = None) -> JupyterLab:
+        def start(root_dir: Path, *, cwd: Path | None = None, config_path: Path | None = None,
+                  app_settings_dir: Path | None = None,
+                  user_settings: bool = True) -> JupyterLab:
             base = tmp_path_factory.mktemp("jupyterlab-server")
             return servers.enter_context(_running_lab(
                 root_dir, base / "home", base / "jupyterlab.log", cwd=cwd,
-                config_path=config_path,
+                config_path=config_path, app_settings_dir=app_settings_dir,
+                user_settings=user_settings,
             ))
 
         yield start

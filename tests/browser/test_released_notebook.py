@@ -8,7 +8,10 @@ A lab with the students' configuration serves a copy of the release (nothing wri
 - a teaching picture of code not written yet shows its red message as a picture (IPython's
   inline PNG), never a ``<Figure size ... with 0 Axes>`` line. The cells above the first such
   picture run one by one (the checks' cells are skipped: they fail, as they should, on a blank
-  notebook), and the picture is saved as build/screenshots/09-unwritten-picture.png.
+  notebook), and the picture is saved as build/screenshots/09-unwritten-picture.png;
+- JupyterLab's own "Run All" on it reaches the last cell: only the graded checks fail (each
+  with "not written yet"), every demo cell says "not written yet: <the part>" instead of a
+  traceback (build/screenshots/10-run-all-unwritten.png).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ pytestmark = pytest.mark.slow
 CELL_TIMEOUT = 60.0  # s: one cell runs
 SETTLE = 3.0  # s after the kernel is idle, for late metadata updates to land
 PICTURE = "viz.plot_clipping(clip_grad_norm)"
+RUN_ALL_TIMEOUT = 180.0  # s: every cell of the release (about 5 s under nbclient)
+STOPPED = 8.0  # s of an idle kernel with no new cell run: Run All has stopped
 
 PANEL_JS = """(path) => Array.from(window.jupyterapp.shell.widgets("main")).find(
   (w) => w.context && w.context.path === path && w.sessionContext)"""
@@ -113,3 +118,51 @@ def test_a_picture_of_unwritten_code_shows_its_message(
     page.evaluate(f"""([path, index]) => ({PANEL_JS})(path).content.widgets[index]
       .node.scrollIntoView()""", [paths.NOTEBOOK, target])
     screenshot("09-unwritten-picture.png")
+
+
+def test_run_all_reaches_every_cell_and_only_the_checks_fail(
+        page: Page, lab: JupyterLab, screenshot: Callable[..., Path]) -> None:
+    lab.open_notebook(page, paths.NOTEBOOK)
+    page.evaluate(f"""(path) => {{
+      const app = window.jupyterapp, panel = ({PANEL_JS})(path);
+      app.shell.activateById(panel.id);
+      void app.commands.execute("notebook:run-all-cells");  // the menu's Run > Run All Cells
+    }}""", paths.NOTEBOOK)
+    # Run All is over when the last code cell has run, or when the kernel has stayed idle
+    # with no new cell run for a while (it stopped at an error): then the test says which.
+    progress_js = f"""(path) => {{
+      const panel = ({PANEL_JS})(path);
+      const code = panel.content.widgets.filter((c) => c.model.type === "code");
+      return [code.filter((c) => c.model.executionCount !== null).length, code.length,
+              code[code.length - 1].model.executionCount !== null,
+              panel.sessionContext.session.kernel.status];
+    }}"""
+    deadline, last, since = time.monotonic() + RUN_ALL_TIMEOUT, None, time.monotonic()
+    while time.monotonic() < deadline:
+        ran, _, finished, status = page.evaluate(progress_js, paths.NOTEBOOK)
+        if finished and status == "idle":
+            break
+        if (ran, status) != last:
+            last, since = (ran, status), time.monotonic()
+        elif status == "idle" and time.monotonic() - since > STOPPED:
+            break
+        time.sleep(0.25)
+    cells = page.evaluate(f"""(path) => ({PANEL_JS})(path).content.widgets
+      .filter((c) => c.model.type === "code").map((c) => ({{
+        id: c.model.id, ran: c.model.executionCount !== null,
+        graded: !!((c.model.getMetadata("nbgrader") || {{}}).grade),
+        source: c.model.sharedModel.getSource(),
+        outputs: c.model.outputs.toJSON() }}))""", paths.NOTEBOOK)
+    unrun = [c["id"] for c in cells if not c["ran"]]
+    assert not unrun, f"Run All stopped before these cells: {unrun}"
+    failed = [c["id"] for c in cells if any(o["output_type"] == "error" for o in c["outputs"])]
+    assert failed == [c["id"] for c in cells if c["graded"]], failed
+    for cell in cells:
+        if "viz.demo()" in cell["source"]:
+            text = " ".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", ""))
+                            for o in cell["outputs"])
+            assert "not written yet: " in text and "Traceback" not in text, (cell["id"], text)
+    demo = next(i for i, c in enumerate(cells) if "viz.demo()" in c["source"])
+    page.evaluate(f"""([path, id]) => ({PANEL_JS})(path).content.widgets.find(
+      (c) => c.model.id === id).node.scrollIntoView()""", [paths.NOTEBOOK, cells[demo]["id"]])
+    screenshot("10-run-all-unwritten.png")

@@ -12,7 +12,11 @@ serving the working copy ``work/07_training/`` of a release. In that lab:
   nbgrader's defaults logs "The course directory root is not a subdirectory of the notebook
   server root" (make lab starts in the repository, the course root nbgrader assumes);
 - the Validate button in the notebook toolbar, and clicking it shows nbgrader's validation
-  result for the released notebook (checks "not written yet").
+  result for the released notebook (checks "not written yet");
+- on a student's first open (no user settings yet) no "Would you like to get notified about
+  official Jupyter news?" prompt: the configuration's lab setting defaults (``overrides.d``,
+  installed into the lab's application settings folder) answer it. The control, the same lab
+  without them, shows the prompt.
 
 Two controls make those absences mean something: the same lab with nbgrader's defaults shows
 the instructor entries and logs the error, and the configuration for a hub with an exchange
@@ -21,8 +25,11 @@ the instructor entries and logs the error, and the configuration for a hub with 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,15 +63,49 @@ INSTRUCTOR_SERVER_LOGS = (
     "Loading the assignment_list nbgrader serverextension",
 )
 VALIDATE_LOG = "Loading the validate_assignment nbgrader serverextension"
+NEWS = "Would you like to get notified about official Jupyter news?"
+NEWS_WAIT = 20.0  # s: the prompt shows within a second or two of the lab being restored
+NOTIFICATIONS = "@jupyterlab/apputils-extension:notification"
 
 
 def _lab(start: Callable[..., JupyterLab], base: Path, course_dir: Path,
-         config_path: Path | None) -> JupyterLab:
+         config_path: Path | None, **options: object) -> JupyterLab:
     """A lab serving ``repo/work/07_training`` (a release) launched from ``repo``."""
     repo = base / "repo"
     work = repo / "work" / paths.ASSIGNMENT
     shutil.copytree(course_dir / "release" / paths.ASSIGNMENT, work)
-    return start(work, cwd=repo, config_path=config_path)
+    return start(work, cwd=repo, config_path=config_path, **options)
+
+
+def _first_open(start: Callable[..., JupyterLab], base: Path, course_dir: Path, *,
+                settings: bool) -> JupyterLab:
+    """A student's first lab: the configuration installed into a prefix as ``make lab``
+    installs it into the student venv (``etc/jupyter`` and, with ``settings``, the lab's
+    setting defaults), and no user settings at all."""
+    prefix = base / "prefix"
+    prefix.mkdir()
+    student_env.install_config(prefix)
+    app_settings = prefix / student_env.LAB_SETTINGS_DIR
+    if not settings:
+        shutil.rmtree(app_settings)
+        app_settings.mkdir(parents=True)
+    return _lab(start, base, course_dir, prefix / "etc" / "jupyter",
+                app_settings_dir=app_settings, user_settings=False)
+
+
+@pytest.fixture(scope="module")
+def first_open_lab(start_jupyterlab: Callable[..., JupyterLab], course_dir: Path,
+                   tmp_path_factory: pytest.TempPathFactory) -> JupyterLab:
+    return _first_open(start_jupyterlab, tmp_path_factory.mktemp("first"), course_dir,
+                       settings=True)
+
+
+@pytest.fixture(scope="module")
+def first_open_without_defaults(start_jupyterlab: Callable[..., JupyterLab], course_dir: Path,
+                                tmp_path_factory: pytest.TempPathFactory) -> JupyterLab:
+    """The control: the same, without the configuration's lab setting defaults."""
+    return _first_open(start_jupyterlab, tmp_path_factory.mktemp("first-control"), course_dir,
+                       settings=False)
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +266,32 @@ def test_hub_configuration_keeps_the_assignment_list_only(
     assert INSTRUCTOR_SERVER_LOGS[-1] in log, log[-3000:]
     assert not [line for line in INSTRUCTOR_SERVER_LOGS[:-1] if line in log], log[-3000:]
     assert ERRORS[-1] not in log, log[-3000:]
+
+
+def _notification_defaults(lab: JupyterLab) -> dict[str, object]:
+    """The defaults the lab's server gives the notification settings (overrides applied)."""
+    url = lab.url(f"/lab/api/settings/{NOTIFICATIONS}")
+    with urllib.request.urlopen(url, timeout=10) as response:
+        schema = json.load(response)["schema"]["properties"]
+    return {name: schema[name]["default"] for name in ("fetchNews", "checkForUpdates")}
+
+
+def test_a_students_first_lab_asks_nothing_about_news(
+    page: Page, first_open_lab: JupyterLab, screenshot: Callable[..., Path]
+) -> None:
+    assert _notification_defaults(first_open_lab) == {"fetchNews": "false",
+                                                      "checkForUpdates": False}
+    first_open_lab.open_notebook(page, paths.NOTEBOOK)
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
+    time.sleep(NEWS_WAIT / 4)  # the control's prompt shows within a second of that
+    shown = page.get_by_text(NEWS).count()
+    assert shown == 0, f"expected no news prompt on a student's first open; it shows {shown}x"
+    screenshot("07-student-first-open.png")
+
+
+def test_control_without_the_defaults_the_news_prompt_shows(
+    page: Page, first_open_without_defaults: JupyterLab
+) -> None:
+    assert _notification_defaults(first_open_without_defaults)["fetchNews"] == "none"
+    first_open_without_defaults.open_notebook(page, paths.NOTEBOOK)
+    page.get_by_text(NEWS).first.wait_for(state="visible", timeout=NEWS_WAIT * 1000)

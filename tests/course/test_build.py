@@ -93,6 +93,15 @@ def test_graded_cells_are_locked_and_hide_another_run(notebook: nbformat.Noteboo
         assert seeds and all(int(s) > 0 for s in seeds), cell.id
 
 
+def test_only_graded_cells_let_run_all_go_on(notebook: nbformat.NotebookNode) -> None:
+    """A failing check is a graded cell's expected outcome on unwritten code: tagged
+    ``raises-exception``, it does not stop JupyterLab's Run All (tests/course/test_run_all.py
+    runs the release so). Any other cell that raises stops it, as it should."""
+    for cell in notebook.cells:
+        tagged = "raises-exception" in cell.metadata.get("tags", [])
+        assert tagged == bool(cell.metadata.get("nbgrader", {}).get("grade")), cell.id
+
+
 def test_grading_table_lists_every_cell(notebook: nbformat.NotebookNode) -> None:
     table = paths.GRADING_TABLE.read_text()
     for grade_id, points, check in build.graded_cells(notebook):

@@ -172,13 +172,23 @@ def test_make_lab_and_binder_install_the_student_environment() -> None:
     recipe = re.search(r"^lab:.*\n(?:\t.*\n)*", makefile, re.M)
     assert recipe, "the Makefile has no lab target"
     lines = [line.strip() for line in recipe.group(0).splitlines()[1:]]
-    assert lines[:4] == ["@$(PY) -m course.workspace --refuse-if-served",
-                         "$(PY) -m course.workspace >/dev/null",
-                         "$(PY) -m course.student_env venv --venv $(STUDENT_VENV)",
-                         "$(STUDENT_VENV)/bin/jupyter lab $(ROOT_FLAG) "
-                         "--ServerApp.root_dir=work/07_training \\"], lines
+    assert lines[:2] == ["@$(PYTHON) -m course.workspace --refuse-if-served",
+                         "@$(MAKE) --no-print-directory student-venv"], lines
+    assert lines[3:6] == ["$(BUILD_PY) -m course.release",
+                          "$(BUILD_PY) -m course.workspace >/dev/null",
+                          "$(STUDENT_VENV)/bin/jupyter lab $(ROOT_FLAG) "
+                          "--ServerApp.root_dir=work/07_training \\"], lines
+    steps = re.search(r"^student-venv:.*\n(?:\t.*\n)*", makefile, re.M)
+    assert steps, "the Makefile has no student-venv target"
+    assert [line.strip() for line in steps.group(0).splitlines()[1:] if "@echo" not in line] == [
+        "@$(PYTHON) -m course.student_env stack --venv $(STUDENT_VENV)",
+        "@$(PYTHON) -m course.student_env build-venv --venv $(BUILD_VENV) --student "
+        "$(STUDENT_VENV)",
+        "@$(BUILD_PY) -m course.student_env venv --venv $(STUDENT_VENV)"]
+    assert f"BUILD_VENV := {student_env.BUILD_VENV.name}\n" in makefile
     assert f"STUDENT_VENV := {student_env.VENV.name}\n" in makefile
-    assert f"{student_env.VENV.name}/" in (ROOT / ".gitignore").read_text().splitlines()
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert f"{student_env.VENV.name}/" in ignored and f"{student_env.BUILD_VENV.name}/" in ignored
     assert re.search(r"^student-wheel:.*## .+\n\t\$\(PY\) -m course.student_env wheel$",
                      makefile, re.M), "no `make student-wheel` with a help comment"
     post = [line for line in (ROOT / "binder" / "postBuild").read_text().splitlines()
