@@ -8,28 +8,46 @@ template ``course/templates/tinytorch-feedback`` (which extends nbgrader's):
   optimizer step") in the list at the top and above the cell, instead of "Test cell" 21 times;
 - a check's message wraps at the edge of the page instead of running off it;
 - the page names the assignment, never a folder of the grader's; and every message shown is the
-  trusted grader's, which names the student's cells (``cell In[3]``), not files on the grader.
+  trusted grader's, which names the student's cells (``cell In[3]``), not files on the grader;
+- a graded test cell shows as its name, its points and that message, never its source: the
+  source holds the hidden tests (``### BEGIN HIDDEN TESTS``, ``run_check(..., seed=...)``), and
+  the grade came from data drawn at grading time anyway. ``HideCheckSource`` empties that source
+  before the template sees it; the student's answer cells keep theirs;
+- the lesson's maths is MathML written when the page is made (``latex2mathml``), which Chromium
+  and Firefox render, so the page needs no network (nbgrader's page loads MathJax from a CDN and
+  shows raw LaTeX offline). A formula the converter cannot render shows as its LaTeX source in
+  a ``<code>`` element;
+- a message written for the notebook ("write it, then run this cell again") says on the page
+  only what is missing ("not written yet: CosineSchedule.get_lr"): after grading nothing can be
+  run again (``feedback_message``, applied to every message shown).
 
 What changes for the grader: the templates are compiled once per process, not once per
 page; a class's pages are mostly the same given code, so its syntax highlighting is computed
 once per process and reused; and the page is not re-parsed afterwards
 (nbconvert's HTML exporter re-reads its whole output with BeautifulSoup only to add ``alt``
 text to images and ``tabindex`` to cells, about half of a page's time: a feedback page carries
-no image output, and the template sets ``tabindex`` itself).
+no image output, and the template sets ``tabindex`` itself). The markdown cells, the same on
+most pages too, are rendered once per process, their formulas included.
 """
 
 from __future__ import annotations
 
 import functools
+import re
+import xml.etree.ElementTree as ET
+from html import escape
 from pathlib import Path
 from typing import Any
 
 import nbgrader
+from jinja2 import pass_context
 from jinja2.bccache import Bucket, BytecodeCache
 from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.templateexporter import TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
+from nbconvert.preprocessors import Preprocessor
 from traitlets import default
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -54,6 +72,126 @@ def graded_titles() -> dict[str, str]:
 def graded_title(grade_id: str) -> str:
     """A graded cell's name as the student reads it (its grade_id if it is not the course's)."""
     return graded_titles().get(grade_id, grade_id)
+
+
+def is_check(cell: Any) -> bool:
+    """A graded test cell: graded, not an answer (its source is the course's, hidden tests
+    included; its outputs are the trusted outcome)."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return (cell.get("cell_type") == "code" and isinstance(meta, dict)
+            and bool(meta.get("grade")) and not meta.get("solution"))
+
+
+class HideCheckSource(Preprocessor):
+    """Empty every graded test cell's source before the page is written: the template shows
+    such a cell by its name, points and message, and its source (the hidden tests among it)
+    must not reach the page even through a template that would show it."""
+
+    def preprocess_cell(self, cell: Any, resources: dict[str, Any],
+                        index: int) -> tuple[Any, dict[str, Any]]:
+        if is_check(cell):
+            cell.source = ""
+        return cell, resources
+
+
+# What a message says to do in the notebook, which a feedback page cannot: after grading,
+# nothing is run again. "not written yet: X" and a line "  this check runs X; write it, then
+# run this cell again" become "not written yet: X".
+_RERUN = re.compile(r"\s*[;,.]?\s*(?:(?:write|fix) (?:it|them)\s*(?:,|and)?\s*)?(?:then\s+)?"
+                    r"(?:re-?)?run (?:this|the) cell again\b\.?", re.IGNORECASE)
+_ONLY_WHAT_RUNS = re.compile(r"\s*this check runs [\w.]+\s*")
+
+
+def feedback_message(text: str) -> str:
+    """A check's message as the feedback page shows it: without the instruction to run the
+    cell again (a line that only said what the check runs and to run it again goes)."""
+    lines = []
+    for line in str(text).split("\n"):
+        if _RERUN.search(line):
+            line = _RERUN.sub("", line).rstrip()
+            if not line.strip() or _ONLY_WHAT_RUNS.fullmatch(line):
+                continue
+        lines.append(line)
+    return "\n".join(lines)
+
+
+# ---- maths: LaTeX in markdown becomes MathML when the page is made
+
+#: MathML's presentation elements and the attributes the converter writes for them: a
+#: formula whose MathML holds anything else (``\href``'s link, ``\style``, ``\class``) is
+#: shown as its source.
+_MATHML_TAGS = frozenset(
+    "math maction annotation annotation-xml menclose merror mfenced mfrac mi mlabeledtr "
+    "mmultiscripts mn mo mover mpadded mphantom mprescripts mroot mrow ms mspace msqrt mstyle "
+    "msub msubsup msup mtable mtd mtext mtr munder munderover none semantics".split())
+_MATHML_ATTRIBUTES = frozenset(
+    "accent accentunder align columnalign columnlines columnspacing depth display "
+    "displaystyle equalcolumns equalrows fence form frame framespacing height largeop lspace "
+    "linebreak linethickness mathbackground mathcolor mathsize mathvariant maxsize minsize "
+    "movablelimits notation rowalign rowlines rowspacing rspace scriptlevel separator "
+    "stretchy symmetric voffset width".split())
+#: Text mode's escaped characters (``\text{min\_lr}``), which the converter leaves escaped.
+_TEXT_ESCAPE = re.compile(r"\\([_%&#$])")
+#: Longer formulas are shown as their source (a student's markdown cell bounds no work).
+MAX_FORMULA = 4000
+
+
+def _mathml(tex: str, display: bool) -> str | None:
+    """``tex`` as MathML, or None if the converter cannot render it faithfully."""
+    from latex2mathml.converter import convert
+
+    if len(tex) > MAX_FORMULA:
+        return None
+    try:
+        mathml = convert(tex, display="block" if display else "inline")
+    except Exception:  # noqa: BLE001 - any refusal of the converter: the source is shown
+        return None
+    mathml = _TEXT_ESCAPE.sub(lambda m: escape(m[1], quote=False), mathml)
+    if "\\" in mathml:  # a command the converter passed through as text (\arg, \foo)
+        return None
+    try:
+        tree = ET.fromstring(mathml)  # noqa: S314 - the converter's output, no DTD or entity
+    except ET.ParseError:  # e.g. ``\text{<b}`` is copied raw: it would swallow the page
+        return None
+    for element in tree.iter():
+        if (element.tag.rpartition("}")[2] not in _MATHML_TAGS
+                or any(name.rpartition("}")[2] not in _MATHML_ATTRIBUTES and name != "xmlns"
+                       for name in element.attrib)):
+            return None
+    return mathml
+
+
+@functools.lru_cache(maxsize=4096)
+def math_html(tex: str, display: bool = False) -> str:
+    """A formula of a markdown cell as HTML: MathML, or its LaTeX source in ``<code>``."""
+    mathml = _mathml(tex, display)
+    if mathml is not None:
+        return mathml
+    code = f'<code class="tex">{escape(tex.strip(), quote=False)}</code>'
+    return f'<span class="math-display">{code}</span>' if display else code
+
+
+class _MathMLRenderer(IPythonRenderer):
+    """nbconvert's markdown renderer (its parser finds ``$...$``, ``$$...$$``, ``\\(...\\)``,
+    ``\\[...\\]`` and ``\\begin{env}``), writing each formula as MathML instead of leaving it,
+    delimiters and all, for MathJax."""
+
+    def inline_math(self, body: str) -> str:
+        return math_html(body, display=False)
+
+    def block_math(self, body: str) -> str:
+        return math_html(body, display=True)
+
+    def latex_environment(self, name: str, body: str) -> str:
+        return math_html(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _markdown_html(source: str, anchor_link_text: str, exclude_anchor_links: bool) -> str:
+    """A markdown cell without attachments as HTML: the same on most pages of a class."""
+    renderer = _MathMLRenderer(escape=False, anchor_link_text=anchor_link_text,
+                               exclude_anchor_links=exclude_anchor_links)
+    return MarkdownWithMath(renderer=renderer).render(source)
 
 
 class _SharedHighlight(Highlight2HTML):
@@ -98,6 +236,25 @@ class FeedbackExporter(HTMLExporter):
         environment.bytecode_cache = _COMPILED
         return environment
 
+    def _init_preprocessors(self) -> None:
+        super()._init_preprocessors()
+        self.register_preprocessor(HideCheckSource, enabled=True)
+
+    @pass_context
+    def markdown2html(self, context: Any, source: str) -> str:
+        """Markdown to HTML with the maths as MathML (nbconvert's filter, which leaves the
+        LaTeX for MathJax, otherwise)."""
+        cell = context.get("cell", {})
+        attachments = cell.get("attachments", {}) if hasattr(cell, "get") else {}
+        if not attachments and not self.embed_images and not self.lexer_options:
+            return _markdown_html(source, self.anchor_link_text, self.exclude_anchor_links)
+        path = context.get("resources", {}).get("metadata", {}).get("path", "")
+        renderer = _MathMLRenderer(
+            escape=False, attachments=attachments, embed_images=self.embed_images, path=path,
+            anchor_link_text=self.anchor_link_text,
+            exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
+        return MarkdownWithMath(renderer=renderer).render(source)
+
     @default("template_name")
     def _template_name_default(self) -> str:
         return TEMPLATE
@@ -109,6 +266,7 @@ class FeedbackExporter(HTMLExporter):
     def default_filters(self) -> Any:
         yield from super().default_filters()
         yield ("graded_title", graded_title)
+        yield ("feedback_message", feedback_message)
 
     def from_notebook_node(self, nb: Any, resources: dict[str, Any] | None = None,
                            **kw: Any) -> tuple[str, dict[str, Any]]:

@@ -6,6 +6,11 @@ page), and the page is opened in headless chromium: every graded cell is named b
 each failing check's message fits the page's width (it wraps instead of being cut at the right
 edge), and no folder of the grader's appears anywhere in the page. The screenshot goes to
 build/screenshots/08-feedback.png.
+
+The same page with the network blocked (every request that is not for a file is aborted, and
+none may be made): the lesson's formulas are MathML that chromium lays out (a fraction stands
+taller than a digit), and each graded test cell shows its name, points and message but no
+source (no ``run_check(``, no hidden tests). Screenshot: build/screenshots/feedback-page.png.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from submissions import from_training_source, write
 from variants import mutant_source
 
 from course import autograde, grade, nbgrader_trusted, paths
+from course.feedback import graded_title
 from course.trusted import graded_cells
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Route
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +83,74 @@ def test_feedback_names_every_graded_cell_and_wraps_messages(
     first = errors.first
     first.scroll_into_view_if_needed()
     screenshot("08-feedback.png", full_page=False)
+
+
+#: For each graded cell (by its anchor): its cell's text, whether it holds a source area, and
+#: the message in its output.
+_GRADED_CELLS = """(ids) => ids.map((id) => {
+  const anchor = document.querySelector(`a[name="${id}"]`);
+  const cell = anchor && anchor.closest("div.cell");
+  const message = cell && cell.querySelector(".output_subarea pre");
+  return cell ? [cell.innerText, !!cell.querySelector(".input_area, .highlight"),
+                 message ? message.innerText.trim() : ""]
+              : [null, false, ""];
+})"""
+
+#: Each formula's box, and for a fraction, its height against a digit's.
+_FORMULAS = """() => Array.from(document.querySelectorAll("div.text_cell_render math")).map((m) => {
+  const box = m.getBoundingClientRect();
+  const frac = m.querySelector("mfrac"), digit = m.querySelector("mn");
+  return {display: m.getAttribute("display"), mathml: m instanceof MathMLElement,
+          width: box.width, height: box.height,
+          fraction: frac ? frac.getBoundingClientRect().height : 0,
+          digit: digit ? digit.getBoundingClientRect().height : 0};
+})"""
+
+
+def test_feedback_page_offline_renders_maths_and_shows_no_test_source(
+        page: Page, screenshot: Callable[..., Path], feedback_page: tuple[Path, Path]) -> None:
+    html, _ = feedback_page
+    asked: list[str] = []
+
+    def files_only(route: Route) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            asked.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", files_only)
+    try:
+        page.goto(html.as_uri(), wait_until="load")
+        assert asked == [], f"the page asks the network for {asked}"
+
+        formulas = page.evaluate(_FORMULAS)
+        assert len(formulas) >= 10, f"expected the lesson's formulas as MathML, found {formulas}"
+        for formula in formulas:
+            assert formula["mathml"] and formula["width"] > 0 and formula["height"] > 0, (
+                f"a formula is not laid out as MathML: {formula}")
+        fractions = [f for f in formulas if f["display"] == "block" and f["fraction"]]
+        assert fractions and all(f["fraction"] > 1.5 * f["digit"] > 0 for f in fractions), (
+            f"a displayed fraction is not stacked (MathML not rendered?): {fractions}")
+        body = page.inner_text("body")
+        assert "$" not in "".join(page.locator("div.text_cell_render").all_inner_texts()), (
+            "LaTeX delimiters left in the lesson's text")
+
+        cells = graded_cells()
+        shown = page.evaluate(_GRADED_CELLS, [c.grade_id for c in cells])
+        for (text, has_source, message), cell in zip(shown, cells, strict=True):
+            assert text is not None, f"no cell for the graded cell {cell.grade_id}"
+            assert not has_source and "run_check(" not in text, (
+                f"the graded cell {cell.grade_id} shows its source: {text[:300]!r}")
+            assert graded_title(cell.grade_id) in text and f" / {cell.points}" in text, (
+                f"the graded cell {cell.grade_id} is not shown by its name and points: {text!r}")
+            assert message, f"the graded cell {cell.grade_id} shows no message: {text!r}"
+        assert "BEGIN HIDDEN TESTS" not in body and "run this cell again" not in body
+
+        # the first graded check (name, points, message) with the clipping formula below it
+        page.evaluate("""(id) => window.scrollTo(0, document.querySelector(`a[name="${id}"]`)
+                         .closest("div.cell").getBoundingClientRect().top + scrollY - 120)""",
+                      cells[0].grade_id)
+        screenshot("feedback-page.png", full_page=False)
+    finally:
+        page.unroute("**/*", files_only)
