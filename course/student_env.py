@@ -72,7 +72,8 @@ LAB_SETTINGS = "lab-settings"
 LAB_SETTINGS_DIR = Path("share") / "jupyter" / "lab" / "settings"
 NAME = "tinytorch-student"
 #: The ``course`` extra's packages a student does not run: nbval is a pytest plugin (the
-#: instructor's notebook test), jupytext edits the lesson's text form.
+#: instructor's notebook test), jupytext edits the lesson's text form, latex2mathml writes the
+#: feedback page's maths.
 INSTRUCTOR_TOOLS = frozenset({"nbval", "jupytext", "latex2mathml"})
 #: What releasing the assignment and building the wheel need besides the student's stack (the
 #: ``course`` extra's jupytext, and pyproject's build requirements), in ``BUILD_VENV``.
