@@ -1,26 +1,2 @@
-"""The student's side, built once per test session and shared by the tests that need it: the
-student wheel, and the student's environment made from it the way ``make lab`` makes
-``.venv-student/`` (``course.student_env.ensure_venv``: the wheel, the Jupyter stack at
-pyproject's pins, the students' configuration; about 40 s, most of it pip)."""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
-
-from course import student_env
-
-
-@pytest.fixture(scope="session")
-def student_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return student_env.build_wheel(tmp_path_factory.mktemp("dist"))
-
-
-@pytest.fixture(scope="session")
-def lab_venv(student_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A student environment exactly as ``make lab`` installs it, in a temporary folder. Tests
-    may write a student's Module 07 into its tinytorch, as ``make complete`` does."""
-    venv = tmp_path_factory.mktemp("lab") / ".venv-student"
-    assert student_env.ensure_venv(venv, student_wheel) is True
-    return venv
+"""The student wheel and the student's environment made from it (``student_wheel``,
+``lab_venv``) are session fixtures of ``tests/conftest.py``, shared with ``tests/hub``."""

@@ -303,21 +303,24 @@ def test_a_crash_is_shown_at_the_students_line_and_exits_and_loops_stop_nothing(
 
 # ----------------------------------------------------------------------------- the student's side
 def test_complete_imports_nothing_a_student_environment_lacks() -> None:
-    """`make complete` runs in the student's venv: no jupytext (the lesson's format), none of
-    the grading tools. course.complete needs the standard library only: it runs the checks in
-    a separate process and reads the graded cells from the notebook itself."""
+    """The student's command (tinytorch.complete, in the student wheel) needs the standard
+    library only: no jupytext (the lesson's format), none of the grading tools, nothing of
+    `course`; it runs the checks in a separate process and reads the graded cells from the
+    notebook itself. course.complete adds only course.paths and course.solutions."""
     lacking = ["jupytext", "nbformat", "nbgrader", "nbclient", "numpy", "packaging", "checks",
-               "tinytorch", "course.build", "course.trusted", "course.release",
+               "tinytorch.core", "course.build", "course.trusted", "course.release",
                "course.sandbox", "course.student_env"]
-    code = (f"import sys\nfor name in {lacking!r}:\n    sys.modules[name] = None\n"
-            "import json, course.complete\n"
-            "print(json.dumps(sorted(name for name, module in sys.modules.items()\n"
-            "                         if module and name.startswith('course'))))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=paths.REPO, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == ["course", "course.complete", "course.paths",
-                                       "course.solutions"]
+    for module, expected in (("tinytorch.complete", []),
+                             ("course.complete", ["course", "course.complete", "course.paths",
+                                                  "course.solutions"])):
+        code = (f"import sys\nfor name in {lacking!r}:\n    sys.modules[name] = None\n"
+                f"import json, {module}\n"
+                "print(json.dumps(sorted(name for name, module in sys.modules.items()\n"
+                "                         if module and name.startswith(('course', 'tiny')))))")
+        done = subprocess.run([sys.executable, "-c", code], cwd=paths.REPO, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == sorted([*expected, "tinytorch", "tinytorch.complete"])
 
 
 def test_graded_cells_come_from_the_notebook_as_released(tmp_path: Path) -> None:
@@ -363,7 +366,7 @@ def test_make_complete_runs_in_the_students_environment_and_writes_into_it(
     before = _files(work) | {installed: released}
 
     failed = _make_complete(lab_venv, notebook)
-    assert f"{lab_venv}/bin/python -m course.complete {notebook}" in failed.stdout
+    assert f"{lab_venv}/bin/tinytorch complete {notebook}" in failed.stdout
     assert failed.returncode != 0, failed.stdout + failed.stderr
     assert "ModuleNotFoundError" not in failed.stderr, failed.stderr
     assert f"1.2: {TITLES['1.2']} (graded cell audit_1_2_gradients_cleared)" in failed.stderr
@@ -395,3 +398,67 @@ def test_make_complete_runs_in_the_students_environment_and_writes_into_it(
                             "'course', 'nbval', 'pytest') if u.find_spec(n)])"],
                            cwd=tmp_path, capture_output=True, text=True, check=True)
     assert tools.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_the_student_wheels_own_command_completes_outside_the_repository(
+        tmp_path: Path, lab_venv: Path) -> None:
+    """What a student on Binder or a hub runs: `tinytorch complete 07_training.ipynb`, the
+    console script of a venv made only from the student wheel, in a folder outside the
+    repository (the notebook alone, as fetched), with the repository not importable. It
+    writes the answer cells into Module 07 as that student was given it (the wheel's
+    training_released.py, marked here so that any other source shows), never the reference."""
+    from course import student_env
+
+    command = lab_venv / "bin" / "tinytorch"
+    installed = student_env.installed_module(lab_venv)
+    assert command.is_file() and installed is not None
+    released = installed.with_name("training_released.py")
+    kept = {path: path.read_bytes() for path in (installed, released)}
+    backups = set(installed.parent.glob("training.py.before-complete*"))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    folder = tmp_path / "fetched"
+    folder.mkdir()
+    notebook = write(_student_notebook(), folder / paths.NOTEBOOK)
+    try:
+        released.write_text("# as released to this student\n" + released.read_text())
+        not_here = subprocess.run(
+            [str(lab_venv / "bin" / "python"), "-c", "import importlib.util as u; "
+             "print([n for n in ('course', 'jupytext') if u.find_spec(n)])"],
+            cwd=folder, env=env, capture_output=True, text=True, check=True)
+        assert not_here.stdout.strip() == "[]"  # not from the student's folder either
+
+        done = subprocess.run([str(command), "complete", paths.NOTEBOOK], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=300)
+        said = done.stdout + done.stderr
+        assert done.returncode == 0, said
+        assert f"all {len(TITLES)} checks pass on your code from {paths.NOTEBOOK}" in done.stdout
+        assert f"wrote {installed} (your environment's tinytorch" in done.stdout
+        assert not list(folder.glob("tinytorch")), "nothing beside a notebook without tinytorch"
+        mine = installed.read_text()
+        assert mine.startswith("# Your Module 07: the answer cells of 07_training.ipynb")
+        assert "# as released to this student" in mine  # the student's given module
+        assert "# my own evaluate" in mine
+        for word in ("reference solution", "instructor", "Traceback"):
+            assert word not in said, said
+
+        used = subprocess.run([str(lab_venv / "bin" / "python"), "-B", "-I", "-c", USE_IT],
+                              cwd=folder, capture_output=True, text=True, timeout=120)
+        assert used.returncode == 0, used.stderr
+        assert Path(json.loads(used.stdout)["file"]) == installed
+
+        # without the released module (nor a never-completed copy of it, the backup), nothing
+        # is assembled from anything else
+        released.unlink()
+        for backup in installed.parent.glob("training.py.before-complete*"):
+            backup.unlink()
+        missing = subprocess.run([str(command), "complete", str(notebook)], cwd=folder, env=env,
+                                 capture_output=True, text=True, timeout=300)
+        assert missing.returncode == 2, missing.stdout + missing.stderr
+        assert "no Module 07 as released (training_released.py)" in missing.stderr
+        assert installed.read_text() == mine
+    finally:  # the shared student venv as it was (other tests write their own module into it)
+        for path, data in kept.items():
+            path.write_bytes(data)
+        for backup in set(installed.parent.glob("training.py.before-complete*")) - backups:
+            backup.unlink()

@@ -1,0 +1,249 @@
+"""The walls between accounts, on a real JupyterHub (course/hub.py, started once for this
+module, as `make hub` starts it): a student logs in through the hub's REST API (a service
+token with the admin role starts their server), and code runs in the student's own kernel
+through the server's REST API and the kernel's websocket. That kernel cannot read the
+instructor's course folder or gradebook, another student's home, nor list the submissions in
+the exchange's inbound; it can read what nbgrader releases (outbound); it cannot import
+`course`; it cannot remove another account's file from the exchange root (sticky bit).
+
+The walls are asserted by one function, `breaches`, and two variants show it catches what it
+must: a student whose server runs from the instructor's environment (`import course` works,
+its Python is the instructor's), and the exchange made world-writable without the sticky bit.
+
+Needs root (real Unix accounts, a server per user): skipped loudly otherwise; CI runs as root.
+`make hub-deps` installs jupyterhub and configurable-http-proxy (.ci/run does)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from course import hub as hubmod
+
+pytestmark = pytest.mark.slow
+
+if os.geteuid() != 0:
+    pytest.skip("NOT TESTED: the walls between hub accounts need root (useradd, a server per "
+                "user); run the tests as root (CI does)", allow_module_level=True)
+
+if (blocked := hubmod.blocked(hubmod.INSTRUCTOR_PYTHON)) is not None:
+    pytest.skip(f"NOT TESTED: the walls between hub accounts: this machine's Python "
+                f"({hubmod.INSTRUCTOR_PYTHON.resolve()}) is under {blocked}, which the hub's "
+                "accounts cannot traverse, so no server could start as them; build .venv from "
+                "a Python every account can run", allow_module_level=True)
+
+PREFIX = "ttw"  # account names of this test: never the demo's (make hub may run beside it)
+STUDENT, CLASSMATE, MISCONFIGURED = f"{PREFIX}-alice", f"{PREFIX}-bob", f"{PREFIX}-mallory"
+INSTRUCTOR = f"{PREFIX}-instructor"
+
+
+@pytest.fixture(scope="module")
+def student_python(lab_venv: Path) -> Iterator[Path]:
+    """The students' servers' environment: a hard-linked copy of the session's student venv
+    (made from the wheel alone), with jupyterhub and the exchange configuration, in a folder
+    every account can read."""
+    folder = Path(f"/tmp/{PREFIX}-hub-env-{secrets.token_hex(4)}")
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    try:
+        yield hubmod.student_environment(folder / "student-venv", source=lab_venv)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def hub(student_python: Path) -> Iterator[hubmod.Hub]:
+    for name in (INSTRUCTOR, STUDENT, CLASSMATE, MISCONFIGURED):
+        if hubmod.exists(name):
+            pytest.fail(f"the account {name} exists before the test: remove it (userdel -r)")
+    if not hubmod.PROXY.is_file():
+        pytest.fail(f"configurable-http-proxy is missing at {hubmod.PROXY}: run `make hub-deps`")
+    if not shutil.which("runuser") or not shutil.which("useradd"):
+        pytest.fail("runuser and useradd are needed (Debian's util-linux and passwd)")
+    root = Path(f"/tmp/{PREFIX}-hub-{secrets.token_hex(4)}")
+    root.mkdir(mode=0o755)
+    root.chmod(0o755)
+    accounts = [hubmod.Account(INSTRUCTOR, "instructor", hubmod.INSTRUCTOR_PYTHON),
+                hubmod.Account(STUDENT, "student", student_python),
+                hubmod.Account(CLASSMATE, "student", student_python),
+                # the variant: a student whose server is (wrongly) the instructor's environment
+                hubmod.Account(MISCONFIGURED, "student", hubmod.INSTRUCTOR_PYTHON)]
+    made = hubmod.Hub(accounts, root=root, port=hubmod.free_port(),
+                      service_token=secrets.token_hex(24))
+    try:
+        with made.running():
+            _seed(made)
+            yield made
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        for name in (INSTRUCTOR, STUDENT, CLASSMATE, MISCONFIGURED):
+            assert not hubmod.exists(name), f"{name} was not removed"
+
+
+def _seed(hub: hubmod.Hub) -> None:
+    """What the walls guard: a gradebook in the instructor's course, the exchange as nbgrader's
+    release_assignment leaves it (outbound 755, inbound 2733, owned by the instructor), a
+    classmate's submission in inbound and a file of the classmate's home, and a file of the
+    instructor's in the exchange root."""
+    course = hub.account(INSTRUCTOR).home / hubmod.COURSE_FOLDER
+    exchange = hub.exchange / hubmod.COURSE_ID
+    script = (
+        f"import os\n"
+        f"open({str(course / 'gradebook.db')!r}, 'w').write('grades')\n"
+        f"for sub, mode in (('outbound/07_training', 0o755), ('inbound', 0o2733)):\n"
+        f"    os.makedirs(os.path.join({str(exchange)!r}, sub), exist_ok=True)\n"
+        f"    os.chmod(os.path.join({str(exchange)!r}, sub), mode)\n"
+        f"os.chmod({str(exchange)!r}, 0o755)\n"
+        f"open({str(exchange / 'outbound/07_training/07_training.ipynb')!r}, 'w').write('{{}}')\n"
+        f"open({str(hub.exchange / 'instructor-file')!r}, 'w').write('mine')\n")
+    for account, code in ((INSTRUCTOR, script), (CLASSMATE, (
+            f"import os\nd = os.path.join({str(exchange / 'inbound')!r}, "
+            f"'{CLASSMATE}+07_training+2026-12-06 10:00:00 x1y2')\nos.mkdir(d)\n"
+            "open(os.path.join(d, '07_training.ipynb'), 'w').write('answers')\n"
+            "open(os.path.expanduser('~/notes.txt'), 'w').write('mine')\n"))):
+        done = hubmod.run_as(account, [str(hub.account(account).python), "-c", code],
+                             timeout=60)
+        assert done.returncode == 0, done.stderr
+
+
+PROBE = r"""
+import getpass, importlib.util, json, os, sys
+def attempt(action):
+    try:
+        action()
+        return "allowed"
+    except PermissionError:
+        return "denied"
+    except FileNotFoundError:
+        return "missing"
+paths = json.loads(PATHS)
+probe = os.path.join(paths["exchange"], "instructor-file")
+def move():
+    os.rename(probe, probe + ".moved")
+    os.rename(probe + ".moved", probe)
+print(json.dumps({
+    "user": getpass.getuser(), "prefix": sys.prefix,
+    "import course": importlib.util.find_spec("course") is not None,
+    "read course folder": attempt(lambda: os.listdir(paths["course"])),
+    "read gradebook": attempt(lambda: open(paths["gradebook"]).read()),
+    "read classmate's home": attempt(lambda: os.listdir(paths["classmate"])),
+    "list submissions": attempt(lambda: os.listdir(paths["inbound"])),
+    "read release": attempt(lambda: open(paths["released"]).read()),
+    "move instructor's exchange file": attempt(move),
+}))
+"""
+
+
+def _paths(hub: hubmod.Hub) -> dict[str, str]:
+    course = hub.account(INSTRUCTOR).home / hubmod.COURSE_FOLDER
+    exchange = hub.exchange / hubmod.COURSE_ID
+    return {"course": str(course), "gradebook": str(course / "gradebook.db"),
+            "classmate": str(hub.account(CLASSMATE).home), "exchange": str(hub.exchange),
+            "inbound": str(exchange / "inbound"),
+            "released": str(exchange / "outbound" / "07_training" / "07_training.ipynb")}
+
+
+def breaches(seen: dict, student: str, student_prefix: Path) -> list[str]:
+    """Every wall the student's kernel got through (empty: all hold)."""
+    wanted = {"user": student, "prefix": str(student_prefix), "import course": False,
+              "read course folder": "denied", "read gradebook": "denied",
+              "read classmate's home": "denied", "list submissions": "denied",
+              "read release": "allowed", "move instructor's exchange file": "denied"}
+    return [f"{wall}: {seen.get(wall)!r}, expected {value!r}" for wall, value in wanted.items()
+            if seen.get(wall) != value]
+
+
+def _start_server(hub: hubmod.Hub, name: str) -> None:
+    hub.api(f"/users/{name}/server", method="POST")
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        server = hub.api(f"/users/{name}")["servers"].get("", {})
+        if server.get("ready"):
+            return
+        time.sleep(0.5)
+    log = (hub.run_dir / "jupyterhub.log").read_text(errors="replace")[-3000:]
+    pytest.fail(f"{name}'s server did not become ready in 90 s; the hub's log:\n{log}")
+
+
+async def _execute(url: str, token: str, code: str, timeout: float = 60) -> str:
+    """Run ``code`` in a new kernel of the server at ``url`` (REST and the kernel websocket);
+    its stdout, or fail with its error."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    headers = {"Authorization": f"token {token}"}
+    import urllib.request
+    request = urllib.request.Request(f"{url}/api/kernels", data=b"{}", method="POST",
+                                     headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        kernel = json.loads(response.read())["id"]
+    ws_url = url.replace("http://", "ws://") + f"/api/kernels/{kernel}/channels"
+    connection = await websocket_connect(HTTPRequest(ws_url, headers=headers))
+    msg_id = uuid.uuid4().hex
+    connection.write_message(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                   "msg_type": "execute_request", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": False,
+                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+    out, error = [], None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        raw = await asyncio.wait_for(connection.read_message(), deadline - time.monotonic())
+        assert raw is not None, "the kernel's websocket closed"
+        message = json.loads(raw)
+        if message.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        kind = message["header"]["msg_type"]
+        if kind == "stream":
+            out.append(message["content"]["text"])
+        elif kind == "error":
+            error = "\n".join(message["content"]["traceback"])
+        elif kind == "status" and message["content"]["execution_state"] == "idle":
+            break
+    connection.close()
+    assert error is None, error
+    return "".join(out)
+
+
+def _probe(hub: hubmod.Hub, name: str) -> dict:
+    _start_server(hub, name)
+    code = f"PATHS = {json.dumps(json.dumps(_paths(hub)))}\n{PROBE}"
+    out = asyncio.run(_execute(f"{hub.url}/user/{name}", hub.service_token, code))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_a_students_kernel_stays_behind_every_wall(hub: hubmod.Hub,
+                                                   student_python: Path) -> None:
+    seen = _probe(hub, STUDENT)
+    assert breaches(seen, STUDENT, student_python.parent.parent) == [], seen
+    # the exchange root keeps its sticky bit through the hub's and nbgrader's use
+    assert oct(hub.exchange.stat().st_mode & 0o7777) == "0o1777"
+
+
+def test_the_walls_catch_a_server_from_the_instructors_environment(
+        hub: hubmod.Hub, student_python: Path) -> None:
+    seen = _probe(hub, MISCONFIGURED)
+    found = breaches(seen, MISCONFIGURED, student_python.parent.parent)
+    assert any(b.startswith("import course: True") for b in found), found
+    assert any(b.startswith("prefix: ") for b in found), found
+
+
+def test_the_walls_catch_an_exchange_without_the_sticky_bit(
+        hub: hubmod.Hub, student_python: Path) -> None:
+    hub.exchange.chmod(0o777)
+    try:
+        seen = _probe(hub, STUDENT)
+    finally:
+        hub.exchange.chmod(0o1777)
+    found = breaches(seen, STUDENT, student_python.parent.parent)
+    assert found == ["move instructor's exchange file: 'allowed', expected 'denied'"], found
