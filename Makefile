@@ -12,7 +12,7 @@ BUILD_PY   := $(BUILD_VENV)/bin/python
 
 .PHONY: help setup lab test system-packages lint nbval bench bench-grading isolation clean \
 	clean-course notebook release validate autograde grade feedback export student-wheel \
-	student-venv complete
+	student-venv complete hub hub-deps
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -49,9 +49,16 @@ lab:  ## open the student's working copy (from the release: no solutions) in Jup
 # on the assembled Module 07 first; then it is written beside the notebook (work/07_training/
 # tinytorch) and into the tinytorch of the student's venv (the one `make lab` runs). It runs
 # with that venv's Python (no instructor tools there), made first if it is missing.
+# The student's own command (tinytorch/complete.py, in the student wheel: what a student on Binder
+# or a hub runs as `tinytorch complete NOTEBOOK`), with the course's default notebook; the
+# reference solution and the nbgrader course folder are never written into.
+NOTEBOOK ?= work/07_training/07_training.ipynb
 complete:  ## your checked answers become your tinytorch's Module 07 (NOTEBOOK=other.ipynb)
-	@test -x $(STUDENT_VENV)/bin/python || $(MAKE) --no-print-directory student-venv
-	$(STUDENT_VENV)/bin/python -m course.complete $(NOTEBOOK)
+	@test -x $(STUDENT_VENV)/bin/tinytorch || $(MAKE) --no-print-directory student-venv
+	@echo "$(STUDENT_VENV)/bin/tinytorch complete $(NOTEBOOK)"
+	@$(STUDENT_VENV)/bin/tinytorch complete $(NOTEBOOK) \
+		--protect "$(CURDIR)/tinytorch=the course's reference solution" \
+		--protect "$(CURDIR)/notebooks=the nbgrader course folder (make release regenerates it)"
 
 # The student's environment in three steps, each skipped when up to date: the Jupyter stack
 # (any python3, standard library only), the build venv over it, then the student wheel (built
@@ -94,6 +101,20 @@ lint: setup  ## ruff over the whole repository
 nbval: setup  ## run the source notebook top to bottom under nbval (errors fail)
 	cd notebooks/source/07_training && ../../../$(PY) -m pytest -p no:cacheprovider --nbval-lax \
 		-o addopts="" -o testpaths="" -o filterwarnings="" 07_training.ipynb
+
+# A real JupyterHub for a demo class (course/hub.py): an instructor and three students as Unix
+# accounts (root only), each student's server from the student environment (build/hub/
+# student-venv: the student wheel, the Jupyter stack, jupyterhub), the instructor's from .venv,
+# nbgrader's exchange (1777) and course id. It prints the URL and the accounts' passwords;
+# Ctrl-C stops it all and removes the accounts.
+HUB_STAMP := $(VENV)/.hub-installed
+hub-deps: setup  ## install what make hub needs: jupyterhub (pyproject's hub extra) and configurable-http-proxy (npm, build/hub)
+	@test -f $(HUB_STAMP) -a $(HUB_STAMP) -nt pyproject.toml || { \
+	  $(PY) -m pip install --quiet -e '.[hub]' && touch $(HUB_STAMP); }
+	@$(PY) -c "from course import hub; print(hub.ensure_proxy())"
+
+hub: hub-deps  ## start a local JupyterHub for a demo class (as root; Ctrl-C stops and removes it)
+	$(PY) -m course.hub $(if $(PORT),--port $(PORT))
 
 # ---- the instructor's commands (nbgrader course root: notebooks/)
 NBGRADER := cd notebooks && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ../$(PY) -m nbgrader
@@ -144,5 +165,5 @@ clean:  ## remove .venv/, .venv-student/, .venv-build/, dist/, caches, notebooks
 	rm -rf $(VENV) $(STUDENT_VENV) $(BUILD_VENV) dist .pytest_cache .ruff_cache .hypothesis
 	cd notebooks && rm -rf release source/07_training/tinytorch source/07_training/checks
 
-clean-course:  ## list the course's data (notebooks/submitted, autograded, feedback, gradebook.db, grades.csv), ask, remove it (YES=1: no question)
+clean-course:  ## list the course's data (notebooks/submitted, autograded, feedback, autograde-cache, gradebook.db, grades.csv), ask, remove it (YES=1: no question)
 	$(PYTHON) -m course.clean $(if $(YES),--yes)

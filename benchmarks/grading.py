@@ -1,6 +1,8 @@
 """Grading a class: trusted, sandboxed and parallel, against notebooks run in a kernel serially.
 
     python -m benchmarks.grading [--class-size 100] [--baseline 10] [--limit 60]
+    python -m benchmarks.grading --cluster local [--class-size 1000] [--workers 2]
+    python -m benchmarks.grading --cluster tcp://HOST:8786 [--class-size 1000]
 
 A class of ``--class-size`` submissions (correct implementations, the mutant catalog, and quick
 cheats, in turn) is graded the way ``make autograde`` grades it: ``course.trusted`` in one
@@ -10,11 +12,21 @@ one after another in a Jupyter kernel (nbclient, kernel start included), for ``-
 them. Also measured: one file through ``python -m course.grade`` (what ``make grade`` runs), and
 an endless loop, which must cost no more than its limit. Results go to stdout and
 ``benchmarks/results/grading.json``.
+
+``--cluster`` grades the same class twice in one run: on this machine's process pool (one
+sandbox per core) and on a Dask cluster (``course.cluster``): ``local`` starts a real ``dask
+scheduler`` and ``--workers`` ``dask worker`` processes (one thread each) on loopback, an
+address uses that cluster. Measured: both wall times, the cluster's set-up (shipping the
+release, checking each worker's sandbox), the per-submission cost of going through Dask, and
+Dask's own round trip for a task carrying a notebook's bytes; from them, projected wall times
+for 1,000 and 10,000 submissions on 2, 16 and 64 cores (``benchmarks/results/
+grading-cluster.json``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -82,13 +94,119 @@ def _kernel_serially(files: list[Path]) -> list[float]:
     return seconds
 
 
+def _echo(data: bytes) -> int:
+    return len(data)
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    """The class on the process pool, then on the Dask cluster; see the module's docstring."""
+    from distributed import Client
+
+    from course import cluster
+
+    jobs = os.cpu_count() or 1
+    limits = sandbox.Limits(wall=args.limit)
+    with tempfile.TemporaryDirectory(prefix="tinytorch-bench-") as tmp, \
+            contextlib.ExitStack() as stack:
+        course = Path(tmp) / "course"
+        course.mkdir()
+        grade.make_course(course)
+        release = course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
+        files = list(_class(args.class_size, course / "submitted", release).values())
+        graded = trusted.graded_cells()
+        seeds = [trusted.draw_seeds(graded) for _ in files]  # the same for both runs
+        template = stack.enter_context(trusted.staged())
+
+        start = time.perf_counter()
+        pool = trusted.grade(files, jobs=jobs, limits=limits, seeds=seeds, template=template)
+        pool_s = time.perf_counter() - start
+
+        if args.cluster == "local":
+            running = stack.enter_context(cluster.local(workers=args.workers))
+            address, where = running.address, (f"a local dask scheduler and {args.workers} "
+                                               "dask worker processes (1 thread each)")
+        else:
+            address, where = args.cluster, f"the Dask cluster at {args.cluster}"
+        client = stack.enter_context(Client(address, timeout=60))
+        client.wait_for_workers(args.workers if args.cluster == "local" else 1, timeout=120)
+        threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
+        start = time.perf_counter()
+        cluster.setup(client, template, graded, log=open(os.devnull, "w"))  # noqa: SIM115
+        setup_s = time.perf_counter() - start
+        arrivals: list[float] = []
+        cluster_start = time.perf_counter()
+        on_cluster = trusted.grade(files, limits=limits, seeds=seeds, template=template,
+                                   cluster=client,
+                                   on_report=lambda i, r: arrivals.append(time.perf_counter()))
+        cluster_s = time.perf_counter() - cluster_start
+
+        # Dask's own round trip for a task that carries a notebook (its median size)
+        payload = b"x" * int(statistics.median(f.stat().st_size for f in files))
+        tasks = 400
+        start = time.perf_counter()
+        client.gather(client.map(_echo, [payload] * tasks, pure=False))
+        dask_task_s = (time.perf_counter() - start) * threads / tasks
+
+    same = sum(a["total"] == b["total"] for a, b in zip(pool, on_cluster, strict=True))
+    n = len(files)
+    per_core = pool_s * jobs / n  # core-seconds one submission costs on the pool
+    # what the cluster adds to a submission, measured where it is spent (a wall-time difference
+    # between two runs is noise on a shared machine): Dask's round trip for its task, and on
+    # the worker the task's time beyond the sandboxed run and judging (notebook written, the
+    # request to and report from the judging process)
+    on_worker = statistics.median(r["grader"]["task_seconds"] - r["seconds"]
+                                  for r in on_cluster if "grader" in r)
+    overhead = dask_task_s + max(on_worker, 0.0)
+    def projected(size: int, cores: int, dask: bool) -> float:
+        return size * (per_core + (max(overhead, 0.0) if dask else 0.0)) / cores + (
+            setup_s if dask else 0.0)
+    projection = {f"{size}x{cores}": {"pool_s": round(projected(size, cores, False)),
+                                      "dask_s": round(projected(size, cores, True))}
+                  for size in (1_000, 10_000) for cores in (2, 16, 64)}
+    result = {
+        "cores": jobs, "class_size": n, "where": where, "cluster_threads": threads,
+        "pool_s": round(pool_s, 1), "cluster_s": round(cluster_s, 1),
+        "cluster_setup_s": round(setup_s, 2),
+        "core_seconds_per_submission": round(per_core, 3),
+        "cluster_overhead_per_submission_s": round(overhead, 4),
+        "of_which_on_the_worker_s": round(on_worker, 4),
+        "wall_difference_per_submission_s": round((cluster_s - pool_s) * threads / n, 3),
+        "dask_round_trip_per_task_s": round(dask_task_s, 4),
+        "median_report_seconds": {"pool": statistics.median(r["seconds"] for r in pool),
+                                  "cluster": statistics.median(r["seconds"] for r in on_cluster)},
+        "same_total_on_both": same, "first_report_after_s": round(arrivals[0] - cluster_start, 2)
+        if arrivals else None,
+        "projection": projection,
+    }
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grading-cluster.json").write_text(json.dumps(result, indent=1))
+    print(f"class of {n}: process pool ({jobs} processes) {pool_s:.1f} s; {where}: "
+          f"{cluster_s:.1f} s (+ {setup_s:.2f} s set-up); the same total for {same} of {n}")
+    print(f"per submission: {per_core:.3f} core-seconds; the cluster adds "
+          f"{overhead * 1000:.1f} ms (Dask's round trip for a task with "
+          f"{len(payload) // 1024} KiB: {dask_task_s * 1000:.1f} ms; on the worker: "
+          f"{on_worker * 1000:.1f} ms)")
+    for key, value in projection.items():
+        size, cores = key.split("x")
+        print(f"  projected {int(size):>6} submissions on {int(cores):>2} cores: pool "
+              f"{value['pool_s']} s, Dask {value['dask_s']} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--class-size", type=int, default=100)
     parser.add_argument("--baseline", type=int, default=10,
                         help="notebooks also run in a kernel serially (the old way)")
     parser.add_argument("--limit", type=float, default=sandbox.DEFAULT_LIMITS.wall)
+    parser.add_argument("--cluster", metavar="local|ADDRESS",
+                        help="compare the process pool with a Dask cluster (see above)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="with --cluster local: dask worker processes")
     args = parser.parse_args(argv)
+    if args.cluster:
+        return _cluster(args)
     jobs = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="tinytorch-bench-") as tmp:
         course = Path(tmp) / "course"

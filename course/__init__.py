@@ -14,13 +14,18 @@ reference code, release it to students without solutions, and grade submissions.
 * ``course.trusted``: the trust model, and grading outside the sandbox (judge every check on
   its record, visible and freshly drawn seeds, a class in parallel).
 * ``course.grade``: grade notebooks and print JSON (``make grade``).
+* ``course.cluster``: grade a class on a Dask cluster's workers (``--cluster``), the same sandbox
+  and judging; ``course.slots``: sandbox slots unique on a host.
+* ``course.cache``: every decided report kept at once (a rerun grades only what is new);
+  ``course.progress``: progress bars and counted lines of the long commands.
 * ``course.nbgrader_trusted``: nbgrader's autograde and feedback carrying the trusted outcomes.
 * ``course.feedback``: the feedback page a student reads (named checks, wrapped messages).
 * ``course.student_env``: what a student environment installs (a wheel without solutions, the
   Jupyter stack, the students' Jupyter configuration) and ``make lab``'s ``.venv-student``.
 * ``course.complete``: a student's finished notebook written into their own tinytorch
   (``make complete``), after every check passes.
-* ``course.config``: the nbgrader settings of notebooks/nbgrader_config.py.
+* ``course.config``: the nbgrader settings (notebooks/nbgrader_config.py, loaded as nbgrader
+  loads them) and the gradebook's ``db_url``.
 * ``course.validate``, ``course.autograde``, ``course.binder``: validate, autograde a class, build
   the Binder image.
 """

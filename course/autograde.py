@@ -4,13 +4,30 @@
     python -m course.autograde DOWNLOADS/    # first import DOWNLOADS/<student>.ipynb files
                                              # (or DOWNLOADS/<student>/07_training.ipynb)
     python -m course.autograde --jobs 4 --limit 60
+    python -m course.autograde --cluster tcp://HOST:8786   # on a Dask cluster's workers
+    python -m course.autograde --student alice --student bob   # only these students
+    python -m course.autograde --regrade     # grade again what is already decided
 
 Imported files go to notebooks/submitted/<student>/07_training/ (nbgrader's layout; nbgrader's
 `collect` and `zip_collect` fill it too). Every submission is graded by ``course.trusted``
 (run in a sandbox, judged outside it, one sandbox per core); then nbgrader's autograde writes
 those outcomes into the graded cells instead of executing the notebook
 (``course.nbgrader_trusted``), so the gradebook, ``make feedback`` and ``make export`` carry the
-trusted scores and messages. The scores are printed here.
+trusted scores and messages. The scores are printed here. With ``--cluster`` the
+submissions are graded on a Dask cluster's workers instead (``course.cluster``), with the same
+sandbox and judging.
+
+Nothing lost, nothing graded twice: each report is stored the moment it is decided
+(``course.cache``: ``<course>/autograde-cache/``, keyed by the notebook's SHA-256 and the
+release's digest), so a rerun, after a finished run or a killed one, grades only the
+submissions that are new or changed (``--regrade`` grades all again), and writes into the
+gradebook only the students whose entry is missing or stale. A progress bar (on a terminal;
+elsewhere, counted lines) and each score as it is decided go to stderr; the table of scores,
+read back from the gradebook, to stdout.
+
+The gradebook is the one nbgrader is configured with (``c.CourseDirectory.db_url`` in
+``nbgrader_config.py``; by default ``<course>/gradebook.db``): graders on several machines may
+share one database server, each grading its own students (``--student``).
 
 One submission can only fail itself: a notebook that cannot be read or graded (not JSON, a
 malformed cell, a grading that failed) is imported and scored 0 like any other, the others are
@@ -28,8 +45,9 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from course import config, nbgrader_trusted, paths, sandbox, trusted
+from course import cache, config, grade, manual, nbgrader_trusted, paths, sandbox
 from course.grade import SubmissionError
+from course.progress import Progress
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -64,9 +82,55 @@ def import_submissions(found: dict[str, Path], course: Path = paths.COURSE) -> N
 
 
 def scores(course: Path = paths.COURSE) -> list[tuple[str, float, float]]:
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", config.course_id()) as gradebook:
+    with Gradebook(config.db_url(course), config.course_id(course)) as gradebook:
         assignment = gradebook.find_assignment(paths.ASSIGNMENT)
         return [(s.student.id, s.score, s.max_score) for s in assignment.submissions]
+
+
+def gradebook_problem(course: Path) -> str | None:
+    """Why the course's gradebook cannot take grades (no release yet, unreachable), or None."""
+    url = config.db_url(course)
+    file = config.sqlite_file(url)
+    if file is not None and not file.exists():
+        return f"no gradebook in {course} ({file}): run `make release` first"
+    try:
+        with Gradebook(url, config.course_id(course)) as gradebook:
+            gradebook.find_assignment(paths.ASSIGNMENT)
+    except Exception as error:  # noqa: BLE001 - any failure is reported, with its kind
+        return (f"the gradebook {config.shown(url)} has no assignment {paths.ASSIGNMENT!r} or "
+                f"cannot be reached ({type(error).__name__}: {str(error)[:300]}); run "
+                "`make release` with this configuration first")
+    return None
+
+
+def grade_submissions(submitted: dict[str, Path], course: Path, *, jobs: int | None = None,
+                      limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
+                      cluster: str | None = None, regrade: bool = False,
+                      ) -> tuple[dict[str, dict], dict[str, str], cache.Reports, int]:
+    """The report of every student of ``submitted`` (``course.grade.grade_named``, the cache
+    in ``<course>/autograde-cache/``)."""
+    return grade.grade_named(submitted, course / cache.FOLDER, jobs=jobs, limits=limits,
+                             cluster=cluster, regrade=regrade)
+
+
+def write_gradebook(course: Path, reports: dict[str, dict], digests: dict[str, str],
+                    store: cache.Reports, *, jobs: int | None = None,
+                    rewrite: bool = False) -> dict[str, str]:
+    """nbgrader's autograde for every student whose gradebook entry is missing or stale (all
+    with ``rewrite``), each remembered as written the moment it is; returns nbgrader's
+    refusals (``nbgrader_trusted.autograde``)."""
+    url = config.db_url(course)
+    todo = {s: r for s, r in reports.items()
+            if rewrite or not store.written(s, digests[s], url)}
+    for student in todo:
+        store.forget_written(student)
+    with Progress(len(todo), "written to the gradebook", unit="student") as progress:
+        def done(student: str, written: bool) -> None:
+            if written:
+                store.mark_written(student, digests[student], url)
+            progress.advance(None)
+
+        return nbgrader_trusted.autograde(course, todo, jobs=jobs, on_student=done)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,9 +142,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="sandboxes at a time (default: one per core)")
     parser.add_argument("--limit", type=float, default=sandbox.DEFAULT_LIMITS.wall,
                         help="seconds one submission may run (default %(default)s)")
+    parser.add_argument("--cluster", metavar="ADDRESS",
+                        help="grade on this Dask cluster's workers (tcp://HOST:8786)")
+    parser.add_argument("--student", action="append", default=None,
+                        help="grade only this student (repeat for more)")
+    parser.add_argument("--regrade", action="store_true",
+                        help="grade again the submissions already graded against this release")
     args = parser.parse_args(argv)
-    if not (args.course / "gradebook.db").exists():
-        print(f"error: no gradebook in {args.course}: run `make release` first", file=sys.stderr)
+    problem = gradebook_problem(args.course)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
         if args.folder is not None:
@@ -92,16 +163,44 @@ def main(argv: list[str] | None = None) -> int:
     if not submitted:
         print(f"error: nothing submitted in {args.course / 'submitted'}", file=sys.stderr)
         return 2
-    reports = trusted.grade(list(submitted.values()), jobs=args.jobs,
-                            limits=sandbox.Limits(wall=args.limit))
-    by_student = dict(zip(submitted, reports, strict=True))
-    refused = nbgrader_trusted.autograde(args.course, by_student, jobs=args.jobs)
+    if args.student:
+        unknown = sorted(set(args.student) - set(submitted))
+        if unknown:
+            print(f"error: nothing submitted by {', '.join(unknown)} in "
+                  f"{args.course / 'submitted'}", file=sys.stderr)
+            return 2
+        submitted = {s: p for s, p in submitted.items() if s in args.student}
+    # the cluster's errors (unreachable, no worker to trust), when there is one: dask is
+    # imported only then
+    unusable: tuple[type[BaseException], ...] = ()
+    if args.cluster:
+        from course.cluster import ClusterError
+
+        unusable = (ClusterError,)
+    try:
+        by_student, digests, store, _ = grade_submissions(
+            submitted, args.course, jobs=args.jobs, limits=sandbox.Limits(wall=args.limit),
+            cluster=args.cluster, regrade=args.regrade)
+    except unusable as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    refused = write_gradebook(args.course, by_student, digests, store, jobs=args.jobs,
+                              rewrite=args.regrade)
     for student, score, max_score in scores(args.course):
+        if student not in by_student:
+            continue  # another grader's student (a shared gradebook)
         ended = by_student.get(student, {}).get("ended")
         note = f"  ({ended})" if ended else ""
+        raised = by_student.get(student, {}).get("cells_that_raised") or []
+        if raised:  # the first thing to fix: every failing check's message starts with it
+            first = raised[0]
+            line = f", line {first['line']}" if first.get("line") else ""
+            note += f"  ({first['cell']} raised {first['error']}{line})"
         note += "  (nbgrader refused the notebook: scores written directly)" \
             if student in refused and not refused[student].startswith(NO_SCORE) else ""
         print(f"{student:24s} {score:6.1f} / {max_score:.0f}{note}")
+    for line in manual.lines(manual.waiting(args.course, list(by_student))):
+        print(line)  # the written answers: graded by hand, in nbgrader's formgrader
     problems = not_graded(by_student, refused)
     for student, reason in problems.items():
         print(f"error: {student}: {reason}", file=sys.stderr)

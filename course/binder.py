@@ -5,7 +5,8 @@
 1. release the assignment (``course.release``: stripped notebook and packages, scanned);
 2. delete what holds solutions or hidden tests and a student does not need: the nbgrader source
    and the lesson, the gradebook (it stores the graded cells), the tests (mutants and
-   alternative solutions), the instructor's tools, the git history; replace
+   alternative solutions), the instructor's tools and guide (the written answers' rubric),
+   the git history; replace
    ``tinytorch/core/training.py`` with its stripped version;
 3. scan every text file left for solution lines and hidden tests, and fail the build if any.
 
@@ -30,6 +31,7 @@ REMOVE = (
     "notebooks/source",
     "notebooks/lessons",
     "notebooks/gradebook.db",
+    "docs",  # the instructor guide: the rubric of the written answers
 )
 
 

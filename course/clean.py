@@ -8,6 +8,7 @@ This is the only command that removes the course's data, and no command regenera
 - ``notebooks/submitted/``: the submissions (``nbgrader collect``/``zip_collect``);
 - ``notebooks/autograded/``: the autograded copies of the submissions (``make autograde``);
 - ``notebooks/feedback/``: the feedback pages (``make feedback``);
+- ``notebooks/autograde-cache/``: every report trusted grading decided (``make autograde``);
 - ``notebooks/gradebook.db``: nbgrader's gradebook, every student's scores and comments;
 - ``notebooks/grades.csv``: the exported grades (``make export``).
 
@@ -32,6 +33,7 @@ DATA = {
     "notebooks/submitted": "the students' submissions (nbgrader collect / zip_collect)",
     "notebooks/autograded": "the autograded submissions (make autograde)",
     "notebooks/feedback": "the students' feedback pages (make feedback)",
+    "notebooks/autograde-cache": "the reports trusted grading decided (make autograde)",
     "notebooks/gradebook.db": "the gradebook: every student's scores and comments",
     "notebooks/grades.csv": "the exported grades (make export)",
 }

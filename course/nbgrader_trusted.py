@@ -8,7 +8,9 @@ error output carrying the check's message when the check failed, or a one-line c
 when it passed. No kernel starts; nbgrader's own grading of outputs, gradebook, late penalties
 and ``generate_feedback`` then work as always, and the feedback shows the trusted messages.
 
-This process runs no student code: it reads notebooks as JSON and writes the gradebook.
+This process runs no student code: it reads notebooks as JSON and writes the gradebook, the one
+nbgrader is configured with (``course.config.db_url``: the course's SQLite file, or a database
+server that several graders share; each writes only its own students' rows).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +46,7 @@ def _settings(course: Path) -> Any:
     """The course's nbgrader settings for ``course``. The staged packages are not copied into
     each student's autograded and feedback folders: no kernel runs there, so nothing reads
     them, and copying them is most of nbgrader's time per notebook."""
-    settings = config.load()
+    settings = config.load(course)
     settings.CourseDirectory.root = str(course)
     # nbgrader's default ignore list, plus the packages
     settings.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback",
@@ -88,49 +92,89 @@ class TrustedOutputs(NbGraderPreprocessor):
         return cell, resources
 
 
+#: Called with (student, whether a score is in the gradebook now) as each student is done.
+OnStudent = Callable[[str, bool], None]
+
+
 def autograde(course: Path, reports: dict[str, dict[str, Any]],
-              jobs: int | None = None) -> dict[str, str]:
+              jobs: int | None = None, on_student: OnStudent | None = None) -> dict[str, str]:
     """nbgrader's autograde with the trusted outcomes, in ``jobs`` processes side by side
     (default: one per core), each a share of the students (nbgrader's logging and database
-    sessions stay in those processes; the gradebook is SQLite, which serializes their short
-    writes). A student whose autograde failed in its share (nbgrader refused the notebook, or
-    found the database busy) is autograded once more on its own; if nbgrader refuses it again,
-    its scores are written from the report directly. Returns student -> nbgrader's error for
-    those."""
+    sessions stay in those processes; the gradebook, SQLite or a server, takes their short
+    writes in turn). A student whose autograde failed in its share (nbgrader refused the
+    notebook, or found the database busy) is autograded once more on its own; if nbgrader
+    refuses it again, its scores are written from the report directly. Returns student ->
+    nbgrader's error for those. ``on_student`` is told of each student once, when it is done."""
     names = list(reports)
+    if not names:
+        return {}
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(names) or 1))
     shares = [{n: reports[n] for n in names[i::jobs]} for i in range(jobs)]
+    told: set[str] = set()
+    lock = threading.Lock()
+
+    def tell(student: str, written: bool) -> None:
+        with lock:
+            if student in told or on_student is None:
+                return
+            told.add(student)
+            on_student(student, written)
+
     failed: dict[str, str] = {}
-    for result in _in_processes(course, shares, fallback=False):
+    for result in _in_processes(course, shares, fallback=False, on_student=tell):
         failed.update(result)
-    if not failed:
-        return {}
-    refused = _in_processes(course, [{n: reports[n] for n in failed}], fallback=True)[0]
+    refused: dict[str, str] = {}
+    if failed:
+        refused = _in_processes(course, [{n: reports[n] for n in failed}], fallback=True,
+                                on_student=tell)[0]
     # a process that died took its whole share: each of its students once more, alone, so
     # that only the notebook that kills nbgrader goes without a score
     crashed = [n for n, error in refused.items() if error.startswith(f"{NO_SCORE}: {_DIED}")]
     for start in range(0, len(crashed) if len(crashed) > 1 else 0, jobs):
         alone = [{n: reports[n]} for n in crashed[start:start + jobs]]
-        for result in _in_processes(course, alone, fallback=True):
+        for result in _in_processes(course, alone, fallback=True, on_student=tell):
             refused.update(result)
+    for student in names:  # whoever no process spoke of (a process that died) is done too
+        tell(student, not refused.get(student, "").startswith(NO_SCORE))
     return refused
 
 
+#: How an autograde process announces a student it is done with (on its stdout).
+_DONE = "tinytorch-autograded\t"
+
+
+def _follow(stream: Any, on_student: OnStudent | None) -> None:
+    for line in stream:
+        if line.startswith(_DONE) and on_student is not None:
+            student, _, written = line[len(_DONE):].rstrip("\n").partition("\t")
+            on_student(student, written == "written")
+
+
 def _in_processes(course: Path, shares: list[dict[str, dict[str, Any]]], *,
-                  fallback: bool) -> list[dict[str, str]]:
-    """``autograde_here`` on each share, in a process of its own, all at once."""
+                  fallback: bool, on_student: OnStudent | None = None) -> list[dict[str, str]]:
+    """``autograde_here`` on each share, in a process of its own, all at once; each student
+    reported to ``on_student`` as its process finishes it."""
     with tempfile.TemporaryDirectory(prefix="tinytorch-reports-") as folder:
         running = []
         for index, share in enumerate(shares):
             given, refused = Path(folder) / f"reports-{index}.json", Path(folder) / f"{index}.out"
+            log = Path(folder) / f"{index}.log"
             given.write_text(json.dumps(share))
             command = [sys.executable, "-m", "course.nbgrader_trusted", str(course), str(given),
                        str(refused), *([] if fallback else ["--no-fallback"])]
-            running.append((subprocess.Popen(  # noqa: S603 - this module, with its paths
-                command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True), refused))
+            with open(log, "wb") as errors:
+                process = subprocess.Popen(  # noqa: S603 - this module, with its paths
+                    command, stdout=subprocess.PIPE, stderr=errors, text=True)
+            follower = threading.Thread(target=_follow, args=(process.stdout, on_student),
+                                        daemon=True)
+            follower.start()
+            running.append((process, refused, log, follower))
         results = []
-        for (process, refused), share in zip(running, shares, strict=True):
-            output, _ = process.communicate()
+        for (process, refused, log, follower), share in zip(running, shares, strict=True):
+            process.wait()
+            follower.join()
+            process.stdout.close()
+            output = log.read_text(errors="replace")
             try:
                 results.append(json.loads(refused.read_text()) if process.returncode == 0
                                else None)
@@ -144,7 +188,8 @@ def _in_processes(course: Path, shares: list[dict[str, dict[str, Any]]], *,
 
 
 def autograde_here(course: Path, reports: dict[str, dict[str, Any]], *,
-                   fallback: bool = True) -> dict[str, str]:
+                   fallback: bool = True,
+                   on_student: OnStudent | None = None) -> dict[str, str]:
     """Autograde every student of ``reports`` in ``course`` with the trusted outcomes; returns
     student -> error text for the submissions nbgrader did not autograde (its sanitizing
     rejects, e.g., edited cell metadata). With ``fallback``, their scores are then written
@@ -174,6 +219,8 @@ def autograde_here(course: Path, reports: dict[str, dict[str, Any]], *,
                 except Exception as error:  # noqa: BLE001 - reported by name, class goes on
                     refused[student] = (f"{NO_SCORE}: {type(error).__name__}: {error}; "
                                         f"nbgrader said: {refused[student]}")[:4000]
+        if on_student is not None and (fallback or student not in refused):
+            on_student(student, not refused.get(student, "").startswith(NO_SCORE))
     return refused
 
 
@@ -187,38 +234,59 @@ def write_scores(course: Path, student: str, report: dict[str, Any]) -> None:
     nbgrader itself refuses to process)."""
     from nbgrader.api import Gradebook
 
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", config.course_id()) as gradebook:
+    with Gradebook(config.db_url(course), config.course_id(course)) as gradebook:
         gradebook.update_or_create_student(student)
         gradebook.update_or_create_submission(paths.ASSIGNMENT, student)
         notebook = gradebook.find_submission_notebook(
             paths.NOTEBOOK.removesuffix(".ipynb"), paths.ASSIGNMENT, student)
         points = {c["grade_id"]: c["points"] for c in report["cells"]}
         for grade in notebook.grades:
+            if grade.cell_type == "markdown":  # a written answer: left for a grader
+                continue
             grade.auto_score = points.get(grade.name, 0.0)
             grade.needs_manual_grade = False
         gradebook.db.commit()
 
 
+_APIS: dict[str, Any] = {}  # course -> its NbGraderAPI, made once per feedback process
+
+
 def _feedback_shard(course: str, students: list[str]) -> list[str]:
-    """Feedback of some students (one process of ``feedback``); returns those that failed."""
-    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    api = NbGraderAPI(config=_settings(Path(course)))
+    """Feedback of some students (in a process of ``feedback``); returns those that failed."""
+    if course not in _APIS:
+        os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+        _APIS[course] = NbGraderAPI(config=_settings(Path(course)))
+    api = _APIS[course]
     return [s for s in students
             if not api.generate_feedback(paths.ASSIGNMENT, s, force=True)["success"]]
 
 
-def feedback(course: Path, students: list[str], jobs: int | None = None) -> list[str]:
+def feedback(course: Path, students: list[str], jobs: int | None = None,
+             progress: bool = False) -> list[str]:
     """nbgrader's HTML feedback for ``students``, ``jobs`` processes at a time (it only reads
-    the gradebook, so shards run side by side); returns the students it failed for."""
+    the gradebook, so they run side by side), one student per task so that ``progress``
+    (on stderr) counts each page as it is written; returns the students it failed for."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from course.progress import Progress
 
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(students) or 1))
-    shards = [students[i::jobs] for i in range(jobs)]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        failed = pool.map(_feedback_shard, [str(course)] * jobs, shards)
-        return [s for shard in failed for s in shard]
+    failed: list[str] = []
+    shown = Progress(len(students), "feedback", unit="page") if progress else None
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            futures = {pool.submit(_feedback_shard, str(course), [s]): s for s in students}
+            for future in as_completed(futures):
+                failed += future.result()
+                if shown is not None:
+                    student = futures[future]
+                    shown.advance(f"{student}: no feedback" if student in failed else None)
+    finally:
+        if shown is not None:
+            shown.close()
+    return [s for s in students if s in failed]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         course = Path(args[1]) if len(args) > 1 else paths.COURSE
         submitted = sorted(p.name for p in (course / "autograded").iterdir()
                            if (p / paths.ASSIGNMENT / paths.NOTEBOOK).is_file())
-        failed = feedback(course, submitted)
+        failed = feedback(course, submitted, progress=True)
         print(f"feedback for {len(submitted) - len(failed)} of {len(submitted)} students in "
               f"{course / 'feedback'}")
         for student in failed:
@@ -236,7 +304,11 @@ def main(argv: list[str] | None = None) -> int:
     fallback = "--no-fallback" not in args
     course, given, refused = (Path(a) for a in args if a != "--no-fallback")
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    result = autograde_here(course, json.loads(given.read_text()), fallback=fallback)
+    def announce(student: str, written: bool) -> None:
+        print(f"{_DONE}{student}\t{'written' if written else 'none'}", flush=True)
+
+    result = autograde_here(course, json.loads(given.read_text()), fallback=fallback,
+                            on_student=announce)
     refused.write_text(json.dumps(result))
     return 0
 

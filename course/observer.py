@@ -18,7 +18,7 @@ import linecache
 import os
 import sys
 
-IMPLEMENTATIONS = ("CosineSchedule", "clip_grad_norm", "Trainer")
+IMPLEMENTATIONS = ("CosineSchedule", "clip_grad_norm", "Trainer", "training_memory")
 
 
 class _NotDefined:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,12 +47,25 @@ def stage(assignment_dir: Path) -> None:
     training.write_text(strip_solutions(paths.REFERENCE.read_text()))
 
 
+#: The instructor guide: its rubric of the written answers is for graders only.
+GUIDE = paths.REPO / "docs" / "instructor-guide.md"
+RUBRIC_REGION = re.compile(r"^<!-- BEGIN RUBRIC -->\n.*?^<!-- END RUBRIC -->\n?", re.S | re.M)
+
+
+def rubric_lines(guide: Path = GUIDE) -> set[str]:
+    """The distinctive lines of the rubric (between ``<!-- BEGIN RUBRIC -->`` and
+    ``<!-- END RUBRIC -->`` in the instructor guide); none if the guide is not there."""
+    return region_lines(guide.read_text(), RUBRIC_REGION) if guide.is_file() else set()
+
+
 def secrets() -> set[str]:
-    """Lines no released file may contain: reference solution code and hidden tests."""
+    """Lines no released file may contain: reference solution code and hidden tests, the
+    example answers of the written questions, and their rubric."""
     found = region_lines(paths.REFERENCE.read_text(), SOLUTION_REGION)
     notebook = nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)
     text = "\n".join(cell.source for cell in notebook.cells) + "\n"
-    return found | region_lines(text, SOLUTION_REGION) | region_lines(text, HIDDEN_REGION)
+    return (found | region_lines(text, SOLUTION_REGION) | region_lines(text, HIDDEN_REGION)
+            | rubric_lines())
 
 
 def tool_folders() -> list[Path]:

@@ -71,6 +71,10 @@ NO_EXCHANGE = "-no-exchange.json"
 LAB_SETTINGS = "lab-settings"
 LAB_SETTINGS_DIR = Path("share") / "jupyter" / "lab" / "settings"
 NAME = "tinytorch-student"
+#: The student's own commands, installed with the wheel (``tinytorch complete NOTEBOOK``).
+SCRIPTS = {"tinytorch": "tinytorch.complete:cli"}
+#: The stripped Module 07, shipped beside ``training.py`` (``tinytorch.complete.RELEASED``).
+RELEASED_MODULE = "training_released.py"
 #: The ``course`` extra's packages a student does not run: nbval is a pytest plugin (the
 #: instructor's notebook test), jupytext edits the lesson's text form, latex2mathml writes the
 #: feedback page's maths.
@@ -163,6 +167,9 @@ def staging_pyproject(pyproject: dict[str, Any]) -> str:
         f"license = {_toml(meta['license'])}",
         f"dependencies = {_toml(meta['dependencies'])}",
         "",
+        "[project.scripts]",
+        *(f"{name} = {_toml(entry)}" for name, entry in SCRIPTS.items()),
+        "",
         "[tool.setuptools.packages.find]",
         f"include = {_toml([f'{p}*' for p in paths.STUDENT_PACKAGES])}",
         "",
@@ -178,6 +185,10 @@ def stage(folder: Path, pyproject: dict[str, Any]) -> None:
     from course import release
 
     release.stage(folder)
+    # Module 07 as released, kept beside the training.py that `tinytorch complete` overwrites:
+    # the student's answer cells are always written into this one (tinytorch/complete.py).
+    module = folder / paths.REFERENCE.relative_to(paths.REPO)
+    shutil.copyfile(module, module.with_name(RELEASED_MODULE))
     (folder / "pyproject.toml").write_text(staging_pyproject(pyproject))
 
 

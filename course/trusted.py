@@ -46,6 +46,10 @@ and the grading process's peak resident memory meanwhile (``peak_memory_mb``).
 The notebook's in-kernel ``run_check`` stays the student's instant feedback; it is never the
 grade.
 
+A class is graded in a pool of local processes, each holding a sandbox slot unique on the host
+(``course.slots``), or, with ``cluster=``, on a Dask cluster's workers (``course.cluster``),
+which run this same ``grade_one`` in a judging process of their own, where these budgets hold.
+
 ``python -m course.grade`` (``make grade``) and ``python -m course.autograde`` use it.
 """
 
@@ -73,11 +77,12 @@ from typing import Any
 import nbformat
 
 from checks import judge
-from course import build, intake, paths, sandbox
+from course import build, intake, paths, sandbox, slots
 from course.intake import Unreadable, read_notebook
 from course.release import stage
 
-__all__ = ["Budget", "GradedCell", "Unreadable", "grade", "grade_one", "not_gradable"]
+__all__ = ["Budget", "GradedCell", "Unreadable", "grade", "grade_one", "not_gradable",
+           "staged"]
 
 #: Largest notebook read at all: a bigger file is refused with its size, unread.
 MAX_NOTEBOOK_BYTES = intake.NOTEBOOK.max_bytes
@@ -183,6 +188,14 @@ def packages_folder(root: Path) -> Path:
     for path in [folder, *folder.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return folder
+
+
+@contextmanager
+def staged() -> Iterator[Path]:
+    """The packages folder (``packages_folder``) in a temporary folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="tinytorch-trusted-") as tmp:
+        os.chmod(tmp, 0o755)
+        yield packages_folder(Path(tmp))
 
 
 def grade_one(path: Path, template: Path, *, seeds: dict[str, int] | None = None,
@@ -473,9 +486,12 @@ _SLOT: int = 0
 _TEMPLATE: Path | None = None
 
 
-def _init_worker(slots: Any, template: str) -> None:
+def _init_worker(template: str) -> None:
+    """A grading process: a sandbox slot of its own on this host (``course.slots``: no other
+    grader here, a second pool or a Dask worker included, runs its sandboxes as the same uid),
+    and the budgets of a process that judges."""
     global _SLOT, _TEMPLATE
-    _SLOT = slots.get()
+    _SLOT = slots.acquire()
     _TEMPLATE = Path(template)
     # past the file-size budget a write fails with an error instead of ending the process (a
     # sandbox's run gets the default back: subprocess restores SIGXFSZ)
@@ -501,59 +517,75 @@ def _work(args: tuple[str, dict[str, int], sandbox.Limits, list[GradedCell], Bud
     return report
 
 
+#: Called with (index in ``files``, report) as each submission's report is decided.
+OnReport = Callable[[int, dict[str, Any]], None]
+
+
 def grade(files: Sequence[Path | str], *, jobs: int | None = None,
           limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
           seeds: Sequence[dict[str, int]] | None = None,
-          budget: Budget = DEFAULT_BUDGET) -> list[dict[str, Any]]:
+          budget: Budget = DEFAULT_BUDGET, template: Path | None = None,
+          on_report: OnReport | None = None, cluster: Any = None) -> list[dict[str, Any]]:
     """Grade every file, ``jobs`` sandboxes at a time (default: one per core). Reports come
     back in the order of ``files``; one submission's crash, loop, lie or malformed file
     changes no other's, and one that ends the process judging it (a crash of the grader)
     gets a report saying so while the others are graded in a new process.
-    ``seeds`` (one mapping per file) replace the drawn hidden seeds, for reproducible tests."""
+    ``seeds`` (one mapping per file) replace the drawn hidden seeds, for reproducible tests.
+    ``template`` is a packages folder already staged (``staged()``), ``on_report`` is told of
+    each report the moment it is decided (to store it, show progress), and ``cluster`` (a
+    Dask scheduler's address or a ``distributed.Client``) sends the submissions to that
+    cluster's workers instead of this machine's processes (``course.cluster``)."""
     files = [Path(f) for f in files]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(files) or 1))
     graded = graded_cells()
     chosen = list(seeds) if seeds is not None else [draw_seeds(graded) for _ in files]
     if len(chosen) != len(files):
         raise ValueError(f"seeds: {len(chosen)} mappings for {len(files)} files")
-    with tempfile.TemporaryDirectory(prefix="tinytorch-trusted-") as tmp:
-        os.chmod(tmp, 0o755)
-        template = packages_folder(Path(tmp))
-        if len(files) == 1 and jobs == 1:  # one file (make grade): no class to protect
+    if template is None:
+        with staged() as folder:
+            return grade(files, jobs=jobs, limits=limits, seeds=chosen, budget=budget,
+                         template=folder, on_report=on_report, cluster=cluster)
+    if cluster is not None:
+        from course import cluster as dask_cluster
+
+        return dask_cluster.grade(cluster, files, template=template, seeds=chosen,
+                                  limits=limits, budget=budget, graded=graded,
+                                  on_report=on_report)
+    if len(files) == 1 and jobs == 1:  # one file (make grade): no class to protect
+        slot = slots.acquire()
+        try:
             with memory_budget(budget):
-                return [grade_one(files[0], template, seeds=chosen[0], limits=limits,
-                                  graded=graded, budget=budget)]
-        import multiprocessing
+                report = grade_one(files[0], template, seeds=chosen[0], limits=limits,
+                                   graded=graded, budget=budget, slot=slot)
+        finally:
+            slots.release(slot)
+        if on_report is not None:
+            on_report(0, report)
+        return [report]
+    import multiprocessing
 
-        context = multiprocessing.get_context("forkserver")
-        with context.Manager() as manager:
-            def initargs(size: int) -> tuple[Any, ...]:
-                slots = manager.Queue()
-                for slot in range(size):
-                    slots.put(slot)
-                return slots, str(template)
-
-            # the graded cells, read once here rather than by every submission's worker
-            work = [(str(f), s, limits, graded, budget)
-                    for f, s in zip(files, chosen, strict=True)]
-            return run_in_pool(
-                _work, work, jobs, context=context, initializer=_init_worker,
-                initargs=initargs,
-                failed=lambda task, why: not_gradable(task[0], graded, time.perf_counter(),
-                                                        why))
+    context = multiprocessing.get_context("forkserver")
+    # the graded cells, read once here rather than by every submission's worker
+    work = [(str(f), s, limits, graded, budget) for f, s in zip(files, chosen, strict=True)]
+    return run_in_pool(
+        _work, work, jobs, context=context, initializer=_init_worker,
+        initargs=lambda size: (str(template),), done=on_report,
+        failed=lambda task, why: not_gradable(task[0], graded, time.perf_counter(), why))
 
 
 # ----------------------------------------------------------------------------- a pool that heals
 def run_in_pool(fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, *,
                 context: Any, failed: Callable[[Any, str], Any],
                 initializer: Callable[..., None] | None = None,
-                initargs: Callable[[int], tuple[Any, ...]] = lambda size: ()) -> list[Any]:
+                initargs: Callable[[int], tuple[Any, ...]] = lambda size: (),
+                done: Callable[[int, Any], None] | None = None) -> list[Any]:
     """``[fn(task) for task in tasks]``, ``jobs`` processes at a time. A task whose call
     raises, or whose process dies (``BrokenProcessPool``: killed, out of memory, a crash),
     gets ``failed(task, reason)`` instead; the other tasks are not lost: the pool is rebuilt,
     the tasks that were running when it broke are run again one at a time (so the one that
-    breaks a pool of its own is known), and the rest go on in parallel."""
-    results: dict[int, Any] = {}
+    breaks a pool of its own is known), and the rest go on in parallel. ``done(index,
+    result)`` is called as each task's result is final, in the order they finish."""
+    results: dict[int, Any] = _Results(done)
     waiting = list(range(len(tasks)))
     with tempfile.TemporaryDirectory(prefix="tinytorch-running-") as running:
         while waiting:
@@ -566,6 +598,19 @@ def run_in_pool(fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, *,
                     results[index] = failed(tasks[index], _DIED)
             waiting = [i for i in waiting if i not in results]
     return [results[i] for i in range(len(tasks))]
+
+
+class _Results(dict):
+    """Results by task index, announcing each to ``done`` as it is set."""
+
+    def __init__(self, done: Callable[[int, Any], None] | None) -> None:
+        super().__init__()
+        self._done = done
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        super().__setitem__(index, value)
+        if self._done is not None:
+            self._done(index, value)
 
 
 _DIED = ("the grader's process judging it ended abruptly (killed, out of memory or a crash); "
@@ -585,21 +630,21 @@ def _pool_round(fn: Callable[[Any], Any], tasks: Sequence[Any], indices: list[in
                              initargs=initargs(size)) as pool:
         futures = {pool.submit(_marked, fn, str(running), i, tasks[i]): i for i in indices}
         try:
-            finished = list(as_completed(futures))
+            for future in as_completed(futures):  # each result handed on as it arrives
+                index = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                except BaseException as error:  # noqa: BLE001 - this task's failure only
+                    result = failed(tasks[index], f"the grader failed on it: "
+                                                  f"{type(error).__name__}: {error}"[:400])
+                (running / str(index)).unlink(missing_ok=True)
+                results[index] = result
         except BaseException:  # the grader's own interruption (Ctrl-C): stop, do not wait
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-        for future in finished:
-            index = futures[future]
-            try:
-                results[index] = future.result()
-            except BrokenProcessPool:
-                broken = True
-                continue
-            except BaseException as error:  # noqa: BLE001 - this task's failure only
-                results[index] = failed(tasks[index], f"the grader failed on it: "
-                                                      f"{type(error).__name__}: {error}"[:400])
-            (running / str(index)).unlink(missing_ok=True)
     started = sorted(int(p.name) for p in running.iterdir() if p.name.isdigit())
     for mark in running.iterdir():
         mark.unlink()

@@ -24,6 +24,7 @@ DATA = {
     "notebooks/submitted/bob/07_training/07_training.ipynb": '{"cells": [1]}\n',
     "notebooks/autograded/alice/07_training/07_training.ipynb": '{"cells": [2]}\n',
     "notebooks/feedback/alice/07_training/07_training.html": "<p>well done</p>\n",
+    "notebooks/autograde-cache/0123abcd/4567ef.json": '{"report": {"total": 100}}\n',
     "notebooks/gradebook.db": "SQLite format 3\0 the grades\n",
     "notebooks/grades.csv": "student,score\nalice,100\n",
 }
@@ -42,7 +43,7 @@ GENERATED = {
 SKIPPED = shutil.ignore_patterns(".git", ".venv", ".venv-student", "work", "dist", "build",
                                  "__pycache__", "*.egg-info", ".*_cache", ".hypothesis",
                                  "release", "submitted", "autograded", "feedback",
-                                 "gradebook.db", "grades.csv", "results")
+                                 "autograde-cache", "gradebook.db", "grades.csv", "results")
 
 
 def _plant(root: Path, files: dict[str, str]) -> None:

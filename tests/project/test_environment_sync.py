@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     extras = project["optional-dependencies"]
-    specs = project["dependencies"] + extras["course"] + extras["dev"]
+    specs = project["dependencies"] + extras["course"] + extras["dev"] + extras["hub"]
     return {Requirement(s).name.lower(): str(Requirement(s).specifier) for s in specs}
 
 
