@@ -9,9 +9,11 @@
     python -m course.autograde --regrade     # grade again what is already decided
 
 Imported files go to notebooks/submitted/<student>/07_training/ (nbgrader's layout; nbgrader's
-`collect` and `zip_collect` fill it too). Every submission is graded by ``course.trusted``
-(run in a sandbox, judged outside it, one sandbox per core); then nbgrader's autograde writes
-those outcomes into the graded cells instead of executing the notebook
+`collect` and `zip_collect` fill it too), each with its submission time in nbgrader's
+timestamp.txt (the file's modification time, or `--times times.csv` with columns
+student,submitted), so nbgrader's late penalty applies. Every submission is graded by
+``course.trusted`` (run in a sandbox, judged outside it, one sandbox per core); then
+nbgrader's autograde writes those outcomes into the graded cells instead of executing the notebook
 (``course.nbgrader_trusted``), so the gradebook, ``make feedback`` and ``make export`` carry the
 trusted scores and messages. The scores are printed here. With ``--cluster`` the
 submissions are graded on a Dask cluster's workers instead (``course.cluster``), with the same
@@ -38,9 +40,11 @@ the exit status 1.
 from __future__ import annotations
 
 import argparse
+import csv
 import re
 import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -74,11 +78,46 @@ def submissions_in(folder: Path) -> dict[str, Path]:
     return found
 
 
-def import_submissions(found: dict[str, Path], course: Path = paths.COURSE) -> None:
+#: How nbgrader writes and reads a submission's time (its ``timestamp.txt``).
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
+
+
+def import_submissions(found: dict[str, Path], course: Path = paths.COURSE,
+                       times: dict[str, datetime] | None = None) -> None:
+    """Copy each student's notebook into nbgrader's ``submitted/`` layout, with its submission
+    time in ``timestamp.txt`` beside it (the time ``times`` gives, else the downloaded file's
+    modification time), as ``nbgrader collect`` does, so nbgrader's late penalty applies."""
     for student, path in found.items():
         target = course / "submitted" / student / paths.ASSIGNMENT
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target / paths.NOTEBOOK)
+        when = (times or {}).get(student) or datetime.fromtimestamp(path.stat().st_mtime,
+                                                                     tz=UTC)
+        (target / "timestamp.txt").write_text(when.astimezone(UTC).strftime(
+            TIMESTAMP_FORMAT))
+
+
+def read_times(path: Path) -> dict[str, datetime]:
+    """Student -> submission time, from a CSV file with the columns ``student`` and
+    ``submitted`` (ISO 8601; a time without a zone is read as UTC)."""
+    if not path.is_file():
+        raise SubmissionError(f"times file {str(path)!r} does not exist")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if rows and not {"student", "submitted"} <= set(rows[0]):
+        raise SubmissionError(f"times file {str(path)!r}: expected the columns 'student' and "
+                              f"'submitted', found {sorted(rows[0])}")
+    times: dict[str, datetime] = {}
+    for number, row in enumerate(rows, start=2):
+        try:
+            when = datetime.fromisoformat(row["submitted"].strip())
+        except (ValueError, AttributeError) as error:
+            raise SubmissionError(
+                f"times file {str(path)!r}, line {number}: {row['submitted']!r} is not a time "
+                "(ISO 8601, e.g. 2026-12-06T15:00:00+00:00)") from error
+        times[row["student"].strip()] = when if when.tzinfo else when.replace(
+            tzinfo=UTC)
+    return times
 
 
 def scores(course: Path = paths.COURSE) -> list[tuple[str, float, float]]:
@@ -136,6 +175,9 @@ def write_gradebook(course: Path, reports: dict[str, dict], digests: dict[str, s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", nargs="?", type=Path, help="a folder of submissions")
+    parser.add_argument("--times", type=Path, default=None,
+                        help="with a folder: a CSV of student,submitted (ISO 8601) giving each "
+                             "submission's time (default: each file's modification time)")
     parser.add_argument("--course", type=Path, default=paths.COURSE,
                         help="the nbgrader course root (default: notebooks/)")
     parser.add_argument("--jobs", type=int, default=None,
@@ -155,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.folder is not None:
-            import_submissions(submissions_in(args.folder), args.course)
+            times = read_times(args.times) if args.times else None
+            import_submissions(submissions_in(args.folder), args.course, times)
     except SubmissionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
