@@ -1,4 +1,5 @@
-"""Every check by id: the audit's numbers (1.1 to 7.3) and the unit checks of the two functions.
+"""Every check by id: the audit's numbers (1.1 to 7.3), the unit checks of the two functions,
+and the check of ``training_memory`` (what training costs).
 
 Each area module defines ``CHECKS``, a dict of id -> check function; this merges them in the
 audit's order.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from checks import checkpoints, loop, modes, outcomes, schedule_clipping, units
+from checks import checkpoints, loop, modes, outcomes, schedule_clipping, systems, units
 
 CHECKS: dict[str, Callable[..., None]] = {
     **units.CHECKS,
@@ -17,6 +18,7 @@ CHECKS: dict[str, Callable[..., None]] = {
     **schedule_clipping.CHECKS,
     **outcomes.CHECKS,
     **checkpoints.CHECKS,
+    **systems.CHECKS,
 }
 
 #: What a passing check verified, in one short line (printed by ``run_check``).
@@ -42,6 +44,7 @@ TITLES: dict[str, str] = {
     "6.1": "train N, save, load into fresh objects, train M == train N + M, bit for bit",
     "6.2": "the checkpoint holds every piece of state a resume needs",
     "checkpoint-safety": "safe format, atomic writes, bad files refused with nothing changed",
+    "memory": "training_memory predicts the bytes of a real step, component by component",
 }
 if set(TITLES) != set(CHECKS):
     raise RuntimeError(f"checks without a title or titles without a check: "

@@ -24,6 +24,7 @@ STEP = "answer_Trainer__optimizer_step"
 EVALUATE = "answer_Trainer_evaluate"
 SAVE = "answer_Trainer_save_checkpoint"
 LOAD = "answer_Trainer_load_checkpoint"
+MEMORY = "answer_training_memory"
 CELLS: dict[str, str] = {
     GET_LR: "CosineSchedule.get_lr",
     CLIP: "clip_grad_norm",
@@ -32,6 +33,7 @@ CELLS: dict[str, str] = {
     EVALUATE: "Trainer.evaluate",
     SAVE: "Trainer.save_checkpoint",
     LOAD: "Trainer.load_checkpoint",
+    MEMORY: "training_memory",
 }
 
 
@@ -251,4 +253,33 @@ RULES: list[Rule] = [
           "that function puts back everything the file holds, and the file's settings "
           "(optimizer hyper-parameters, schedule, clip norm) win over the ones this trainer was "
           "built with"),
+    # ------------------------------------------------------------------ training_memory
+    _rule("memory-dict-of-bytes", MEMORY, "memory",
+          "return a dict with exactly the keys `parameters`, `gradients`, `optimizer_state`, "
+          "`activations` and `total`, each a whole number of bytes (an `int`)"),
+    _rule("memory-parameters", MEMORY, "memory",
+          "`parameters`: `p.data.nbytes` summed over `model.parameters()` (biases included)"),
+    _rule("memory-gradients", MEMORY, "memory",
+          "`gradients`: backward gives every parameter a gradient of its own shape and dtype, "
+          "so as many bytes as the parameters"),
+    _rule("memory-optimizer-buffers", MEMORY, "memory",
+          "`optimizer_state`: none for plain SGD (`momentum == 0`), one buffer per parameter "
+          "for SGD with momentum, two for Adam and AdamW, each the size of its parameter; step "
+          "counters count as 0 bytes"),
+    _rule("memory-predicted-before-the-step", MEMORY, "memory",
+          "Predict it from the optimizer's kind and settings: `optimizer.state` is empty until "
+          "the first step"),
+    _rule("memory-layer-order", MEMORY, "memory",
+          "layer by layer, in the order `modules(model)` yields them, with `width` the "
+          "`out_features` of the last Linear before the layer"),
+    _rule("memory-activation-table", MEMORY, "memory",
+          "Linear `4 * batch_size * out_features`; ReLU `5 * batch_size * width` (its output "
+          "and its mask); Sigmoid and Tanh `4 * batch_size * width`; Dropout with `p > 0` "
+          "`8 * batch_size * width` (its mask and its output: a step runs in training mode)"),
+    _rule("memory-dropout-zero", MEMORY, "memory",
+          "a Dropout with `p = 0` returns its input unchanged: it keeps nothing"),
+    _rule("memory-input-not-counted", MEMORY, "memory",
+          "the input batch and the loss are not counted"),
+    _rule("memory-total", MEMORY, "memory",
+          "`total`: parameters + gradients + optimizer_state + activations"),
 ]

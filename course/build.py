@@ -13,7 +13,11 @@ class without the methods included elsewhere. Every definition must be included 
 so nothing in training.py can be missing from, or drift away from, the notebook.
 
 A cell with ``grade_id="..." points=N`` becomes an nbgrader test cell; a cell holding a
-``### BEGIN SOLUTION`` region becomes an answer cell. A test cell is tagged
+``### BEGIN SOLUTION`` region becomes an answer cell. A markdown cell with
+``grade_id="..." points=N manual`` becomes a written answer graded by hand (nbgrader's
+"manually graded answer": ``solution`` and ``grade``): it holds an example answer between
+``### BEGIN SOLUTION`` and ``### END SOLUTION``, which ``nbgrader generate_assignment`` replaces
+with "YOUR ANSWER HERE"; its points come on top of the automatic ones. A test cell is tagged
 ``raises-exception``: a check that fails is that cell's expected outcome, so JupyterLab's "Run
 All" (and nbclient) go on to the next cell instead of stopping there, and one run shows every
 check's result. nbgrader still scores the cell's error as a failure (it reads the outputs).
@@ -40,6 +44,7 @@ import nbformat
 
 from checks.rules import CELLS, RULES, Rule
 from course import paths
+from course.solutions import SOLUTION_REGION
 
 ADD_TO_CLASS = "@add_to_class({cls})\n"
 #: The tags of a test cell: a failing check must not stop "Run All" (see the docstring).
@@ -142,10 +147,34 @@ def _check_coverage(code: dict[str, str], included: list[str]) -> None:
         raise ValueError(f"training.py defines {missing}, which the lesson never includes")
 
 
+def _written_answer(cell: nbformat.NotebookNode, grade_id: str | None, points: object) -> None:
+    """A markdown answer graded by hand (``manual``): nbgrader's solution and grade cell."""
+    where = f"written answer {grade_id!r}" if grade_id else "a cell marked manual"
+    if cell.cell_type != "markdown":
+        raise ValueError(f"{where} is a {cell.cell_type} cell; only markdown is graded by hand")
+    if grade_id is None or not re.fullmatch(r"[A-Za-z_][\w-]*", str(grade_id)):
+        raise ValueError(f"{where} needs a grade_id (letters, digits, _ and -)")
+    if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
+        raise ValueError(f"{where} needs points=N, a positive whole number")
+    if (cell.source.count("### BEGIN SOLUTION") != 1
+            or not SOLUTION_REGION.search(cell.source + "\n")):
+        raise ValueError(f"{where} needs one example answer between ### BEGIN SOLUTION and "
+                         "### END SOLUTION (the release shows YOUR ANSWER HERE instead)")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": True, "locked": False,
+                                 "grade_id": grade_id, "points": points, "schema_version": 3}
+    cell.id = grade_id
+
+
 def _nbgrader(cell: nbformat.NotebookNode, index: int) -> None:
     meta = cell.metadata
     grade_id, points = meta.pop("grade_id", None), meta.pop("points", None)
     include = meta.pop("include", None)
+    if "manual" in meta:
+        meta.pop("manual")
+        _written_answer(cell, grade_id, points)
+        return
+    if grade_id is not None and cell.cell_type != "code":
+        raise ValueError(f"markdown cell {grade_id!r} has points but is not marked manual")
     if grade_id is not None:
         if points is None:
             raise ValueError(f"graded cell {grade_id!r} has no points")
@@ -177,6 +206,7 @@ def build(lesson: str, source: str) -> nbformat.NotebookNode:
                 raise ValueError(f"cell {index} includes {names} and also has its own code")
             cell.source = _code_for(names, code, source, separate).rstrip("\n")
         _nbgrader(cell, index)
+    check_questions(notebook)
     notebook.metadata = {
         "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
                        "name": "python3"},
@@ -204,14 +234,66 @@ def language_info() -> dict[str, object]:
 
 
 def graded_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, int, str]]:
-    """(grade_id, points, check id) of every test cell, in notebook order."""
+    """(grade_id, points, check id) of every test cell (graded automatically), in notebook
+    order."""
     rows = []
     for cell in notebook.cells:
         grade = cell.metadata.get("nbgrader", {})
-        if grade.get("grade"):
+        if grade.get("grade") and not grade.get("solution"):
             check = re.search(r'run_check\("([^"]+)"', cell.source)
             rows.append((grade["grade_id"], grade["points"], check.group(1) if check else ""))
     return rows
+
+
+#: How a question's heading states its points: "### R1. One norm ... (3 points)".
+POINTS_SAID = re.compile(r"\s*\((\d+) points?\)$")
+
+
+def manual_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, int, str]]:
+    """(grade_id, points, question) of every written answer graded by hand, in notebook order;
+    the question is the first line of the markdown cell before the answer, without ``#``."""
+    rows = []
+    for before, cell in zip([None, *notebook.cells], notebook.cells, strict=False):
+        grade = cell.metadata.get("nbgrader", {})
+        if grade.get("grade") and grade.get("solution"):
+            asked = before.source if before is not None and before.cell_type == "markdown" else ""
+            title = asked.strip().splitlines()[0].lstrip("#").strip() if asked.strip() else ""
+            rows.append((grade["grade_id"], grade["points"], title))
+    return rows
+
+
+def check_questions(notebook: nbformat.NotebookNode) -> None:
+    """Every written answer follows its question (a markdown cell), whose heading, when it
+    states points ("(3 points)"), states the answer cell's."""
+    for grade_id, points, question in manual_cells(notebook):
+        if not question:
+            raise ValueError(f"written answer {grade_id!r} has no question (a markdown cell) "
+                             "right before it")
+        said = POINTS_SAID.search(question)
+        if said and int(said.group(1)) != points:
+            raise ValueError(f"the question before {grade_id!r} says {said.group(1)} points; "
+                             f"the answer cell has points={points}")
+
+
+def _manual_table(notebook: nbformat.NotebookNode, automatic: int) -> list[str]:
+    rows = manual_cells(notebook)
+    if not rows:
+        return []
+    extra = sum(points for _, points, _ in rows)
+    return [
+        "## Written answers, graded by hand",
+        "",
+        "The reflection's written answers are graded by hand, by a person reading them in",
+        f"nbgrader's formgrader: {extra} points on top of the {automatic} automatic ones, so a",
+        f"submission can earn {automatic + extra} in all. An answer left empty earns 0.",
+        "",
+        "| question (graded by hand) | grade_id | points |",
+        "|---|---|---|",
+        *[f"| {_cell(POINTS_SAID.sub('', title))} | `{grade_id}` | {points} |"
+          for grade_id, points, title in rows],
+        f"| **total, graded by hand** | | **{extra}** |",
+        "",
+    ]
 
 
 def grading_table(notebook: nbformat.NotebookNode) -> str:
@@ -229,6 +311,7 @@ def grading_table(notebook: nbformat.NotebookNode) -> str:
         *[f"| {check} | `{grade_id}` | {points} |" for grade_id, points, check in rows],
         f"| **total** | | **{total}** |",
         "",
+        *_manual_table(notebook, total),
     ]
     return "\n".join(lines)
 

@@ -1,5 +1,5 @@
-"""Pictures for Module 07 (Training): the schedule explorer, a live view of a run, and plots of
-the classic training-loop bugs.
+"""Pictures for Module 07 (Training): the schedule explorer, a live view of a run, plots of the
+classic training-loop bugs, and what training costs, measured on this machine.
 
 Every function takes the implementation to draw (the student's ``CosineSchedule``, ``Trainer``
 or ``clip_grad_norm``) as an argument, so the notebook decides whose code is drawn and nothing
@@ -38,17 +38,21 @@ import math
 import os
 import sys
 import sysconfig
+import tempfile
 import textwrap
+import time
 import traceback
+import tracemalloc
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinytorch.core.layers import Dropout, Linear
-from tinytorch.core.losses import MSELoss
-from tinytorch.core.optimizers import SGD, grad_array
+from tinytorch.core.activations import ReLU
+from tinytorch.core.layers import Dropout, Linear, Sequential
+from tinytorch.core.losses import CrossEntropyLoss, MSELoss
+from tinytorch.core.optimizers import SGD, Adam, grad_array
 from tinytorch.core.tensor import Tensor
 from tinytorch.core.training import Trainer, clip_grad_norm
 from tinytorch.data import DataLoader, TensorDataset
@@ -62,10 +66,15 @@ __all__ = [
     "LiveTraining",
     "NOT_WRITTEN",
     "demo",
+    "digits_mlp",
     "headless",
+    "measure_epoch",
     "plot_accumulation",
+    "plot_checkpoint_sizes",
     "plot_clipping",
+    "plot_clipping_cost",
     "plot_dropout_modes",
+    "plot_memory_and_time",
     "plot_missing_zero_grad",
     "schedule_explorer",
     "spec_lr",
@@ -809,4 +818,207 @@ def plot_dropout_modes(
         image = ax.imshow(values, vmin=0.0, vmax=scale, cmap="viridis")
         ax.set(title=title, xlabel="unit", ylabel="call")
     fig.colorbar(image, ax=axes, shrink=0.8, label="output")
+    return fig
+
+
+# ============================================================================ what training costs
+def digits_mlp(hidden: int = 64) -> Any:
+    """The lesson's digits model, 64 -> hidden -> 10 with ReLU and Dropout(0.1), seeded."""
+    return Sequential(Linear(64, hidden, seed=1), ReLU(), Dropout(0.1, seed=2),
+                      Linear(hidden, 10, seed=3))
+
+
+def _adam(params: Any) -> Any:
+    return Adam(params, lr=0.001)
+
+
+def measure_epoch(
+    trainer_cls: type,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    accumulation_steps: int = 1,
+    grad_clip_norm: float | None = None,
+    make_model: Callable[[], Any] = digits_mlp,
+    make_optimizer: Callable[[Any], Any] = _adam,
+    repeats: int = 3,
+) -> dict[str, float]:
+    """One epoch of training with cross-entropy on ``x``, ``y`` on fresh objects, measured here.
+
+    ``peak``: the most bytes traced at once above where the epoch started (``tracemalloc``, to
+    which numpy reports its arrays), counting the model and optimizer built for it: the
+    parameters, gradients, optimizer buffers and activations, and also what a prediction
+    leaves out (each batch's copy of the data, the loss's arrays, backward's temporaries, the
+    optimizer's scratch array). ``seconds``: the fastest of ``repeats`` untraced epochs
+    (``time.perf_counter``; tracing slows every allocation). ``steps``: optimizer steps taken.
+    """
+    def run(trace: bool) -> tuple[float, int, int]:
+        loader = DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=True, seed=0)
+        if trace:
+            tracemalloc.reset_peak()
+            start = tracemalloc.get_traced_memory()[0]
+        model = make_model()
+        trainer = trainer_cls(model, make_optimizer(model.parameters()), CrossEntropyLoss(),
+                              grad_clip_norm=grad_clip_norm)
+        began = time.perf_counter()
+        trainer.train_epoch(loader, accumulation_steps=accumulation_steps)
+        seconds = time.perf_counter() - began
+        peak = tracemalloc.get_traced_memory()[1] - start if trace else 0
+        return seconds, peak, int(trainer.step)
+
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    try:
+        _, peak, steps = run(trace=True)
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    seconds = min(run(trace=False)[0] for _ in range(repeats))
+    return {"peak": float(peak), "seconds": seconds, "steps": float(steps)}
+
+
+def _kib(n: float) -> str:
+    return f"{n / 1024:,.0f} KiB" if n >= 10 * 1024 else f"{n / 1024:,.1f} KiB"
+
+
+@_unless_headless
+def plot_memory_and_time(
+    trainer_cls: type,
+    training_memory: Callable[..., dict],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    micro_batch: int = 32,
+    effective: tuple[int, ...] = (32, 64, 128, 256, 512),
+    make_model: Callable[[], Any] = digits_mlp,
+    make_optimizer: Callable[[Any], Any] = _adam,
+) -> Figure:
+    """Peak memory and time of one epoch against the effective batch size, measured here, two
+    ways: one batch of that size per step, and ``effective / micro_batch`` accumulated batches
+    of ``micro_batch`` (the same update). Dashed: ``training_memory``'s total for the batch
+    that is in memory at once. Accumulation keeps memory at the small batch's and pays in time.
+    """
+    big = [measure_epoch(trainer_cls, x, y, batch_size=b, make_model=make_model,
+                         make_optimizer=make_optimizer) for b in effective]
+    small = [measure_epoch(trainer_cls, x, y, batch_size=micro_batch,
+                           accumulation_steps=b // micro_batch, make_model=make_model,
+                           make_optimizer=make_optimizer) for b in effective]
+
+    def predicted(batch: int) -> float:
+        model = make_model()
+        return float(training_memory(model, make_optimizer(model.parameters()), batch)["total"])
+
+    fig = _new_figure(figsize=(11, 3.8))
+    ax_mem, ax_time = fig.subplots(1, 2)
+    xs = np.arange(len(effective))
+    kib = 1.0 / 1024
+    ax_mem.plot(xs, [r["peak"] * kib for r in big], "o-", color="firebrick",
+                label="one batch of that size: measured peak")
+    ax_mem.plot(xs, [predicted(b) * kib for b in effective], "--", color="firebrick",
+                alpha=0.6, label="training_memory(...)['total'] of that batch")
+    ax_mem.plot(xs, [r["peak"] * kib for r in small], "o-", color="C0",
+                label=f"accumulated batches of {micro_batch}: measured peak")
+    ax_mem.plot(xs, [predicted(micro_batch) * kib] * len(xs), "--", color="C0", alpha=0.6,
+                label=f"training_memory(...)['total'] of {micro_batch}")
+    ax_time.plot(xs, [r["seconds"] * 1000 for r in big], "o-", color="firebrick",
+                 label="one batch of that size")
+    ax_time.plot(xs, [r["seconds"] * 1000 for r in small], "o-", color="C0",
+                 label=f"accumulated batches of {micro_batch}")
+    ticks = [f"{b}\n(k = {b // micro_batch})" for b in effective]
+    for ax in (ax_mem, ax_time):
+        ax.set_xticks(xs, ticks)
+        ax.set_xlabel(f"effective batch size (k = accumulation steps of {micro_batch})")
+        ax.set_ylim(bottom=0)
+    ax_mem.set(title="peak memory of one epoch (tracemalloc)", ylabel="KiB")
+    ax_time.set(title="time of one epoch on this machine (fastest of 3)", ylabel="ms")
+    ax_mem.legend(fontsize=7, loc="upper left")
+    ax_time.legend(fontsize=8)
+    return fig
+
+
+@_unless_headless
+def plot_checkpoint_sizes(
+    trainer_cls: type,
+    training_memory: Callable[..., dict],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int = 32,
+    make_model: Callable[[], Any] = digits_mlp,
+) -> Figure:
+    """The size on disk of a checkpoint saved after one epoch with SGD, SGD with momentum and
+    Adam, beside ``training_memory``'s parameters + optimizer_state: what is left is the
+    format's own (array names and headers, the JSON record with the history)."""
+    kinds: list[tuple[str, Callable[[Any], Any]]] = [
+        ("SGD", lambda ps: SGD(ps, lr=0.1)),
+        ("SGD, momentum 0.9", lambda ps: SGD(ps, lr=0.1, momentum=0.9)),
+        ("Adam", _adam),
+    ]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name, make in kinds:
+            model = make_model()
+            optimizer = make(model.parameters())
+            memory = training_memory(model, optimizer, batch_size)
+            trainer = trainer_cls(model, optimizer, CrossEntropyLoss())
+            trainer.train_epoch(DataLoader(TensorDataset(x, y), batch_size=batch_size))
+            path = os.path.join(folder, f"{len(rows)}.ckpt")
+            trainer.save_checkpoint(path)
+            rows.append((name, float(memory["parameters"]), float(memory["optimizer_state"]),
+                         float(os.path.getsize(path))))
+    fig = _new_figure(figsize=(8, 3.8))
+    ax = fig.add_subplot()
+    xs = np.arange(len(rows))
+    params = np.array([r[1] for r in rows]) / 1024
+    state = np.array([r[2] for r in rows]) / 1024
+    disk = np.array([r[3] for r in rows]) / 1024
+    ax.bar(xs - 0.2, params, 0.4, color="C0", label="predicted: parameters")
+    ax.bar(xs - 0.2, state, 0.4, bottom=params, color="C1", label="predicted: optimizer_state")
+    ax.bar(xs + 0.2, disk, 0.4, color="grey", label="checkpoint file on disk")
+    for i, (_, p, s, d) in enumerate(rows):
+        ax.annotate(f"{_kib(d)}\n(+{_kib(d - p - s)} format)", (i + 0.2, d / 1024),
+                    ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(xs, [r[0] for r in rows])
+    ax.set_ylim(top=max(disk.max(), (params + state).max()) * 1.25)
+    ax.set(title="checkpoint size: parameters + optimizer state, measured on disk",
+           ylabel="KiB")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+@_unless_headless
+def plot_clipping_cost(
+    trainer_cls: type,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    widths: tuple[int, ...] = (64, 256, 1024),
+    batch_size: int = 32,
+    max_norm: float = 1.0,
+) -> Figure:
+    """Time per optimizer step with and without ``grad_clip_norm``, for digits models of
+    several hidden widths, measured here (the fastest of 3 epochs each): clipping reads every
+    gradient once more and scales it, a cost that grows with the parameters, not the batch."""
+    without, with_clip = [], []
+    for width in widths:
+        def build(width: int = width) -> Any:
+            return digits_mlp(width)
+
+        for clip, out in ((None, without), (max_norm, with_clip)):
+            run = measure_epoch(trainer_cls, x, y, batch_size=batch_size, grad_clip_norm=clip,
+                                make_model=build)
+            out.append(run["seconds"] / max(run["steps"], 1.0) * 1e6)
+    fig = _new_figure(figsize=(8, 3.8))
+    ax = fig.add_subplot()
+    xs = np.arange(len(widths))
+    ax.bar(xs - 0.2, without, 0.4, color="C0", label="grad_clip_norm=None")
+    ax.bar(xs + 0.2, with_clip, 0.4, color="C1", label=f"grad_clip_norm={max_norm:g}")
+    for i, (a, b) in enumerate(zip(without, with_clip, strict=True)):
+        ax.annotate(f"{(b - a) / a:+.0%}", (i + 0.2, b), ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(xs, [f"hidden {w}\n({64 * w + w + 10 * w + 10:,} parameters)" for w in widths])
+    ax.set(title=f"time per optimizer step, batch {batch_size} (fastest of 3 epochs)",
+           ylabel="microseconds")
+    ax.legend(fontsize=8)
     return fig

@@ -58,7 +58,7 @@ from tinytorch import viz
 def mine() -> dict:
     """Your implementations defined so far, as the checks receive them (read when a check
     runs, so the latest version of each cell counts)."""
-    names = ("CosineSchedule", "clip_grad_norm", "Trainer")
+    names = ("CosineSchedule", "clip_grad_norm", "Trainer", "training_memory")
     return {name: globals()[name] for name in names if name in globals()}
 
 
@@ -195,7 +195,7 @@ with viz.demo():
 # %%
 viz.plot_clipping(clip_grad_norm)
 
-# %% grade_id="clip_grad_norm" points=8
+# %% grade_id="clip_grad_norm" points=6
 run_check("clip", mine())
 ### BEGIN HIDDEN TESTS
 run_check("clip", mine(), seed=5)
@@ -352,13 +352,13 @@ run_check("1.1", mine())
 run_check("1.1", mine(), seed=7)
 ### END HIDDEN TESTS
 
-# %% grade_id="audit_1_2_gradients_cleared" points=8
+# %% grade_id="audit_1_2_gradients_cleared" points=6
 run_check("1.2", mine())
 ### BEGIN HIDDEN TESTS
 run_check("1.2", mine(), seed=11)
 ### END HIDDEN TESTS
 
-# %% grade_id="audit_1_3_accumulation" points=8
+# %% grade_id="audit_1_3_accumulation" points=6
 run_check("1.3", mine())
 ### BEGIN HIDDEN TESTS
 run_check("1.3", mine(), seed=13)
@@ -660,6 +660,119 @@ with viz.demo():
     print(f"test accuracy {accuracy:.1%}")
 
 # %% [markdown]
+# ## 5. What training costs
+#
+# A training step holds four things in memory at once: the parameters, a gradient for each of
+# them, the optimizer's buffers, and the activations the forward pass keeps for backward. The
+# first three are set by the model and the optimizer; the activations grow with the batch.
+# Predicting them before a run is how you choose a batch size that fits, and how you know what
+# accumulation buys.
+#
+# Where this library's bytes go. Every number is a float32, 4 bytes. Backward fills one
+# gradient per parameter, of the same shape. SGD with momentum keeps a `momentum_buffer` per
+# parameter, Adam and AdamW keep two moments (`exp_avg`, `exp_avg_sq`), plain SGD keeps
+# nothing, and each buffer appears at the first `step()`. During the forward pass every
+# operation makes a new output array, and the graph keeps it until backward ends, together
+# with what each backward function holds on to: `Tensor.relu` keeps the boolean mask `x > 0`
+# (1 byte per number) to route the gradient, `sigmoid` and `tanh` reuse their own output, and
+# `Dropout` multiplies by a float32 mask it keeps as a tensor. A `Linear` keeps its input,
+# which is the previous layer's output: already counted once.
+#
+# **Write `training_memory(model, optimizer, batch_size)`**, a prediction made before the step
+# runs, from the model's layers and the optimizer's settings.
+#
+# **What the checks hold you to** (check `memory`, which runs one real step on a twin of each
+# model and counts the arrays the step held, for models, optimizers and batch sizes drawn at
+# grading time):
+#
+# * return a dict with exactly the keys `parameters`, `gradients`, `optimizer_state`,
+#   `activations` and `total`, each a whole number of bytes (an `int`);
+# * `parameters`: `p.data.nbytes` summed over `model.parameters()` (biases included);
+# * `gradients`: backward gives every parameter a gradient of its own shape and dtype, so as
+#   many bytes as the parameters;
+# * `optimizer_state`: none for plain SGD (`momentum == 0`), one buffer per parameter for SGD
+#   with momentum, two for Adam and AdamW, each the size of its parameter; step counters count
+#   as 0 bytes. Predict it from the optimizer's kind and settings: `optimizer.state` is empty
+#   until the first step;
+# * `activations`: layer by layer, in the order `modules(model)` yields them, with `width` the
+#   `out_features` of the last Linear before the layer: Linear `4 * batch_size *
+#   out_features`; ReLU `5 * batch_size * width` (its output and its mask); Sigmoid and Tanh
+#   `4 * batch_size * width`; Dropout with `p > 0` `8 * batch_size * width` (its mask and its
+#   output: a step runs in training mode);
+# * a Dropout with `p = 0` returns its input unchanged: it keeps nothing;
+# * the input batch and the loss are not counted;
+# * `total`: parameters + gradients + optimizer_state + activations.
+
+# %% include="training_memory"
+
+# %% [markdown]
+# Your prediction for the digits model and a batch of 32, with each optimizer.
+
+# %%
+from tinytorch.core.optimizers import Adam
+
+with viz.demo():
+    for name, optimizer in (("SGD", SGD(model.parameters(), lr=0.1)),
+                            ("SGD, momentum 0.9", SGD(model.parameters(), lr=0.1, momentum=0.9)),
+                            ("Adam", Adam(model.parameters()))):
+        memory = training_memory(model, optimizer, batch_size=32)
+        print(f"{name:18}" + "  ".join(f"{key} {value:,}" for key, value in memory.items()))
+
+# %% grade_id="training_memory" points=6
+run_check("memory", mine())
+### BEGIN HIDDEN TESTS
+run_check("memory", mine(), seed=83)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### Measured, on this machine
+#
+# A prediction is worth what a measurement confirms. The cells below train fresh copies of the
+# digits model in this kernel and measure them: memory with `tracemalloc` (numpy reports every
+# array it allocates to it), time with `time.perf_counter`. The numbers are this machine's and
+# this run's; they are never written into the text.
+#
+# One epoch with Adam and batches of 32: your prediction of the step, and what the epoch held
+# at its peak. The peak also holds what the prediction leaves out: the batch's copy of the
+# data, the loss's arrays, Dropout's random draws and backward's temporary arrays.
+
+# %%
+with viz.demo():
+    measured = viz.measure_epoch(Trainer, x_train, y_train, batch_size=32)
+    digits = viz.digits_mlp()
+    predicted = training_memory(digits, Adam(digits.parameters()), batch_size=32)["total"]
+    print(f"predicted total {predicted:,} bytes; measured peak {measured['peak']:,.0f} bytes; "
+          f"{measured['seconds'] * 1000:.1f} ms for {measured['steps']:.0f} steps")
+
+# %% [markdown]
+# Memory and time against the batch size, two ways to reach the same update: one batch of that
+# size per step, or `accumulation_steps = k` batches of 32. The trade-off of accumulation, as
+# your Trainer runs it: its memory stays at the small batch's however large the effective
+# batch, and it usually pays in time, k small forward and backward passes instead of one large
+# one (a machine busy with other work makes times jump: run the cell again). The dashed lines
+# are your `training_memory`.
+
+# %%
+viz.plot_memory_and_time(Trainer, training_memory, x_train, y_train)
+
+# %% [markdown]
+# A checkpoint holds the parameters and the optimizer's state, so its size on disk is
+# predicted by `parameters + optimizer_state`: Adam's file is about three times plain SGD's.
+# What is left over is the format's own: array names and headers, and the JSON record with the
+# history.
+
+# %%
+viz.plot_checkpoint_sizes(Trainer, training_memory, x_train, y_train)
+
+# %% [markdown]
+# And clipping: one more pass over every gradient per optimizer step, to measure the global
+# norm and scale. Its cost grows with the number of parameters, not with the batch, so it is
+# small next to the forward and backward passes.
+
+# %%
+viz.plot_clipping_cost(Trainer, x_train, y_train)
+
+# %% [markdown]
 # ## What you built
 #
 # A schedule that is a pure function of the epoch; clipping that shortens a step without
@@ -668,3 +781,132 @@ with viz.demo():
 # trains the wrong model without a word. The same pieces, under the same names, drive
 # `torch.optim.lr_scheduler`, `torch.nn.utils.clip_grad_norm_` and the training loops of
 # PyTorch Lightning and fastai.
+
+# %% [markdown]
+# ## Reflection
+#
+# The checks judged your code; these questions ask why it has to be that way. Answer each in
+# the markdown cell under it, in a few sentences of your own, and reason from what you built
+# and what this notebook showed you: the clipping demo, the accumulation plot, the digits run,
+# and the measurements of section 5. Numbers you worked out or measured make an answer
+# stronger than adjectives. A person reads
+# and grades these answers by hand (the points are in `GRADING.md`, on top of the 100 the
+# checks give); an answer left as it is earns nothing. Double-click a cell to write in it.
+
+# %% [markdown]
+# ### R1. One norm for all gradients (3 points)
+#
+# `clip_grad_norm` scales every gradient by the same factor, computed from the global norm.
+# Suppose it clipped each parameter's gradient to `max_norm` on its own instead. Take the
+# demo of section 2 (gradients of norms 3 and 4, clipped to 1): what update does each rule
+# hand the optimizer, and which one still points where the gradient pointed? What happens to
+# the per-tensor rule's total step as a model gets more parameter tensors?
+
+# %% [markdown] grade_id="reflection_clipping" points=3 manual
+# ### BEGIN SOLUTION
+# Global clipping divides both gradients by 5, the norm of (3, 4): they become 0.6 and 0.8,
+# the same direction as before with total length 1. Clipping each tensor to 1 on its own gives
+# 1 and 1: the parts change their ratio from 3:4 to 1:1, so the step turns towards the
+# parameter whose gradient was small, and it is no longer the steepest-descent direction.
+# With k tensors the per-tensor rule lets the total step grow up to sqrt(k) times max_norm,
+# so the bound depends on how the model is split into tensors. When every tensor is below
+# max_norm both rules do nothing at all.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### R2. What a resume needs (3 points)
+#
+# Check 6.1 trains N epochs, saves, loads into fresh objects, trains M more, and wants the
+# very weights of N + M epochs in one go. Your checkpoint carries the optimizer's state
+# (momentum, or Adam's moments and step counts), the random state of Dropout, the data order's
+# seed, and the epoch and step counters. For each of the four, say what the resumed run would
+# do differently if the file left it out, and whether you would notice it in the loss curve.
+
+# %% [markdown] grade_id="reflection_resume" points=3 manual
+# ### BEGIN SOLUTION
+# Without Adam's moments the resumed run restarts them at zero with a step count of 1: bias
+# correction then makes the first updates close to lr times the sign of the gradient, much
+# larger than the converged run's, a bump in the loss right after the resume (for SGD with
+# momentum the velocity is lost and the first steps are smaller). Without Dropout's random
+# state the resumed run drops other units than the uninterrupted one: the same model in
+# distribution, but not the same weights, and no curve shows it. Without the data seed the
+# loader replays other batches in another order: again a different run that looks normal.
+# Without the epoch the schedule starts from max_lr again, a jump of the learning rate and a
+# visible rise of the loss; without the step count the counts and logs restart.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### R3. When accumulation is the right trade (2 points)
+#
+# `accumulation_steps = k` gives the step of a batch k times larger. Section 5 measured both
+# ways to that step, memory and time against the batch size. What does accumulation save, and
+# what does it cost, compared with running that large batch at once, and compared with taking
+# a step after every small batch? Say when you would choose it.
+
+# %% [markdown] grade_id="reflection_accumulation" points=2 manual
+# ### BEGIN SOLUTION
+# Accumulation saves memory: only one small batch's activations are alive at a time, while
+# the gradient buffer has the size of the parameters whatever k is. It costs time: k forward
+# and backward passes run one after another, on smaller arrays that use the hardware less
+# well, to produce the one step that a big batch would give in a single pass. Against a step
+# after every small batch it makes k times fewer and less noisy steps per epoch. It is the
+# right trade when the batch size you want (for stable steps, or to match a recipe) does not
+# fit in memory; if it fits, the big batch is faster, and if small noisy steps are fine,
+# stepping every batch is simpler.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### R4. The memory of Adam and SGD (2 points)
+#
+# The digits MLP has 4,810 float32 parameters. From your `training_memory` in section 5,
+# give the bytes held for the parameters, their gradients, and the optimizer's state, with
+# plain SGD, SGD with momentum, and Adam, and explain the ratios. What do they mean for the
+# size of a checkpoint, and for a model with a billion parameters?
+
+# %% [markdown] grade_id="reflection_optimizer_memory" points=2 manual
+# ### BEGIN SOLUTION
+# One copy of the parameters is 4,810 x 4 bytes, about 19 KB. Plain SGD keeps no state: the
+# weights and the gradients, 2 copies (38 KB). Momentum adds one buffer per parameter: 3
+# copies (58 KB). Adam keeps two moments, exp_avg and exp_avg_sq, and a step count: 4 copies
+# (77 KB). A checkpoint stores the weights and the optimizer state, so an Adam checkpoint is
+# about three times the weights alone. For a billion parameters Adam's state is 8 GB on top of
+# 4 GB of weights and 4 GB of gradients, which is why large models shard or compress it.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### R5. Why a cosine, and where its minimum goes (2 points)
+#
+# The digits run anneals from 0.1 to 0.001 over 20 epochs. Why not train at 0.1 throughout,
+# or at 0.001 throughout? Where should the schedule reach `min_lr`, and what happens to a run
+# that goes on past `total_epochs` with your schedule and with one that climbs back up?
+
+# %% [markdown] grade_id="reflection_schedule" points=2 manual
+# ### BEGIN SOLUTION
+# A rate of 0.1 throughout makes fast progress early but keeps bouncing around the minimum at
+# the end; 0.001 throughout would settle but needs far more epochs to get anywhere. The cosine
+# spends the first epochs near the high rate, lowers it smoothly, and flattens out at the
+# bottom, so the last epochs take small careful steps. The minimum belongs at the last planned
+# epoch: reached too early, the rest of the run crawls at min_lr; never reached, the run ends
+# while its steps are still large. Past total_epochs my schedule stays at min_lr, so extra
+# epochs only fine-tune; a schedule that climbs back up raises the rate again and can undo
+# the settling.
+# ### END SOLUTION
+
+# %% [markdown]
+# ### R6. How often to checkpoint (2 points)
+#
+# Saving costs time and disk; not saving costs the work since the last save when a run dies.
+# Using what a checkpoint of this Trainer holds and the sizes section 5 measured, say how you
+# would choose the interval, for the digits run and for a run of several days on a machine
+# that fails now and then.
+
+# %% [markdown] grade_id="reflection_checkpoint_interval" points=2 manual
+# ### BEGIN SOLUTION
+# A crash loses on average half an interval of training, while each save costs writing the
+# weights, the optimizer state and the history. For the digits run a save is under a hundred
+# kilobytes and takes milliseconds, so once per epoch costs nothing and loses at most one
+# short epoch. For a long run, balance the two: if a save takes C seconds and failures come
+# every F seconds on average, the total waste is about C/T + T/(2F) per second for an interval
+# T, smallest near T = sqrt(2 C F), so slow saves or rare failures call for longer intervals.
+# Keep the previous checkpoint too (the atomic rename makes that cheap) and save at the end.
+# ### END SOLUTION

@@ -11,7 +11,9 @@ A lab with the students' configuration serves a copy of the release (nothing wri
   notebook), and the picture is saved as build/screenshots/09-unwritten-picture.png;
 - JupyterLab's own "Run All" on it reaches the last cell: only the graded checks fail (each
   with "not written yet"), every demo cell says "not written yet: <the part>" instead of a
-  traceback (build/screenshots/10-run-all-unwritten.png).
+  traceback (build/screenshots/10-run-all-unwritten.png);
+- a written answer of the reflection arrives as "YOUR ANSWER HERE", is typed like any markdown
+  cell, renders, and is saved in its nbgrader cell (build/screenshots/11-written-answer.png).
 """
 
 from __future__ import annotations
@@ -166,3 +168,41 @@ def test_run_all_reaches_every_cell_and_only_the_checks_fail(
     page.evaluate(f"""([path, id]) => ({PANEL_JS})(path).content.widgets.find(
       (c) => c.model.id === id).node.scrollIntoView()""", [paths.NOTEBOOK, cells[demo]["id"]])
     screenshot("10-run-all-unwritten.png")
+
+
+def test_a_written_answer_is_typed_rendered_and_saved(
+        page: Page, lab: JupyterLab, screenshot: Callable[..., Path], course_dir: Path) -> None:
+    """The reflection's answer cells arrive as "YOUR ANSWER HERE" (no example answer), and a
+    student types into one as into any markdown cell: it renders, and the saved file holds the
+    answer in the same cell, its nbgrader metadata (points, graded by hand) unchanged."""
+    lab.open_notebook(page, paths.NOTEBOOK)
+    answer = "Global norm: *one factor* keeps the direction of (3, 4)."
+    index = page.evaluate(f"""(path) => ({PANEL_JS})(path).content.widgets.findIndex(
+      (c) => c.model.id === "reflection_clipping")""", paths.NOTEBOOK)
+    assert index >= 0, "no written answer reflection_clipping in the released notebook"
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell.scroll_into_view_if_needed()
+    assert cell.locator(".jp-RenderedMarkdown").inner_text().strip() == "YOUR ANSWER HERE"
+    cell.dblclick()  # a markdown cell opens for editing on a double-click
+    editor = cell.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.type(answer)
+    page.keyboard.press("Shift+Enter")  # render it
+    rendered = cell.locator(".jp-RenderedMarkdown")
+    rendered.wait_for()
+    assert rendered.locator("em").inner_text() == "one factor"
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function(f"""(path) => !({PANEL_JS})(path).model.dirty""", arg=paths.NOTEBOOK)
+    cell.scroll_into_view_if_needed()
+    screenshot("11-written-answer.png")
+    saved = json.loads((lab.root_dir / paths.NOTEBOOK).read_text())
+    written = next(c for c in saved["cells"] if c.get("id") == "reflection_clipping")
+    assert "".join(written["source"]) == answer
+    released = json.loads((course_dir / "release" / paths.ASSIGNMENT / paths.NOTEBOOK)
+                          .read_text())
+    before = next(c for c in released["cells"] if c.get("id") == "reflection_clipping")
+    assert "".join(before["source"]) == "YOUR ANSWER HERE"
+    assert written["metadata"]["nbgrader"] == before["metadata"]["nbgrader"]
+    assert (written["metadata"]["nbgrader"]["points"], written["metadata"]["nbgrader"]["grade"],
+            written["metadata"]["nbgrader"]["solution"]) == (3, True, True)

@@ -19,7 +19,7 @@ from checks import CHECKS, CheckFailed, run_all, run_check
 from tinytorch.core.training import CosineSchedule as Reference
 
 INTERNALS = re.compile(r"checks/(?:__init__|diagnose|units|loop|modes|schedule_clipping|outcomes|"
-                       r"checkpoints|fixtures)\.py")
+                       r"checkpoints|fixtures|systems)\.py")
 
 
 class _Hostile:
@@ -45,6 +45,10 @@ def _not_written(*args, **kwargs):
     raise NotImplementedError()
 
 
+def _exits(model, optimizer, batch_size):
+    raise SystemExit(3)
+
+
 class _Unwritten(Reference):
     def get_lr(self, epoch):
         raise NotImplementedError()
@@ -52,10 +56,11 @@ class _Unwritten(Reference):
 
 def test_run_all_never_raises_whatever_the_code_does() -> None:
     implementations = {"CosineSchedule": _Unwritten, "clip_grad_norm": _not_written,
-                       "Trainer": _Hostile}
+                       "Trainer": _Hostile, "training_memory": _exits}
     results = run_all(implementations)
     assert set(results) == set(CHECKS) and all(results.values())
     assert "exit()" in results["1.1"]
+    assert "SystemExit" in results["memory"]
     for message in results.values():
         assert not INTERNALS.search(message), message
 

@@ -39,7 +39,7 @@ def from_module(path: Path) -> nbformat.NotebookNode:
     notebook = from_training_source(paths.REFERENCE.read_text())
     code = path.read_text()
     for cell in notebook.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
+        if cell.metadata.get("nbgrader", {}).get("solution") and cell.cell_type == "code":
             cell.source = code
     return notebook
 

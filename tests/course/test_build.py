@@ -59,11 +59,11 @@ def test_notebook_code_is_training_py(notebook: nbformat.NotebookNode) -> None:
 
 def test_answer_cells_are_the_student_parts(notebook: nbformat.NotebookNode) -> None:
     answers = [c.metadata["nbgrader"]["grade_id"] for c in notebook.cells
-               if c.metadata.get("nbgrader", {}).get("solution")]
+               if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
     assert answers == ["answer_CosineSchedule", "answer_clip_grad_norm",
                        "answer_Trainer_train_epoch", "answer_Trainer__optimizer_step",
                        "answer_Trainer_evaluate", "answer_Trainer_save_checkpoint",
-                       "answer_Trainer_load_checkpoint"]
+                       "answer_Trainer_load_checkpoint", "answer_training_memory"]
     for cell in notebook.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
             assert cell.source.count("### BEGIN SOLUTION") == 1, cell.id
@@ -83,7 +83,7 @@ def test_graded_cells_are_locked_and_hide_another_run(notebook: nbformat.Noteboo
     """Each graded cell runs its check visibly, then in hidden tests on other data."""
     for cell in notebook.cells:
         grade = cell.metadata.get("nbgrader", {})
-        if not grade.get("grade"):
+        if not grade.get("grade") or cell.cell_type == "markdown":  # written answers: below
             continue
         assert grade["locked"] and not grade["solution"], cell.id
         check = re.search(r'run_check\("([^"]+)"', cell.source).group(1)
@@ -99,7 +99,8 @@ def test_only_graded_cells_let_run_all_go_on(notebook: nbformat.NotebookNode) ->
     runs the release so). Any other cell that raises stops it, as it should."""
     for cell in notebook.cells:
         tagged = "raises-exception" in cell.metadata.get("tags", [])
-        assert tagged == bool(cell.metadata.get("nbgrader", {}).get("grade")), cell.id
+        grade = cell.metadata.get("nbgrader", {})
+        assert tagged == bool(grade.get("grade") and not grade.get("solution")), cell.id
 
 
 def test_grading_table_lists_every_cell(notebook: nbformat.NotebookNode) -> None:

@@ -76,7 +76,7 @@ def _importing_the_reference() -> nbformat.NotebookNode:
     for cell in notebook.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
             cell.source = ("from tinytorch.core.training import CosineSchedule, Trainer, "
-                           "clip_grad_norm")
+                           "clip_grad_norm, training_memory")
     return notebook
 
 

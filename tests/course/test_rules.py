@@ -46,7 +46,7 @@ def lesson_text(notebook: nbformat.NotebookNode) -> dict[str, str]:
     since: list[str] = []
     for cell in student_view(notebook).cells:
         grading = cell.metadata.get("nbgrader", {})
-        if grading.get("solution"):
+        if grading.get("solution") and cell.cell_type == "code":
             texts[cell.id] = _words(" ".join(since + _docstrings(cell.source)))
             since = []
         elif grading.get("grade"):
@@ -103,7 +103,8 @@ def test_every_graded_check_judges_a_listed_rule(notebook: nbformat.NotebookNode
 
 def test_every_answer_cell_has_rules(notebook: nbformat.NotebookNode) -> None:
     """Each cell a student writes is told what its checks judge."""
-    answers = [c.id for c in notebook.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    answers = [c.id for c in notebook.cells if c.cell_type == "code"
+               and c.metadata.get("nbgrader", {}).get("solution")]
     assert sorted(answers) == sorted(CELLS)
     assert sorted({rule.cell for rule in RULES}) == sorted(answers)
 

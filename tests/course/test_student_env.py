@@ -332,7 +332,7 @@ def test_wheel_is_reproducible_and_holds_the_student_packages(wheel: Path,
                                                 f"{student_env.project()['project']['version']}"
                                                 ".dist-info"}
     assert "tinytorch/datasets/digits.csv.gz" in names
-    assert training.count("raise NotImplementedError()") == 7
+    assert training.count("raise NotImplementedError()") == 8
 
 
 @pytest.mark.slow
@@ -432,7 +432,7 @@ def test_the_wheel_builds_with_the_setuptools_a_plain_venv_has(wheel: Path,
         assert built.stdout.strip() == str(made)
         members = _members(made)
         assert sorted(members) == sorted(_members(wheel)), found
-        assert members["tinytorch/core/training.py"].count(b"raise NotImplementedError()") == 7
+        assert members["tinytorch/core/training.py"].count(b"raise NotImplementedError()") == 8
         made.unlink()
 
 

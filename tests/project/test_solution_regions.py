@@ -16,7 +16,7 @@ from course.solutions import strip_solutions
 
 SOURCE = Path(reference.__file__)
 STUDENT_PARTS = ["get_lr", "clip_grad_norm", "train_epoch", "_optimizer_step", "evaluate",
-                 "save_checkpoint", "load_checkpoint"]
+                 "save_checkpoint", "load_checkpoint", "training_memory"]
 
 
 def _released_module() -> types.ModuleType:
@@ -62,6 +62,7 @@ def test_release_imports_and_raises_not_implemented(tmp_path: Path) -> None:
         lambda: trainer.evaluate(loader(x, y, 4)),
         lambda: trainer.save_checkpoint(tmp_path / "c"),
         lambda: trainer.load_checkpoint(tmp_path / "c"),
+        lambda: released.training_memory(model, trainer.optimizer, 4),
     ):
         with pytest.raises(NotImplementedError):
             call()

@@ -29,9 +29,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from tinytorch.core import activations as act
+from tinytorch.core import layers as nn
+from tinytorch.core import optimizers as optim
 from tinytorch.core.autograd import no_grad
 from tinytorch.core.checkpoint import CheckpointError, read_checkpoint, write_checkpoint
-from tinytorch.core.layers import rng_owners, set_training
+from tinytorch.core.layers import modules, rng_owners, set_training
 from tinytorch.core.losses import BinaryCrossEntropyLoss, CrossEntropyLoss
 from tinytorch.core.optimizers import Optimizer, grad_array
 from tinytorch.core.tensor import Tensor
@@ -562,3 +565,64 @@ def _restore_scheduler(settings: dict[str, Any] | None, current: Any) -> Any:
     if type(current).__name__ != kind:
         raise ValueError(f"it was saved with a {kind} scheduler, this trainer has {current!r}")
     return current
+
+
+# ============================================================================ training_memory
+def training_memory(model: Any, optimizer: Optimizer, batch_size: int) -> dict[str, int]:
+    """Predict the bytes one training step keeps in memory, by component, before it runs.
+
+    Every number in tinytorch is a float32: 4 bytes. Returns a dict of whole numbers of bytes:
+
+    * ``parameters``: ``p.data.nbytes`` summed over ``model.parameters()``;
+    * ``gradients``: backward gives every parameter a gradient of its own shape and dtype, so
+      as many bytes as ``parameters``;
+    * ``optimizer_state``: the arrays the optimizer keeps for each of its parameters
+      (``optimizer.params``) once it has stepped, each the size of that parameter: none for
+      plain SGD (``momentum == 0``), one (``momentum_buffer``) for SGD with momentum, two
+      (``exp_avg`` and ``exp_avg_sq``) for Adam and AdamW (an AdamW is an Adam). Step counters
+      are Python ints: 0 bytes. Predict it from the optimizer's kind and settings:
+      ``optimizer.state`` is empty until the first step;
+    * ``activations``: the arrays one forward pass of a batch of ``batch_size`` rows creates
+      and the graph keeps until backward, layer by layer in the order ``modules(model)``
+      yields them (the order they run in, for a Sequential and for the models the checks use),
+      where ``width`` is the ``out_features`` of the last Linear before the layer:
+
+      - Linear: its output, ``4 * batch_size * out_features``;
+      - ReLU: its output and its mask (``x > 0``, 1 byte per number),
+        ``5 * batch_size * width``;
+      - Sigmoid, Tanh, Softmax: their output, which their backward reuses,
+        ``4 * batch_size * width``;
+      - Dropout with ``p > 0``: its mask and its output, ``8 * batch_size * width`` (a step
+        runs in training mode); with ``p == 0`` it returns its input and keeps nothing;
+      - anything else (a Sequential, the model object itself) keeps nothing of its own, and
+        before the first Linear nothing needs a gradient, so nothing is kept (width 0).
+
+      The input batch (the data loader holds it) and the loss are not counted;
+    * ``total``: the sum of the four.
+    """
+    batch_size = _check_count("batch_size", batch_size, 1)
+    ### BEGIN SOLUTION
+    parameters = sum(p.data.nbytes for p in model.parameters())
+    if isinstance(optimizer, optim.Adam):  # AdamW too
+        buffers = 2
+    elif isinstance(optimizer, optim.SGD):
+        buffers = 1 if optimizer.momentum > 0 else 0
+    else:
+        raise ValueError(f"no memory rule for a {type(optimizer).__name__} optimizer")
+    optimizer_state = buffers * sum(p.data.nbytes for p in optimizer.params)
+    activations, width = 0, 0
+    for layer in modules(model):
+        if isinstance(layer, nn.Linear):
+            width = layer.out_features
+            activations += 4 * batch_size * width
+        elif isinstance(layer, act.ReLU):
+            activations += 5 * batch_size * width
+        elif isinstance(layer, act.Sigmoid | act.Tanh | act.Softmax):
+            activations += 4 * batch_size * width
+        elif isinstance(layer, nn.Dropout) and layer.p > 0:
+            activations += 8 * batch_size * width
+    memory = {"parameters": parameters, "gradients": parameters,
+              "optimizer_state": optimizer_state, "activations": activations}
+    memory["total"] = sum(memory.values())
+    return memory
+    ### END SOLUTION

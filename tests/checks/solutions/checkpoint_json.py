@@ -357,3 +357,37 @@ def _fingerprint(arrays):
         h.update(repr((key, a.dtype.str, a.shape)).encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+def training_memory(model, optimizer, batch_size):
+    """Counts from each layer's own numbers; the optimizer's buffers by its buffer names."""
+    from tinytorch.core.layers import modules
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ValueError("batch_size must be a positive integer")
+    parameters = 0
+    for p in model.parameters():
+        parameters += 4 * int(np.prod(p.shape))
+    names = type(optimizer).__name__
+    if names in ("Adam", "AdamW"):
+        state = 2 * parameters
+    elif getattr(optimizer, "momentum", 0):
+        state = parameters
+    else:
+        state = 0
+    activations = 0
+    width = 0
+    for layer in modules(model):
+        name = type(layer).__name__
+        if name == "Linear":
+            width = layer.out_features
+            activations += batch_size * width * 4
+        elif name == "ReLU":
+            activations += batch_size * width * (4 + 1)
+        elif name in ("Sigmoid", "Tanh", "Softmax"):
+            activations += batch_size * width * 4
+        elif name == "Dropout" and layer.p > 0:
+            activations += batch_size * width * (4 + 4)
+    total = parameters + parameters + state + activations
+    return {"parameters": parameters, "gradients": parameters, "optimizer_state": state,
+            "activations": activations, "total": total}

@@ -379,3 +379,49 @@ def _digest(arrays, meta) -> str:
         h.update(f"{key}:{a.dtype.str}:{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+def training_memory(model, optimizer, batch_size) -> dict:
+    """Walks the layers recursively itself (no ``modules``): Sequential's list, then a
+    duck-typed model's attributes in the order they were set."""
+    from tinytorch.core.activations import ReLU, Sigmoid, Softmax, Tanh
+    from tinytorch.core.layers import Dropout, Linear, Sequential
+    from tinytorch.core.optimizers import SGD, Adam
+
+    if not _whole(batch_size) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+    def layers(obj):
+        if isinstance(obj, Sequential):
+            for inner in obj.layers:
+                yield from layers(inner)
+        elif isinstance(obj, Linear | ReLU | Sigmoid | Tanh | Softmax | Dropout):
+            yield obj
+        else:
+            for value in vars(obj).values():
+                if hasattr(value, "forward"):
+                    yield from layers(value)
+
+    params = sum(p.data.nbytes for p in model.parameters())
+    if isinstance(optimizer, Adam):
+        buffers = 2
+    elif isinstance(optimizer, SGD) and optimizer.momentum:
+        buffers = 1
+    else:
+        buffers = 0
+    per_row, width = 0, 0
+    for layer in layers(model):
+        if isinstance(layer, Linear):
+            width = layer.out_features
+            per_row += 4 * width
+        elif isinstance(layer, ReLU):
+            per_row += 5 * width
+        elif isinstance(layer, Dropout):
+            per_row += 8 * width if layer.p > 0 else 0
+        else:
+            per_row += 4 * width
+    out = {"parameters": params, "gradients": params,
+           "optimizer_state": buffers * sum(p.data.nbytes for p in optimizer.params),
+           "activations": per_row * batch_size}
+    out["total"] = sum(out.values())
+    return out

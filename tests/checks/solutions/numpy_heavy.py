@@ -356,3 +356,32 @@ class Trainer:
 def _checksum(a) -> str:
     a = np.ascontiguousarray(a)
     return hashlib.sha256(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).hexdigest()
+
+
+def training_memory(model, optimizer, batch_size):
+    """Bytes by component, from the dtypes' itemsizes and a table of bytes per kept number."""
+    from tinytorch.core.activations import ReLU, Sigmoid, Softmax, Tanh
+    from tinytorch.core.layers import Dropout, Linear, modules
+    from tinytorch.core.optimizers import SGD, Adam
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    f32, mask = np.dtype(np.float32).itemsize, np.dtype(np.bool_).itemsize
+    sizes = np.array([p.data.size for p in model.parameters()], dtype=np.int64)
+    params = int(sizes.sum()) * f32
+    copies = {SGD: lambda o: int(o.momentum != 0), Adam: lambda o: 2}
+    kind = next(k for k in copies if isinstance(optimizer, k))
+    per_number = {ReLU: f32 + mask, Sigmoid: f32, Tanh: f32, Softmax: f32}
+    kept, width = 0, 0
+    for layer in modules(model):
+        if isinstance(layer, Linear):
+            width = layer.out_features
+            kept += f32 * batch_size * width
+        elif isinstance(layer, Dropout):
+            kept += 2 * f32 * batch_size * width if layer.p else 0
+        else:
+            kept += next((b for k, b in per_number.items() if isinstance(layer, k)), 0) * \
+                batch_size * width
+    parts = {"parameters": params, "gradients": params,
+             "optimizer_state": copies[kind](optimizer) * params, "activations": kept}
+    return {**parts, "total": int(np.sum(list(parts.values())))}
