@@ -21,11 +21,17 @@ import nbformat
 import pytest
 from submissions import from_training_source, write
 
-from course import grade, paths, sandbox
+from course import grade, paths, sandbox, trusted
 
 pytestmark = pytest.mark.slow
 
 LIMIT = 20.0  # seconds a submission may run in this suite
+#: The graded cells from the first one that saves a checkpoint (6.1) to the last: an exit in
+#: save_checkpoint stops the run there, and the cells before keep their points.
+_CELLS = [(c.grade_id, c.points) for c in trusted.graded_cells()]
+_FIRST_SAVE = [g for g, _ in _CELLS].index("audit_6_1_resume_is_exact")
+FROM_SAVE_ON = [g for g, _ in _CELLS[_FIRST_SAVE:]]
+BEFORE_SAVE = sum(points for _, points in _CELLS[:_FIRST_SAVE])
 SLACK = 10.0  # process start, judging and a busy CI machine
 RELEASE = None  # the blank release notebook, loaded by the fixture
 
@@ -158,7 +164,7 @@ def _attacks() -> dict[str, tuple[Any, float]]:
     a["os-exit-at-import"] = (blank("import os\nos._exit(0)\n"), 0)
     a["os-exit-in-save"] = (lambda: _answer(_reference(), "answer_Trainer_save_checkpoint",
         "@add_to_class(Trainer)\n"
-        "def save_checkpoint(self, path):\n    import os\n    os._exit(3)\n"), 85)
+        "def save_checkpoint(self, path):\n    import os\n    os._exit(3)\n"), BEFORE_SAVE)
     a["kill-own-interpreter"] = (blank(
         "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"), 0)
     a["endless-get_lr"] = (lambda: _answer(_blank(), "answer_CosineSchedule",
@@ -415,10 +421,9 @@ def test_the_attacks_that_keep_honest_code_keep_its_points(graded: dict[str, Any
     assert reports["graded-cells-renamed-and-deleted"]["total"] == 100
     assert reports["schema-version-99"]["total"] == 100
     stopped = reports["os-exit-in-save"]
-    assert stopped["total"] == 85 and "ended early" in stopped["ended"]
+    assert stopped["total"] == BEFORE_SAVE and "ended early" in stopped["ended"]
     lost = {c["grade_id"] for c in stopped["cells"] if not c["passed"]}
-    assert lost == {"audit_6_1_resume_is_exact", "audit_6_2_checkpoint_is_complete",
-                    "checkpoint_safety"}
+    assert lost == set(FROM_SAVE_ON)
 
 
 def test_limits_end_loops_sleeps_and_floods_with_a_reason(graded: dict[str, Any]) -> None:
