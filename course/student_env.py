@@ -22,10 +22,12 @@ The student's Jupyter stack is pyproject's ``course`` extra (its pins, read from
 pyproject.toml, so there is one list of versions) without the instructor's tools. The
 configuration in ``binder/jupyter-student/`` turns nbgrader's instructor extensions off
 (formgrader, course list, create assignment) and, with no exchange to talk to, the assignment
-list and the Nbgrader menu too; the Validate button stays. It goes into the environment's
-``etc/jupyter`` (sys-prefix level), where its file names sort after ``nbgrader.json`` (which
-turns every nbgrader extension on) and therefore win. Everything here writes to ``dist/`` and
-to the student venv only: the student's working copy ``work/`` is never touched.
+list and the Nbgrader menu too; the Validate button stays, and its dialog wraps long lines
+(``jupyter_server_config.py`` makes the lab load ``custom/custom.css``). It goes into the
+environment's ``etc/jupyter`` (sys-prefix level), where its file names sort after
+``nbgrader.json`` (which turns every nbgrader extension on) and therefore win. Everything here
+writes to ``dist/`` and to the student venv only: the student's working copy ``work/`` is never
+touched.
 
 ``make lab`` needs nothing of the instructor's environment (``.venv``: tests, PyTorch,
 Playwright). Any ``python3`` runs ``stack`` (this module imports only the standard library
@@ -70,6 +72,9 @@ NO_EXCHANGE = "-no-exchange.json"
 #: its application settings folder, ``share/jupyter/lab/settings``, not from ``etc/jupyter``.
 LAB_SETTINGS = "lab-settings"
 LAB_SETTINGS_DIR = Path("share") / "jupyter" / "lab" / "settings"
+#: CONFIG's files: JSON settings, and ``jupyter_server_config.py`` with the ``custom/custom.css``
+#: it makes the lab load (nbgrader's Validate dialog wraps long lines).
+CONFIG_SUFFIXES = (".json", ".py", ".css")
 NAME = "tinytorch-student"
 #: The student's own commands, installed with the wheel (``tinytorch complete NOTEBOOK``).
 SCRIPTS = {"tinytorch": "tinytorch.complete:cli"}
@@ -291,6 +296,12 @@ def base_python() -> str:
     return str(Path(sys.base_prefix) / "bin" / "python3")
 
 
+def config_files() -> list[Path]:
+    """The files of CONFIG that install_config installs."""
+    return sorted(path for path in CONFIG.rglob("*")
+                  if path.is_file() and path.suffix in CONFIG_SUFFIXES)
+
+
 def install_config(prefix: Path, *, exchange: bool = False) -> list[Path]:
     """Copy the students' Jupyter configuration into ``prefix``/etc/jupyter (its lab setting
     defaults into ``prefix``/share/jupyter/lab/settings); with ``exchange`` (a hub with an
@@ -299,7 +310,7 @@ def install_config(prefix: Path, *, exchange: bool = False) -> list[Path]:
         raise FileNotFoundError(f"prefix {prefix} is not a folder (expected an environment's "
                                 "sys.prefix)")
     installed = []
-    for source in sorted(CONFIG.rglob("*.json")):
+    for source in config_files():
         relative = source.relative_to(CONFIG)
         if relative.parts[0] == LAB_SETTINGS:
             target = prefix / LAB_SETTINGS_DIR / relative.relative_to(LAB_SETTINGS)
@@ -319,7 +330,7 @@ def _digest(path: Path) -> str:
 
 
 def _config_digest() -> str:
-    files = sorted(CONFIG.rglob("*.json"))
+    files = config_files()
     return hashlib.sha256(b"".join(
         f.relative_to(CONFIG).as_posix().encode() + b"\0" + f.read_bytes() for f in files
     )).hexdigest()

@@ -16,7 +16,9 @@ serving the working copy ``work/07_training/`` of a release. In that lab:
 - on a student's first open (no user settings yet) no "Would you like to get notified about
   official Jupyter news?" prompt: the configuration's lab setting defaults (``overrides.d``,
   installed into the lab's application settings folder) answer it. The control, the same lab
-  without them, shows the prompt.
+  without them, shows the prompt;
+- a check message longer than the Validate dialog is wide wraps inside it (the configuration's
+  ``custom/custom.css``); the control, the same dialog with that stylesheet off, overflows.
 
 Two controls make those absences mean something: the same lab with nbgrader's defaults shows
 the instructor entries and logs the error, and the configuration for a hub with an exchange
@@ -295,3 +297,77 @@ def test_control_without_the_defaults_the_news_prompt_shows(
     assert _notification_defaults(first_open_without_defaults)["fetchNews"] == "none"
     first_open_without_defaults.open_notebook(page, paths.NOTEBOOK)
     page.get_by_text(NEWS).first.wait_for(state="visible", timeout=NEWS_WAIT * 1000)
+
+
+
+#: nbgrader's Validate dialog: one ``pre`` per failing cell's source and per error it printed.
+VALIDATION_PRES = ".jp-Dialog #validation-message pre"
+CUSTOM_CSS = 'link[rel="stylesheet"][href$="custom/custom.css"]'
+LONG_ERROR_NOTEBOOK = "07_training-long-error.ipynb"
+LONG_ERROR_CELL = "answer_CosineSchedule"
+STUB = "raise NotImplementedError()"
+#: A student's get_lr multiplying mismatched arrays: numpy's message alone is 137 characters.
+LONG_ERROR = "return float(np.ones((2, 3)) @ np.ones((4, 5)))"
+#: Each ``pre`` of the dialog as laid out: its content's width against its own, its right edge
+#: against the dialog body's, and its lines of text against the lines the browser drew.
+_PRE_LAYOUT = """(pres) => pres.map((pre) => {
+  const range = document.createRange();
+  range.selectNodeContents(pre);
+  const tops = new Set(Array.from(range.getClientRects()).map((r) => Math.round(r.top)));
+  const lines = pre.innerText.replace(/\\n$/, "").split("\\n");
+  return {scrollWidth: pre.scrollWidth, clientWidth: pre.clientWidth,
+          right: Math.round(pre.getBoundingClientRect().right),
+          bodyRight: Math.round(pre.closest(".jp-Dialog-body").getBoundingClientRect().right),
+          lines: lines.length, drawn: tops.size, longest: Math.max(...lines.map((l) => l.length)),
+          whiteSpace: getComputedStyle(pre).whiteSpace, long: pre.innerText.includes("matmul"),
+          text: pre.innerText.slice(0, 120)};
+})"""
+
+
+def _long_error_notebook(lab: JupyterLab) -> str:
+    """Beside the release in ``lab``, the release with a written ``get_lr`` that crashes with
+    numpy's long message; its name."""
+    notebook = json.loads((lab.root_dir / paths.NOTEBOOK).read_text())
+    cell = next(c for c in notebook["cells"]
+                if c["metadata"].get("nbgrader", {}).get("grade_id") == LONG_ERROR_CELL)
+    source = "".join(cell["source"])
+    assert STUB in source, f"expected the release's stub in {LONG_ERROR_CELL}:\n{source}"
+    cell["source"] = source.replace(STUB, LONG_ERROR, 1)
+    (lab.root_dir / LONG_ERROR_NOTEBOOK).write_text(json.dumps(notebook))
+    return LONG_ERROR_NOTEBOOK
+
+
+def test_validate_dialog_wraps_long_lines(
+    page: Page, first_open_lab: JupyterLab, screenshot: Callable[..., Path]
+) -> None:
+    """In a student's lab (the configuration installed as ``make lab`` installs it), a check
+    message longer than nbgrader's Validate dialog is wide wraps inside the dialog instead of
+    running off it. The control, the same dialog with the configuration's stylesheet turned
+    off, shows that the line is long enough to overflow and that the stylesheet wraps it."""
+    first_open_lab.open_notebook(page, _long_error_notebook(first_open_lab))
+    assert page.locator(CUSTOM_CSS).count() == 1, "expected the lab to load custom/custom.css"
+    page.locator(".jp-NotebookPanel-toolbar").get_by_role("button", name="Validate").click()
+    dialog = page.locator(".jp-Dialog")
+    try:
+        dialog.wait_for(state="visible", timeout=VALIDATE_TIMEOUT * 1000)
+    except Exception as error:  # Playwright's TimeoutError
+        pytest.fail(f"expected nbgrader's validation dialog within {VALIDATE_TIMEOUT:.0f} s "
+                    f"of clicking Validate ({error}). Server log:\n{first_open_lab.log_tail()}")
+    pres = page.locator(VALIDATION_PRES)
+    layout = pres.evaluate_all(_PRE_LAYOUT)
+    long = [row for row in layout if row["long"]]
+    assert len(long) == 1, ("expected one error naming numpy's matmul; the dialog shows "
+                            f"{[row['text'] for row in layout[:6]]}")
+    overflowing = [row for row in layout if row["scrollWidth"] > row["clientWidth"]
+                   or row["right"] > row["bodyRight"]]
+    assert not overflowing, f"expected every line inside the dialog; these overflow: {overflowing}"
+    assert long[0]["drawn"] > long[0]["lines"], f"expected the long line wrapped: {long[0]}"
+    screenshot("validate-dialog.png")
+
+    page.locator(CUSTOM_CSS).evaluate("(link) => { link.disabled = true; }")
+    unstyled = next(row for row in pres.evaluate_all(_PRE_LAYOUT) if row["long"])
+    assert unstyled["whiteSpace"] == "pre", unstyled
+    assert unstyled["scrollWidth"] > unstyled["clientWidth"], (
+        f"expected the control (no custom.css) to overflow: {unstyled}")
+    dialog.get_by_role("button").last.click()
+    dialog.wait_for(state="hidden")

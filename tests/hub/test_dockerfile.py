@@ -36,8 +36,7 @@ def test_it_installs_the_student_wheel_and_the_hubs_pins(text: str) -> None:
 def test_its_configuration_is_the_students_with_the_exchange_on(text: str) -> None:
     shipped = {Path(source).relative_to("binder/jupyter-student")
                for source in re.findall(r"COPY (binder/jupyter-student/\S+)", text)}
-    expected = {path.relative_to(student_env.CONFIG)
-                for path in student_env.CONFIG.rglob("*.json")
+    expected = {path.relative_to(student_env.CONFIG) for path in student_env.config_files()
                 if not path.name.endswith(student_env.NO_EXCHANGE)}
     assert shipped == expected
     for relative in shipped:
