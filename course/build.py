@@ -49,6 +49,10 @@ from course.solutions import SOLUTION_REGION
 ADD_TO_CLASS = "@add_to_class({cls})\n"
 #: The tags of a test cell: a failing check must not stop "Run All" (see the docstring).
 RUN_ON = ("raises-exception",)
+#: A demonstration cell (it runs the student's code to show it, and defines nothing a check
+#: uses) is tagged ``DEMO``: trusted grading does not run it in the sandbox (the digits run and
+#: the cost measurements would cost every submission seconds, and can only fail by themselves).
+DEMO, DEMO_CELL = "demo", "with viz.demo():"
 #: Generated beside GRADING.md (and released with it): the rules the checks hold students to.
 RULES_TABLE = paths.GRADING_TABLE.parent / "RULES.md"
 #: The students' environment on Binder; its exact Python is the students' kernel.
@@ -190,6 +194,9 @@ def _nbgrader(cell: nbformat.NotebookNode, index: int) -> None:
         cell.id = answer
     else:
         cell.id = f"cell-{index:02d}"
+        if cell.cell_type == "code" and DEMO_CELL in cell.source:
+            tags = list(meta.get("tags", []))
+            meta["tags"] = tags + [DEMO] if DEMO not in tags else tags
 
 
 def build(lesson: str, source: str) -> nbformat.NotebookNode:

@@ -15,13 +15,13 @@ the comment "No response." and needs nothing. ``waiting`` reads both from the gr
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
 from course import config, paths
+from course.intake import Unreadable, read_notebook
 
 
 @dataclass
@@ -39,12 +39,12 @@ def _sources(course: Path, student: str) -> dict[str, str]:
     path = course / "autograded" / student / paths.ASSIGNMENT / paths.NOTEBOOK
     if not path.is_file():  # a notebook nbgrader refused: only the submission has its answers
         path = course / "submitted" / student / paths.ASSIGNMENT / paths.NOTEBOOK
-    try:
-        cells = json.loads(path.read_text()).get("cells", [])
-    except (OSError, ValueError, AttributeError):
+    try:  # read like any submission: bounded and validated (a student's file may be anything)
+        cells = read_notebook(path)
+    except (OSError, Unreadable):
         return {}
     found = {}
-    for cell in cells if isinstance(cells, list) else []:
+    for cell in cells:
         meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
         if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
             source = cell.get("source", "")

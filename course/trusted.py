@@ -78,6 +78,7 @@ import nbformat
 
 from checks import judge
 from course import build, intake, paths, sandbox, slots
+from course.build import DEMO
 from course.intake import Unreadable, read_notebook
 from course.release import stage
 
@@ -145,7 +146,7 @@ def student_cells(path: Path, graded: Sequence[GradedCell]) -> list[tuple[str, s
     cells = read_notebook(path)  # every field used below is checked there
     graded_ids = {cell.grade_id for cell in graded}
     code: list[tuple[str, str]] = []
-    kept = 0  # code cells up to the last graded one: what a graded cell can see
+    kept = 0  # code cells up to the last graded or answer cell: what a graded cell can see
     position = 0
     for cell in cells:
         if cell["cell_type"] != "code":
@@ -155,10 +156,15 @@ def student_cells(path: Path, graded: Sequence[GradedCell]) -> list[tuple[str, s
         if meta.get("grade_id") in graded_ids or (meta.get("grade") and not meta.get("solution")):
             kept = len(code)
             continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        if isinstance(tags, list) and DEMO in tags and not meta.get("solution"):
+            continue  # shows the code at work, defines nothing a check uses
         source = cell.get("source", "")
         label = (f"the answer cell {meta['grade_id']}" if meta.get("solution")
                  and meta.get("grade_id") else f"code cell {position}")
         code.append((label, "".join(source) if isinstance(source, list) else source))
+        if meta.get("solution"):  # an answer is always kept, whatever graded cells were deleted
+            kept = len(code)
     return code[:kept] if kept else code
 
 

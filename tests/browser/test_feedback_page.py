@@ -20,14 +20,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import nbformat
 import pytest
 from mutants_loop_modes import MUTANTS
 from submissions import from_training_source, write
 from variants import mutant_source
 
-from course import autograde, grade, nbgrader_trusted, paths
+from course import autograde, build, grade, nbgrader_trusted, paths
 from course.feedback import graded_title
 from course.trusted import graded_cells
+
+SOURCE = nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route
@@ -57,7 +60,9 @@ def test_feedback_names_every_graded_cell_and_wraps_messages(
     html, course = feedback_page
     page.goto(html.as_uri())
     names = page.locator("#toc li a").all_inner_texts()
-    expected = [c.check for c in graded_cells()]
+    # the checks by name, then the written answers a grader grades by hand
+    expected = [c.check for c in graded_cells()] + [grade_id for grade_id, _, _ in
+                                                    build.manual_cells(SOURCE)]
     assert [n.split(":")[0] for n in names] == expected, (
         f"expected the table of contents to name the {len(expected)} graded cells by their "
         f"check, in order; it reads {names}")

@@ -78,9 +78,9 @@ def test_every_failing_check_says_first_which_cell_raised(tmp_path: Path) -> Non
     path = write(_missing_parenthesis(from_training_source(paths.REFERENCE.read_text())),
                  tmp_path / "carol.ipynb")
     report = grade.grade([path], jobs=1)[0]
-    raised = report["cells_that_raised"]
-    assert [(r["cell"], r["error"]) for r in raised] == [
-        ("the answer cell answer_Trainer_train_epoch", "SyntaxError")]
+    raised = report["cells_that_raised"]  # later cells that use train_epoch may raise too
+    assert (raised[0]["cell"], raised[0]["error"]) == (
+        "the answer cell answer_Trainer_train_epoch", "SyntaxError")
     assert isinstance(raised[0]["line"], int)
     failing = [c for c in report["cells"] if not c["passed"]]
     assert failing and all(c["message"].startswith(

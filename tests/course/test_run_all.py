@@ -30,6 +30,8 @@ DEMOS = {
     "with viz.demo():\n    schedule = CosineSchedule(": "CosineSchedule.get_lr",
     "a, b = Tensor(": "clip_grad_norm",
     "with viz.demo():\n    history = viz.train_live(": "Trainer.train_epoch",
+    "from tinytorch.core.optimizers import Adam\n\nwith viz.demo():": "training_memory",
+    "with viz.demo():\n    measured = viz.measure_epoch(": "Trainer.train_epoch",
 }
 
 

@@ -251,7 +251,7 @@ def test_the_suite_has_at_least_10_attacks() -> None:
 @pytest.mark.parametrize("name", list(_attacks()))
 def test_an_attack_costs_only_its_own_grade(graded: dict[str, Any], name: str) -> None:
     report = graded["reports"][name]
-    assert report["max_total"] == 100 and len(report["cells"]) == 21
+    assert report["max_total"] == 100 and len(report["cells"]) == len(trusted.graded_cells())
     assert report["total"] <= graded["baselines"][name], json.dumps(report, indent=1)[:3000]
     assert report["judge_seconds"] <= JUDGE_SECONDS, report["judge_seconds"]
     assert report["peak_memory_mb"] is None or report["peak_memory_mb"] <= MEMORY_MB, \
