@@ -48,3 +48,22 @@ def write(notebook: nbformat.NotebookNode, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)
     return path
+
+
+def with_cell(notebook: nbformat.NotebookNode, code: str, *, at: int = 2
+              ) -> nbformat.NotebookNode:
+    """``notebook`` with a code cell holding ``code`` inserted before its ``at``-th code cell
+    (a cell a student added)."""
+    code_cells = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
+    notebook.cells.insert(code_cells[min(at, len(code_cells) - 1)],
+                          nbformat.v4.new_code_cell(code))
+    return notebook
+
+
+def answer(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
+    """``notebook`` with the cell ``grade_id`` holding ``code`` instead (a student's answer)."""
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.source = code
+            return notebook
+    raise AssertionError(f"no cell {grade_id}")

@@ -19,7 +19,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from submissions import from_training_source, write
+from submissions import answer, from_training_source, with_cell, write
 
 from course import grade, paths, sandbox, trusted
 
@@ -41,21 +41,6 @@ def _blank() -> nbformat.NotebookNode:
     return nbformat.reads(RELEASE, as_version=4)
 
 
-def _with_cell(notebook: nbformat.NotebookNode, code: str, *, at: int = 2
-               ) -> nbformat.NotebookNode:
-    code_cells = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
-    notebook.cells.insert(code_cells[min(at, len(code_cells) - 1)],
-                          nbformat.v4.new_code_cell(code))
-    return notebook
-
-
-def _answer(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
-    for cell in notebook.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            cell.source = code
-            return notebook
-    raise AssertionError(f"no cell {grade_id}")
-
 
 def _reference() -> nbformat.NotebookNode:
     return from_training_source(paths.REFERENCE.read_text())
@@ -70,7 +55,7 @@ def _attacks() -> dict[str, tuple[Any, float]]:
     a: dict[str, tuple[Any, float]] = {}
 
     def blank(code: str) -> Any:
-        return lambda: _with_cell(_blank(), code)
+        return lambda: with_cell(_blank(), code)
 
     # --- rebinding or patching the checks
     a["rebind-run_check"] = (blank(
@@ -100,7 +85,7 @@ def _attacks() -> dict[str, tuple[Any, float]]:
         "r.Recorder.call = lambda self, proxy, args, kwargs: 0.1\n"
         "r.Recorder.get = lambda self, proxy, attr: (lambda *a, **k: 0.1)\n"), 0)
     # --- lying objects and forged replies
-    a["lying-float-from-get_lr"] = (lambda: _answer(_blank(), "answer_CosineSchedule",
+    a["lying-float-from-get_lr"] = (lambda: answer(_blank(), "answer_CosineSchedule",
         "class Liar(float):\n    def __eq__(self, o): return True\n"
         "    def __sub__(self, o): return 0.0\n    __rsub__ = __sub__\n"
         "    def __abs__(self): return 0.0\n"
@@ -162,12 +147,12 @@ def _attacks() -> dict[str, tuple[Any, float]]:
     # --- stopping the run
     a["exit-in-a-cell"] = (blank("exit()\n"), 0)
     a["os-exit-at-import"] = (blank("import os\nos._exit(0)\n"), 0)
-    a["os-exit-in-save"] = (lambda: _answer(_reference(), "answer_Trainer_save_checkpoint",
+    a["os-exit-in-save"] = (lambda: answer(_reference(), "answer_Trainer_save_checkpoint",
         "@add_to_class(Trainer)\n"
         "def save_checkpoint(self, path):\n    import os\n    os._exit(3)\n"), BEFORE_SAVE)
     a["kill-own-interpreter"] = (blank(
         "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"), 0)
-    a["endless-get_lr"] = (lambda: _answer(_blank(), "answer_CosineSchedule",
+    a["endless-get_lr"] = (lambda: answer(_blank(), "answer_CosineSchedule",
         "class CosineSchedule:\n"
         "    def __init__(self, max_lr=0.1, min_lr=0.01, total_epochs=100): pass\n"
         "    def get_lr(self, epoch):\n        while True: pass\n"), 0)
@@ -267,7 +252,7 @@ def _forger(*, write: bool) -> nbformat.NotebookNode:
     last = max(i for i, c in enumerate(code)
                if c.metadata.get("nbgrader", {}).get("grade")
                and not c.metadata.get("nbgrader", {}).get("solution"))
-    return _with_cell(notebook, f"WRITE = {write}\n" + FORGER, at=last)
+    return with_cell(notebook, f"WRITE = {write}\n" + FORGER, at=last)
 
 
 def _sleepy() -> nbformat.NotebookNode:

@@ -27,7 +27,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from submissions import from_training_source, write
+from submissions import answer, from_training_source, with_cell, write
 
 from course import autograde, grade, intake, paths, sandbox, trusted
 
@@ -61,21 +61,6 @@ def _reference() -> nbformat.NotebookNode:
     return from_training_source(paths.REFERENCE.read_text())
 
 
-def _with_cell(notebook: nbformat.NotebookNode, code: str, *, at: int = 2
-               ) -> nbformat.NotebookNode:
-    code_cells = [i for i, c in enumerate(notebook.cells) if c.cell_type == "code"]
-    notebook.cells.insert(code_cells[min(at, len(code_cells) - 1)],
-                          nbformat.v4.new_code_cell(code))
-    return notebook
-
-
-def _answer(notebook: nbformat.NotebookNode, grade_id: str, code: str) -> nbformat.NotebookNode:
-    for cell in notebook.cells:
-        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
-            cell.source = code
-            return notebook
-    raise AssertionError(f"no cell {grade_id}")
-
 
 def _saving(body: str) -> nbformat.NotebookNode:
     """The reference whose save_checkpoint writes ``checkpoint()``'s bytes (built once), and
@@ -88,8 +73,8 @@ def _saving(body: str) -> nbformat.NotebookNode:
             "    if not _BYTES:\n        _BYTES.append(checkpoint())\n"
             "    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)\n"
             "    with open(path, 'wb') as f:\n        f.write(_BYTES[0])\n")
-    notebook = _answer(_reference(), "answer_Trainer_save_checkpoint", code)
-    return _answer(notebook, "answer_Trainer_load_checkpoint",
+    notebook = answer(_reference(), "answer_Trainer_save_checkpoint", code)
+    return answer(notebook, "answer_Trainer_load_checkpoint",
                    "@add_to_class(Trainer)\ndef load_checkpoint(self, path):\n"
                    "    raise ValueError('not read')\n")
 
@@ -99,10 +84,10 @@ def _attacks() -> dict[str, tuple[Any, float]]:
     a: dict[str, tuple[Any, float]] = {}
 
     def blank(code: str) -> Any:
-        return lambda: _with_cell(_blank(), code)
+        return lambda: with_cell(_blank(), code)
 
     # --- exceptions the judge must not re-raise as such
-    a["sys-exit-in-get_lr"] = (lambda: _answer(_blank(), "answer_CosineSchedule",
+    a["sys-exit-in-get_lr"] = (lambda: answer(_blank(), "answer_CosineSchedule",
         "import sys\n"
         "class CosineSchedule:\n"
         "    def __init__(self, max_lr=0.1, min_lr=0.01, total_epochs=100): pass\n"
@@ -146,13 +131,13 @@ def _attacks() -> dict[str, tuple[Any, float]]:
         "    d.update(type='TypeError', base='TypeError', text='a' * 120000 + '() takes',\n"
         "             frames=[['cell', 'f' * 100, 's']] * 2000)\n    return d\n"
         "r.encode_error = forged\n"), 0)
-    a["nan-error-text-for-the-names-regex"] = (lambda: _with_cell(_reference(),
+    a["nan-error-text-for-the-names-regex"] = (lambda: with_cell(_reference(),
         "import checks.replay as r\n_real = r.encode_error\n"
         "def forged(error):\n    d = _real(error)\n"
         "    if d['type'] == 'TrainingDivergedError':\n"
         "        d['text'] = 'epoch' * 24000\n    return d\n"
         "r.encode_error = forged\n", at=1), NAN_MESSAGE_CELLS)
-    a["20000-file-names-per-save"] = (lambda: _with_cell(_reference(),
+    a["20000-file-names-per-save"] = (lambda: with_cell(_reference(),
         "import checks.replay as r\n"
         "r._folder_state = lambda folder: {f'f{i}': 'AAAA' for i in range(20000)}\n", at=1),
         CHECKPOINT_CELLS)
