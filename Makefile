@@ -104,14 +104,16 @@ nbval: setup  ## run the source notebook top to bottom under nbval (errors fail)
 
 # A real JupyterHub for a demo class (course/hub.py): an instructor and three students as Unix
 # accounts (root only), each student's server from the student environment (build/hub/
-# student-venv: the student wheel, the Jupyter stack, jupyterhub), the instructor's from .venv,
-# nbgrader's exchange (1777) and course id. It prints the URL and the accounts' passwords;
-# Ctrl-C stops it all and removes the accounts.
+# student-venv: the student wheel, the Jupyter stack, jupyterhub), the instructor's from
+# build/hub/instructor-venv (this repository, editable, with the course and hub extras), both made
+# from a Python every account can run; nbgrader's exchange (1777) and course id. It prints the URL
+# and the accounts' passwords; Ctrl-C stops it all and removes the accounts.
 HUB_STAMP := $(VENV)/.hub-installed
-hub-deps: setup  ## install what make hub needs: jupyterhub (pyproject's hub extra) and configurable-http-proxy (npm, build/hub)
+hub-deps: setup  ## install what make hub needs: configurable-http-proxy (npm) and the hub's environments (build/hub)
 	@test -f $(HUB_STAMP) -a $(HUB_STAMP) -nt pyproject.toml || { \
 	  $(PY) -m pip install --quiet -e '.[hub]' && touch $(HUB_STAMP); }
-	@$(PY) -c "from course import hub; print(hub.ensure_proxy())"
+	@$(PY) -c "from course import hub; print(hub.ensure_proxy()); \
+	  print(hub.student_environment()); print(hub.instructor_environment())"
 
 hub: hub-deps  ## start a local JupyterHub for a demo class (as root; Ctrl-C stops and removes it)
 	$(PY) -m course.hub $(if $(PORT),--port $(PORT))

@@ -15,9 +15,13 @@ What it sets up, as the instructor guide's "On a JupyterHub with nbgrader" descr
   (Module 07 stripped, ``checks``, the ``tinytorch complete`` command), the Jupyter stack at
   the course's pins, ``jupyterhub`` (its single-user server) and the students' configuration
   with the exchange on (``course.student_env.install_config(exchange=True)``): no solution,
-  no ``course``, no formgrader. The instructor's comes from the instructor's environment
-  (``.venv``: nbgrader's formgrader and every course tool), in a home holding the course root
-  ``~/course`` (``nbgrader_config.py`` and ``source/``; the gradebook is made there).
+  no ``course``, no formgrader. The instructor's comes from the instructor's environment,
+  ``build/hub/instructor-venv/`` (this repository installed editable with the course's Jupyter
+  stack and jupyterhub: nbgrader's formgrader and every course tool; the hub itself runs from
+  it too), in a home holding the course root ``~/course`` (``nbgrader_config.py`` and
+  ``source/``; the gradebook is made there). Both are made from a Python every account can
+  run: this environment's base Python, or ``/usr/bin/python3`` when that one lives where the
+  accounts cannot reach (a pyenv Python in root's 0700 home).
 - **nbgrader's exchange.** ``build/hub/exchange``, mode 1777 (everyone writes, nobody removes
   another's files), and ``course_id`` ``tinytorch-07-training``, given to every server in an
   ``nbgrader_config.py`` on its ``JUPYTER_CONFIG_PATH`` (``build/hub/etc/<role>/``).
@@ -27,10 +31,10 @@ What it sets up, as the instructor guide's "On a JupyterHub with nbgrader" descr
 It prints the hub's address and the accounts. Ctrl-C (or SIGTERM) stops the hub, which stops
 every server and the proxy; any process left running as a demo account is killed, by process
 id, the accounts and their homes are removed (``userdel -r``), and so is the exchange. The
-student environment and the proxy stay in ``build/hub/`` for the next run.
+environments and the proxy stay in ``build/hub/`` for the next run.
 
 The hub's own state (its configuration, database, cookie secret, log) is in
-``build/hub/run/``, readable by root only. The student environment and the exchange are under
+``build/hub/run/``, readable by root only. The environments and the exchange are under
 the repository, so every account must be able to traverse it: on this demo machine the
 students can read the checkout itself, the reference solution included. On a real hub the
 course lives in the instructor's home and students get an image built from the student wheel
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import pwd
@@ -65,7 +70,12 @@ HUB = paths.REPO / "build" / "hub"
 PROXY_VERSION = "5.3.0"
 PROXY = HUB / "node_modules" / ".bin" / "configurable-http-proxy"
 STUDENT_VENV = HUB / "student-venv"
-INSTRUCTOR_PYTHON = paths.REPO / ".venv" / "bin" / "python"
+#: The instructor's server (and the hub itself): this repository with the course and hub extras.
+INSTRUCTOR_VENV = HUB / "instructor-venv"
+INSTRUCTOR_PYTHON = INSTRUCTOR_VENV / "bin" / "python"
+#: The system's Python: the hub's environments are made from it when this environment's base
+#: Python is out of the accounts' reach (a pyenv or conda Python in root's home).
+SYSTEM_PYTHON = Path("/usr/bin/python3")
 COURSE_ID = "tinytorch-07-training"
 INSTRUCTOR = "tt-instructor"
 STUDENTS = ("tt-alice", "tt-bob", "tt-carol")
@@ -114,31 +124,77 @@ def _pip(python: Path, *args: str) -> None:
                        f"{done.stdout}{done.stderr}")
 
 
-def student_environment(venv: Path = STUDENT_VENV, *, source: Path | None = None,
-                        wheel: Path | None = None) -> Path:
-    """The students' servers' environment in ``venv``: the student environment
-    (``course.student_env.ensure_venv`` from ``wheel``, or a hard-linked copy of the student
-    venv ``source``), plus the hub's single-user server (``hub_requirements``) and the students'
-    configuration with the exchange on. Readable by every account. Returns its Python."""
-    if source is not None and not (venv / "bin" / "python").exists():
-        copied = subprocess.run(["cp", "-al", str(source), str(venv)], capture_output=True,
-                                text=True)
-        if copied.returncode != 0:
-            shutil.rmtree(venv, ignore_errors=True)
-            shutil.copytree(source, venv, symlinks=True)
-    elif source is None:
-        student_env.ensure_venv(venv, wheel)
+def base_python() -> str:
+    """The interpreter the hub's environments are made from: every account must be able to run
+    it. This environment's base Python if they can, else the system's ``/usr/bin/python3``."""
+    tried = []
+    for candidate in (Path(student_env.base_python()), SYSTEM_PYTHON):
+        if candidate.is_file():
+            folder = blocked(candidate)
+            if folder is None:
+                return str(candidate)
+            tried.append(f"{candidate} (under {folder}, which other accounts cannot traverse)")
+        else:
+            tried.append(f"{candidate} (missing)")
+    raise HubError("no Python every account can run, to make the hub's environments from: "
+                   + "; ".join(tried) + ". Install Debian's python3 and python3-venv.")
+
+
+def _usable(venv: Path) -> None:
+    """Remove ``venv`` if the accounts could not run its Python (made from a Python they cannot
+    reach, or broken): it is made again."""
     python = venv / "bin" / "python"
-    _pip(python, *hub_requirements())
-    student_env.install_config(venv, exchange=True)
+    if python.is_symlink() or python.exists():
+        if not python.exists() or blocked(python) is not None:
+            shutil.rmtree(venv)
+
+
+def _reachable(venv: Path) -> None:
     for folder in (venv, *venv.parents):
         if folder == Path("/"):
             break
         mode = folder.stat().st_mode
         if not mode & stat.S_IXOTH:
             raise HubError(f"{folder} cannot be traversed by other accounts (mode "
-                           f"{stat.S_IMODE(mode):o}): the students' servers could not start "
-                           f"from {venv}")
+                           f"{stat.S_IMODE(mode):o}): no server could start from {venv}")
+
+
+def student_environment(venv: Path = STUDENT_VENV, *, wheel: Path | None = None) -> Path:
+    """The students' servers' environment in ``venv``: the student environment
+    (``course.student_env.ensure_venv``, from ``wheel`` or the wheel built now) made from a
+    Python every account can run, plus the hub's single-user server (``hub_requirements``) and
+    the students' configuration with the exchange on. No solution, no ``course``. Returns its
+    Python."""
+    _usable(venv)
+    if student_env.ensure_venv(venv, wheel, base=base_python()) or not _has_hub(venv):
+        _pip(venv / "bin" / "python", *hub_requirements())
+    student_env.install_config(venv, exchange=True)
+    _reachable(venv)
+    return venv / "bin" / "python"
+
+
+def _has_hub(venv: Path) -> bool:
+    return any((venv / "lib").glob("python3*/site-packages/jupyterhub/singleuser"))
+
+
+def instructor_environment(venv: Path = INSTRUCTOR_VENV) -> Path:
+    """The instructor's servers' (and the hub's) environment in ``venv``: this repository
+    installed editable with the course's Jupyter stack and jupyterhub, made from a Python every
+    account can run; reinstalled only when pyproject.toml changed. Returns its Python."""
+    _usable(venv)
+    python = venv / "bin" / "python"
+    stamp = venv / ".hub-installed"
+    wanted = hashlib.sha256((paths.REPO / "pyproject.toml").read_bytes()).hexdigest()
+    if not (python.exists() and stamp.is_file() and stamp.read_text() == wanted):
+        if not python.exists():
+            made = subprocess.run([base_python(), "-m", "venv", str(venv)], capture_output=True,
+                                  text=True)
+            if made.returncode != 0:
+                raise HubError(f"could not make {venv}:\n{made.stdout}{made.stderr}")
+        stamp.unlink(missing_ok=True)
+        _pip(python, "-e", f"{paths.REPO}[course,hub]")
+        stamp.write_text(wanted)
+    _reachable(venv)
     return python
 
 
@@ -461,19 +517,6 @@ def main(argv: list[str] | None = None) -> int:
         print("make hub makes real Unix accounts (useradd) and runs each user's server as "
               "that user: run it as root (sudo make hub). Nothing was changed.", file=sys.stderr)
         return 2
-    try:
-        import jupyterhub  # noqa: F401
-    except ImportError:
-        print("jupyterhub is not installed in this environment: run `make hub-deps`",
-              file=sys.stderr)
-        return 2
-    folder = blocked(INSTRUCTOR_PYTHON)
-    if folder is not None:
-        print(f"error: the servers would run {INSTRUCTOR_PYTHON.resolve()}, but {folder} cannot "
-              "be traversed by other accounts: build the environments from a Python every "
-              "account can run (make PYTHON=/usr/bin/python3 clean setup). Nothing was changed.",
-              file=sys.stderr)
-        return 2
     started = time.monotonic()
     stop = {"now": False}
 
@@ -482,10 +525,11 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, interrupted)
     try:
-        print("the proxy (npm) and the students' environment (a minute the first time)",
-              file=sys.stderr, flush=True)
+        print("the proxy (npm), the students' and the instructor's environments (two minutes "
+              "the first time)", file=sys.stderr, flush=True)
         proxy = ensure_proxy()
         student_python = student_environment()
+        instructor_environment()
         hub = Hub(demo_accounts(student_python), port=args.port, proxy=proxy)
         with hub.running():
             print(f"\nThe demo hub is up after {time.monotonic() - started:.0f} s: {hub.url}\n"

@@ -343,10 +343,13 @@ def _run(command: list[str]) -> None:
                            f"{result.stdout}{result.stderr}")
 
 
-def ensure_venv(venv: Path = VENV, wheel: Path | None = None) -> bool:
+def ensure_venv(venv: Path = VENV, wheel: Path | None = None, *,
+                base: str | None = None) -> bool:
     """Make ``venv`` the student's environment: the wheel (built now unless given), the
-    Jupyter stack at pyproject's pins and the student configuration. Return False when it
-    already held exactly these (nothing is reinstalled), True when it installed them."""
+    Jupyter stack at pyproject's pins and the student configuration. A new venv is made from
+    ``base`` (default: ``base_python()``; a hub's accounts need one they can all run). Return
+    False when it already held exactly these (nothing is reinstalled), True when it installed
+    them."""
     venv = venv.resolve()
     work = (paths.REPO / "work").resolve()
     if venv == work or work in venv.parents:
@@ -367,7 +370,7 @@ def ensure_venv(venv: Path = VENV, wheel: Path | None = None) -> bool:
     print(f"installing the student's environment into {venv}: the student wheel, the Jupyter "
           "stack (a minute, unless `stack` installed it) and the configuration", file=sys.stderr)
     if not python.is_file():
-        _run([base_python(), "-m", "venv", str(venv)])
+        _run([base or base_python(), "-m", "venv", str(venv)])
     stamp.unlink(missing_ok=True)  # a failed install below is retried on the next run
     pip = [str(python), "-m", "pip", "install", "--quiet"]
     _run([*pip, str(wheel), *wanted["requirements"]])

@@ -11,7 +11,8 @@ must: a student whose server runs from the instructor's environment (`import cou
 its Python is the instructor's), and the exchange made world-writable without the sticky bit.
 
 Needs root (real Unix accounts, a server per user): skipped loudly otherwise; CI runs as root.
-`make hub-deps` installs jupyterhub and configurable-http-proxy (.ci/run does)."""
+`make hub-deps` installs configurable-http-proxy and the hub's environments, made from a Python
+every account can run (build/hub/; .ci/run does)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import os
 import secrets
 import shutil
 import time
+import urllib.error
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,33 +37,27 @@ if os.geteuid() != 0:
     pytest.skip("NOT TESTED: the walls between hub accounts need root (useradd, a server per "
                 "user); run the tests as root (CI does)", allow_module_level=True)
 
-if (blocked := hubmod.blocked(hubmod.INSTRUCTOR_PYTHON)) is not None:
-    pytest.skip(f"NOT TESTED: the walls between hub accounts: this machine's Python "
-                f"({hubmod.INSTRUCTOR_PYTHON.resolve()}) is under {blocked}, which the hub's "
-                "accounts cannot traverse, so no server could start as them; build .venv from "
-                "a Python every account can run", allow_module_level=True)
-
 PREFIX = "ttw"  # account names of this test: never the demo's (make hub may run beside it)
 STUDENT, CLASSMATE, MISCONFIGURED = f"{PREFIX}-alice", f"{PREFIX}-bob", f"{PREFIX}-mallory"
 INSTRUCTOR = f"{PREFIX}-instructor"
 
 
 @pytest.fixture(scope="module")
-def student_python(lab_venv: Path) -> Iterator[Path]:
-    """The students' servers' environment: a hard-linked copy of the session's student venv
-    (made from the wheel alone), with jupyterhub and the exchange configuration, in a folder
-    every account can read."""
-    folder = Path(f"/tmp/{PREFIX}-hub-env-{secrets.token_hex(4)}")
-    folder.mkdir(mode=0o755)
-    folder.chmod(0o755)
-    try:
-        yield hubmod.student_environment(folder / "student-venv", source=lab_venv)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def student_python() -> Path:
+    """The students' servers' environment as `make hub` uses it (build/hub/student-venv: the
+    student wheel of this checkout, jupyterhub, the exchange configuration), made from a Python
+    every account can run; `make hub-deps` made it, so this only checks it is current."""
+    return hubmod.student_environment()
 
 
 @pytest.fixture(scope="module")
-def hub(student_python: Path) -> Iterator[hubmod.Hub]:
+def instructor_python() -> Path:
+    """The instructor's servers' environment (build/hub/instructor-venv)."""
+    return hubmod.instructor_environment()
+
+
+@pytest.fixture(scope="module")
+def hub(student_python: Path, instructor_python: Path) -> Iterator[hubmod.Hub]:
     for name in (INSTRUCTOR, STUDENT, CLASSMATE, MISCONFIGURED):
         if hubmod.exists(name):
             pytest.fail(f"the account {name} exists before the test: remove it (userdel -r)")
@@ -72,15 +68,15 @@ def hub(student_python: Path) -> Iterator[hubmod.Hub]:
     root = Path(f"/tmp/{PREFIX}-hub-{secrets.token_hex(4)}")
     root.mkdir(mode=0o755)
     root.chmod(0o755)
-    accounts = [hubmod.Account(INSTRUCTOR, "instructor", hubmod.INSTRUCTOR_PYTHON),
+    accounts = [hubmod.Account(INSTRUCTOR, "instructor", instructor_python),
                 hubmod.Account(STUDENT, "student", student_python),
                 hubmod.Account(CLASSMATE, "student", student_python),
                 # the variant: a student whose server is (wrongly) the instructor's environment
-                hubmod.Account(MISCONFIGURED, "student", hubmod.INSTRUCTOR_PYTHON)]
+                hubmod.Account(MISCONFIGURED, "student", instructor_python)]
     made = hubmod.Hub(accounts, root=root, port=hubmod.free_port(),
                       service_token=secrets.token_hex(24))
     try:
-        with made.running():
+        with made.running(instructor_python):
             _seed(made)
             yield made
     finally:
@@ -163,15 +159,21 @@ def breaches(seen: dict, student: str, student_prefix: Path) -> list[str]:
 
 
 def _start_server(hub: hubmod.Hub, name: str) -> None:
-    hub.api(f"/users/{name}/server", method="POST")
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        server = hub.api(f"/users/{name}")["servers"].get("", {})
-        if server.get("ready"):
-            return
-        time.sleep(0.5)
-    log = (hub.run_dir / "jupyterhub.log").read_text(errors="replace")[-3000:]
-    pytest.fail(f"{name}'s server did not become ready in 90 s; the hub's log:\n{log}")
+    def log() -> str:
+        return (hub.run_dir / "jupyterhub.log").read_text(errors="replace")[-4000:]
+
+    try:
+        if not hub.api(f"/users/{name}")["servers"].get("", {}).get("ready"):
+            hub.api(f"/users/{name}/server", method="POST")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            server = hub.api(f"/users/{name}")["servers"].get("", {})
+            if server.get("ready"):
+                return
+            time.sleep(0.5)
+    except urllib.error.HTTPError as error:
+        pytest.fail(f"the hub refused to start {name}'s server ({error}); its log:\n{log()}")
+    pytest.fail(f"{name}'s server did not become ready in 90 s; the hub's log:\n{log()}")
 
 
 async def _execute(url: str, token: str, code: str, timeout: float = 60) -> str:
