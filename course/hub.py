@@ -296,12 +296,21 @@ def prepare_exchange(exchange: Path) -> None:
 
 
 def instructor_course(account: Account) -> Path:
-    """The course root in the instructor's home: nbgrader_config.py and source/."""
+    """The course root in the instructor's home, as ``make release`` leaves a course:
+    nbgrader_config.py, source/, the gradebook and release/ (generated, scanned: no solution),
+    ready for ``nbgrader release_assignment``."""
+    from course import release
+
     root = account.home / COURSE_FOLDER
     root.mkdir(exist_ok=True)
     shutil.copyfile(paths.COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
-    shutil.copytree(paths.COURSE / "source", root / "source", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(paths.SOURCE_NOTEBOOK.parent, root / "source" / paths.ASSIGNMENT,
+                    dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+                        *paths.STUDENT_PACKAGES, "__pycache__", "*.pyc", ".ipynb_checkpoints"))
+    leaks = release.release(release.secrets(), course=root)
+    if leaks:
+        raise HubError(f"the release in {root / 'release'} holds solutions: "
+                       + "; ".join(map(str, leaks[:5])))
     owner = pwd.getpwnam(account.name)
     for path in [root, *root.rglob("*")]:
         os.chown(path, owner.pw_uid, owner.pw_gid, follow_symlinks=False)

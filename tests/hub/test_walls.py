@@ -1,114 +1,64 @@
-"""The walls between accounts, on a real JupyterHub (course/hub.py, started once for this
-module, as `make hub` starts it): a student logs in through the hub's REST API (a service
-token with the admin role starts their server), and code runs in the student's own kernel
-through the server's REST API and the kernel's websocket. That kernel cannot read the
-instructor's course folder or gradebook, another student's home, nor list the submissions in
-the exchange's inbound; it can read what nbgrader releases (outbound); it cannot import
-`course`; it cannot remove another account's file from the exchange root (sticky bit).
+"""The walls between accounts, on the session's real JupyterHub (tests/hub/conftest.py): code
+runs in a student's own kernel, started through the hub's REST API (a service token with the
+admin role starts their server), through the server's REST API and the kernel's websocket. That
+kernel cannot read the instructor's course folder or gradebook, another student's home, nor list
+the submissions in the exchange's inbound; it can read what nbgrader releases (outbound); it
+cannot import `course`; it cannot remove another account's file from the exchange root (sticky
+bit). It runs after the course cycle (test_course_cycle.py), on the real release, submissions
+and gradebook; run alone, it seeds stand-ins for whatever is missing.
 
 The walls are asserted by one function, `breaches`, and two variants show it catches what it
 must: a student whose server runs from the instructor's environment (`import course` works,
-its Python is the instructor's), and the exchange made world-writable without the sticky bit.
-
-Needs root (real Unix accounts, a server per user): skipped loudly otherwise; CI runs as root.
-`make hub-deps` installs configurable-http-proxy and the hub's environments, made from a Python
-every account can run (build/hub/; .ci/run does)."""
+its Python is the instructor's), and the exchange made world-writable without the sticky bit."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import secrets
-import shutil
 import time
-import urllib.error
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hub_accounts import ALICE, BOB, INSTRUCTOR, MISCONFIGURED, as_account, start_server
 
 from course import hub as hubmod
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("seeded")]
 
-if os.geteuid() != 0:
-    pytest.skip("NOT TESTED: the walls between hub accounts need root (useradd, a server per "
-                "user); run the tests as root (CI does)", allow_module_level=True)
-
-PREFIX = "ttw"  # account names of this test: never the demo's (make hub may run beside it)
-STUDENT, CLASSMATE, MISCONFIGURED = f"{PREFIX}-alice", f"{PREFIX}-bob", f"{PREFIX}-mallory"
-INSTRUCTOR = f"{PREFIX}-instructor"
+STUDENT, CLASSMATE = ALICE, BOB
 
 
 @pytest.fixture(scope="module")
-def student_python() -> Path:
-    """The students' servers' environment as `make hub` uses it (build/hub/student-venv: the
-    student wheel of this checkout, jupyterhub, the exchange configuration), made from a Python
-    every account can run; `make hub-deps` made it, so this only checks it is current."""
-    return hubmod.student_environment()
-
-
-@pytest.fixture(scope="module")
-def instructor_python() -> Path:
-    """The instructor's servers' environment (build/hub/instructor-venv)."""
-    return hubmod.instructor_environment()
-
-
-@pytest.fixture(scope="module")
-def hub(student_python: Path, instructor_python: Path) -> Iterator[hubmod.Hub]:
-    for name in (INSTRUCTOR, STUDENT, CLASSMATE, MISCONFIGURED):
-        if hubmod.exists(name):
-            pytest.fail(f"the account {name} exists before the test: remove it (userdel -r)")
-    if not hubmod.PROXY.is_file():
-        pytest.fail(f"configurable-http-proxy is missing at {hubmod.PROXY}: run `make hub-deps`")
-    if not shutil.which("runuser") or not shutil.which("useradd"):
-        pytest.fail("runuser and useradd are needed (Debian's util-linux and passwd)")
-    root = Path(f"/tmp/{PREFIX}-hub-{secrets.token_hex(4)}")
-    root.mkdir(mode=0o755)
-    root.chmod(0o755)
-    accounts = [hubmod.Account(INSTRUCTOR, "instructor", instructor_python),
-                hubmod.Account(STUDENT, "student", student_python),
-                hubmod.Account(CLASSMATE, "student", student_python),
-                # the variant: a student whose server is (wrongly) the instructor's environment
-                hubmod.Account(MISCONFIGURED, "student", instructor_python)]
-    made = hubmod.Hub(accounts, root=root, port=hubmod.free_port(),
-                      service_token=secrets.token_hex(24))
-    try:
-        with made.running(instructor_python):
-            _seed(made)
-            yield made
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-        for name in (INSTRUCTOR, STUDENT, CLASSMATE, MISCONFIGURED):
-            assert not hubmod.exists(name), f"{name} was not removed"
-
-
-def _seed(hub: hubmod.Hub) -> None:
-    """What the walls guard: a gradebook in the instructor's course, the exchange as nbgrader's
-    release_assignment leaves it (outbound 755, inbound 2733, owned by the instructor), a
-    classmate's submission in inbound and a file of the classmate's home, and a file of the
-    instructor's in the exchange root."""
+def seeded(hub: hubmod.Hub) -> hubmod.Hub:
+    """What the walls guard, made only where the course cycle left nothing: a gradebook in the
+    instructor's course, the exchange as nbgrader's release_assignment leaves it (outbound 755,
+    inbound 2733, owned by the instructor), a classmate's submission in inbound; always a file
+    of the classmate's home and a file of the instructor's in the exchange root."""
     course = hub.account(INSTRUCTOR).home / hubmod.COURSE_FOLDER
     exchange = hub.exchange / hubmod.COURSE_ID
+    released = exchange / "outbound" / "07_training" / "07_training.ipynb"
     script = (
-        f"import os\n"
-        f"open({str(course / 'gradebook.db')!r}, 'w').write('grades')\n"
-        f"for sub, mode in (('outbound/07_training', 0o755), ('inbound', 0o2733)):\n"
-        f"    os.makedirs(os.path.join({str(exchange)!r}, sub), exist_ok=True)\n"
-        f"    os.chmod(os.path.join({str(exchange)!r}, sub), mode)\n"
-        f"os.chmod({str(exchange)!r}, 0o755)\n"
-        f"open({str(exchange / 'outbound/07_training/07_training.ipynb')!r}, 'w').write('{{}}')\n"
+        "import os\n"
+        f"if not os.path.exists({str(course / 'gradebook.db')!r}):\n"
+        f"    open({str(course / 'gradebook.db')!r}, 'w').write('grades')\n"
+        f"if not os.path.exists({str(released)!r}):\n"
+        f"    for sub, mode in (('outbound/07_training', 0o755), ('inbound', 0o2733)):\n"
+        f"        os.makedirs(os.path.join({str(exchange)!r}, sub), exist_ok=True)\n"
+        f"        os.chmod(os.path.join({str(exchange)!r}, sub), mode)\n"
+        f"    os.chmod({str(exchange)!r}, 0o755)\n"
+        f"    open({str(released)!r}, 'w').write('{{}}')\n"
         f"open({str(hub.exchange / 'instructor-file')!r}, 'w').write('mine')\n")
-    for account, code in ((INSTRUCTOR, script), (CLASSMATE, (
-            f"import os\nd = os.path.join({str(exchange / 'inbound')!r}, "
-            f"'{CLASSMATE}+07_training+2026-12-06 10:00:00 x1y2')\nos.mkdir(d)\n"
-            "open(os.path.join(d, '07_training.ipynb'), 'w').write('answers')\n"
-            "open(os.path.expanduser('~/notes.txt'), 'w').write('mine')\n"))):
-        done = hubmod.run_as(account, [str(hub.account(account).python), "-c", code],
-                             timeout=60)
-        assert done.returncode == 0, done.stderr
+    classmate = (
+        f"import glob, os\ninbound = {str(exchange / 'inbound')!r}\n"
+        f"if not glob.glob(os.path.join(inbound, '{CLASSMATE}+*')):\n"
+        f"    d = os.path.join(inbound, '{CLASSMATE}+07_training+2026-12-06 10:00:00 x1y2')\n"
+        "    os.mkdir(d)\n"
+        "    open(os.path.join(d, '07_training.ipynb'), 'w').write('answers')\n"
+        "open(os.path.expanduser('~/notes.txt'), 'w').write('mine')\n")
+    for account, code in ((INSTRUCTOR, script), (CLASSMATE, classmate)):
+        as_account(hub, account, [str(hub.account(account).python), "-c", code], timeout=60)
+    return hub
 
 
 PROBE = r"""
@@ -158,24 +108,6 @@ def breaches(seen: dict, student: str, student_prefix: Path) -> list[str]:
             if seen.get(wall) != value]
 
 
-def _start_server(hub: hubmod.Hub, name: str) -> None:
-    def log() -> str:
-        return (hub.run_dir / "jupyterhub.log").read_text(errors="replace")[-4000:]
-
-    try:
-        if not hub.api(f"/users/{name}")["servers"].get("", {}).get("ready"):
-            hub.api(f"/users/{name}/server", method="POST")
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            server = hub.api(f"/users/{name}")["servers"].get("", {})
-            if server.get("ready"):
-                return
-            time.sleep(0.5)
-    except urllib.error.HTTPError as error:
-        pytest.fail(f"the hub refused to start {name}'s server ({error}); its log:\n{log()}")
-    pytest.fail(f"{name}'s server did not become ready in 90 s; the hub's log:\n{log()}")
-
-
 async def _execute(url: str, token: str, code: str, timeout: float = 60) -> str:
     """Run ``code`` in a new kernel of the server at ``url`` (REST and the kernel websocket);
     its stdout, or fail with its error."""
@@ -218,7 +150,7 @@ async def _execute(url: str, token: str, code: str, timeout: float = 60) -> str:
 
 
 def _probe(hub: hubmod.Hub, name: str) -> dict:
-    _start_server(hub, name)
+    start_server(hub, name)
     code = f"PATHS = {json.dumps(json.dumps(_paths(hub)))}\n{PROBE}"
     out = asyncio.run(_execute(f"{hub.url}/user/{name}", hub.service_token, code))
     return json.loads(out.strip().splitlines()[-1])

@@ -1,0 +1,62 @@
+"""The hub tests' accounts and what they do as those accounts: start a server through the hub's
+REST API, run a command the way a server's terminal runs it (tests/hub/conftest.py starts the
+hub)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import urllib.error
+from pathlib import Path
+
+import pytest
+
+from course import hub as hubmod
+
+PREFIX = "ttw"  # account names of these tests: never the demo's (make hub may run beside it)
+INSTRUCTOR = f"{PREFIX}-instructor"
+ALICE, BOB, CAROL = f"{PREFIX}-alice", f"{PREFIX}-bob", f"{PREFIX}-carol"
+#: A student whose server is (wrongly) the instructor's environment: the walls must catch it.
+MISCONFIGURED = f"{PREFIX}-mallory"
+STUDENTS = (ALICE, BOB, CAROL)
+NAMES = (INSTRUCTOR, *STUDENTS, MISCONFIGURED)
+
+
+
+def hub_log(hub: hubmod.Hub) -> str:
+    return (hub.run_dir / "jupyterhub.log").read_text(errors="replace")[-4000:]
+
+
+def start_server(hub: hubmod.Hub, name: str) -> None:
+    """``name``'s server started through the hub's REST API (if it is not running), ready."""
+    try:
+        if not hub.api(f"/users/{name}")["servers"].get("", {}).get("ready"):
+            hub.api(f"/users/{name}/server", method="POST")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if hub.api(f"/users/{name}")["servers"].get("", {}).get("ready"):
+                return
+            time.sleep(0.5)
+    except urllib.error.HTTPError as error:
+        pytest.fail(f"the hub refused to start {name}'s server ({error}); its log:\n"
+                    f"{hub_log(hub)}")
+    pytest.fail(f"{name}'s server did not become ready in 90 s; the hub's log:\n{hub_log(hub)}")
+
+
+def as_account(hub: hubmod.Hub, name: str, command: list[str], *, cwd: Path | None = None,
+               timeout: float = 300) -> str:
+    """``command`` run as ``name`` the way their server's terminal runs it (their home, their
+    server's environment and nbgrader configuration); its output, or fail with it."""
+    account = hub.account(name)
+    role = name if account.role == "instructor" else "student"
+    env = {"HOME": str(account.home), "USER": name, "LOGNAME": name, "LANG": "C.UTF-8",
+           "PATH": f"{account.python.parent}:/usr/local/bin:/usr/bin:/bin",
+           "JUPYTER_CONFIG_PATH": str(hub.config_folder(role))}
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    done = subprocess.run([runuser, "-u", name, "--", *command], cwd=cwd or account.home,
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        pytest.fail(f"`{' '.join(command)}` as {name} failed ({done.returncode}):\n"
+                    f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return done.stdout + done.stderr
