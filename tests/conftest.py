@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from course import grade, student_env
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +38,53 @@ def lab_venv(student_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     venv = tmp_path_factory.mktemp("lab") / ".venv-student"
     assert student_env.ensure_venv(venv, student_wheel) is True
     return venv
+
+
+# A real browser for the browser tests (tests/browser) and the hub's course cycle (tests/hub):
+# Debian's chromium driven by Playwright, which cannot download its own browsers here.
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Page]:
+    """A page of Debian's chromium, headless, 1400 x 1000."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        pytest.fail(
+            f"expected Playwright to be importable ({error}); install the dev extra: "
+            f"pip install -e '.[dev]' (it pins playwright==1.65.2)"
+        )
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"expected Debian's chromium at {CHROMIUM}, it is missing: apt-get install chromium "
+            "(`playwright install` cannot download browsers here, and CI installs chromium)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1000})
+            new_page = context.new_page()
+            new_page.set_default_timeout(30_000)
+            yield new_page
+            context.close()
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def screenshot(page: Page) -> Callable[..., Path]:
+    """``screenshot(name, **playwright_options)`` saves the page to build/screenshots/<name> at
+    the repository root (ignored by git through build/) and prints the path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def save(name: str, **options: Any) -> Path:
+        path = SCREENSHOTS / name
+        page.screenshot(path=str(path), **options)
+        print(f"screenshot: {path}")
+        return path
+
+    return save

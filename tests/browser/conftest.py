@@ -1,5 +1,5 @@
-"""A JupyterLab server and a real browser (Debian's chromium driven by Playwright) for the
-browser tests.
+"""A JupyterLab server for the browser tests; the browser itself (Debian's chromium driven by
+Playwright: ``page``, ``screenshot``) is in tests/conftest.py, shared with the hub's course cycle.
 
 The server runs from this venv (so it finds the venv's kernelspec and prebuilt lab extensions
 through ``sys.prefix``) in a temporary folder holding a copy of the notebook, on a free port of
@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "source" / "07_training" / "07_training.ipynb"
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / "build" / "screenshots"
 
 SERVER_START_TIMEOUT = 60.0  # seconds until /api/status answers
 SERVER_STOP_TIMEOUT = 15.0  # seconds between terminate and kill
@@ -243,47 +241,3 @@ def start_jupyterlab(
             ))
 
         yield start
-
-
-@pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
-    """A page of Debian's chromium, headless, 1400 x 1000."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as error:
-        pytest.fail(
-            f"expected Playwright to be importable ({error}); install the dev extra: "
-            f"pip install -e '.[dev]' (it pins playwright==1.65.2)"
-        )
-    if not CHROMIUM.is_file():
-        pytest.fail(
-            f"expected Debian's chromium at {CHROMIUM}, it is missing: apt-get install chromium "
-            "(`playwright install` cannot download browsers here, and CI installs chromium)"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--no-sandbox"], headless=True
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            new_page = context.new_page()
-            new_page.set_default_timeout(30_000)
-            yield new_page
-            context.close()
-        finally:
-            browser.close()
-
-
-@pytest.fixture(scope="module")
-def screenshot(page: Page) -> Callable[..., Path]:
-    """``screenshot(name, **playwright_options)`` saves the page to build/screenshots/<name> at
-    the repository root (ignored by git through build/) and prints the path."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-
-    def save(name: str, **options: Any) -> Path:
-        path = SCREENSHOTS / name
-        page.screenshot(path=str(path), **options)
-        print(f"screenshot: {path}")
-        return path
-
-    return save
