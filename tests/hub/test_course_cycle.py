@@ -1,0 +1,212 @@
+"""The course's whole cycle on a real JupyterHub (the session's hub, tests/hub/conftest.py), as
+its users go through it, with a screenshot of each step in build/screenshots/hub-*.png:
+
+1. the instructor releases the assignment (``nbgrader release_assignment`` in their course,
+   which the hub set up as ``make release`` leaves it);
+2. student A logs in through the hub's login page in a real browser (Debian's chromium), opens
+   the Assignment List, fetches, opens the notebook (no solution in it), writes the answers,
+   runs Validate (nbgrader's dialog: success) and submits;
+3. student B submits the untouched release; student C submits the answers, then a version with
+   a bug (the later counts);
+4. the instructor collects; the course's trusted grading (``course.autograde`` and
+   ``course.nbgrader_trusted feedback``: what ``make autograde`` and ``make feedback`` run,
+   here on the instructor's course root) grades and writes feedback; the instructor releases it;
+5. each student fetches their feedback (A from the Assignment List in the browser) and sees
+   their own score and messages: A 100, B 0, C as graded, never anyone else's.
+
+Students B and C and the instructor type their commands as in their server's terminal (run as
+their Unix account, with their server's environment)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import nbformat
+import pytest
+from hub_accounts import ALICE, BOB, CAROL, INSTRUCTOR, as_account
+from submissions import from_training_source
+from variants import mutant_source
+
+from course import autograde, paths, release
+from course import hub as hubmod
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+pytestmark = pytest.mark.slow
+
+ASSIGNMENT = paths.ASSIGNMENT
+LOGIN_TIMEOUT = 120.0  # seconds from the login form to a ready JupyterLab (server spawn included)
+VALIDATE_TIMEOUT = 240.0  # nbgrader's Validate runs the whole notebook in the student's server
+SCORE = re.compile(rf"{ASSIGNMENT} \(Score: ([\d.]+) / ([\d.]+)\)")
+
+
+def _bug() -> str:
+    """A training.py with one real bug: the cosine schedule's missing half."""
+    import mutants_schedule_clipping
+
+    bug, = (m for m in mutants_schedule_clipping.MUTANTS if m.name == "cosine_missing_half")
+    return mutant_source(bug)
+
+
+def _answers(path: Path, owner: str, code: str) -> None:
+    """The student writes their answers (``code``: a whole training.py) into their fetched
+    notebook, keeping the release's cells (ids, metadata), as an editor would save it."""
+    released = nbformat.read(path, as_version=4)
+    answered = from_training_source(code)
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in answered.cells}
+    for cell in released.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution") and grade_id in by_id:
+            cell.source = by_id[grade_id].source
+    nbformat.write(released, path)
+    shutil.chown(path, owner, owner)
+
+
+def _nbgrader(hub: hubmod.Hub, name: str, *args: str, cwd: Path | None = None) -> str:
+    return as_account(hub, name, [str(hub.account(name).python), "-m", "nbgrader", *args],
+                      cwd=cwd)
+
+
+def _page_text(page: Page) -> str:
+    return page.locator("body").inner_text()
+
+
+def _log_in(page: Page, hub: hubmod.Hub, name: str) -> None:
+    page.goto(f"{hub.url}/hub/login", wait_until="domcontentloaded")
+    page.fill("#username_input", name)
+    page.fill("#password_input", hub.account(name).password)
+    page.click("#login_submit")
+    try:
+        page.wait_for_url(re.compile(rf"/user/{name}/lab"), timeout=LOGIN_TIMEOUT * 1000)
+        page.locator("#jp-MainMenu").wait_for(timeout=LOGIN_TIMEOUT * 1000)
+    except Exception as error:  # Playwright's TimeoutError: say what was seen
+        pytest.fail(f"{name} logged in but no JupyterLab within {LOGIN_TIMEOUT:.0f} s ({error}); "
+                    f"the page at {page.url} reads {_page_text(page)[:500]!r}")
+
+
+def _assignment_list(page: Page) -> None:
+    page.locator("#jp-MainMenu .lm-MenuBar-item", has_text="Nbgrader").click()
+    page.locator("#jp-mainmenu-nbgrader .lm-Menu-item", has_text="Assignment List").click()
+    page.locator("#released_assignments_list").wait_for()
+
+
+def _submitted(hub: hubmod.Hub, name: str) -> list[Path]:
+    inbound = hub.exchange / hubmod.COURSE_ID / "inbound"
+    return sorted(inbound.glob(f"{name}+{ASSIGNMENT}+*"))
+
+
+@pytest.fixture(scope="module")
+def course_root(hub: hubmod.Hub) -> Path:
+    return hub.account(INSTRUCTOR).home / hubmod.COURSE_FOLDER
+
+
+def test_the_instructor_releases_the_assignment(hub: hubmod.Hub, course_root: Path) -> None:
+    _nbgrader(hub, INSTRUCTOR, "release_assignment", ASSIGNMENT, cwd=course_root)
+    released = hub.exchange / hubmod.COURSE_ID / "outbound" / ASSIGNMENT / paths.NOTEBOOK
+    assert released.is_file(), f"expected the release in the exchange at {released}"
+    text = released.read_text()
+    assert "### BEGIN SOLUTION" not in text and "NotImplementedError" in text
+
+
+def test_student_a_fetches_validates_and_submits_in_the_browser(
+        hub: hubmod.Hub, page: Page, screenshot: Callable[..., Path]) -> None:
+    _log_in(page, hub, ALICE)
+    screenshot("hub-01-student-logged-in.png")
+    _assignment_list(page)
+    released = page.locator("#released_assignments_list")
+    released.get_by_text(ASSIGNMENT).wait_for()
+    screenshot("hub-02-assignment-list.png")
+    released.get_by_role("button", name="Fetch").click()
+    fetched = page.locator("#fetched_assignments_list")
+    fetched.get_by_text(ASSIGNMENT).first.wait_for()
+    notebook = hub.account(ALICE).home / ASSIGNMENT / paths.NOTEBOOK
+    assert notebook.is_file(), f"expected the fetched notebook at {notebook}"
+    # no line of the reference solution, hidden tests or rubric in what the student got
+    assert release.scan(notebook.parent, release.secrets()) == []
+    screenshot("hub-03-fetched.png")
+    _answers(notebook, ALICE, paths.REFERENCE.read_text())
+    page.goto(f"{hub.url}/user/{ALICE}/lab/tree/{ASSIGNMENT}/{paths.NOTEBOOK}",
+              wait_until="domcontentloaded")
+    toolbar = page.locator(".jp-NotebookPanel-toolbar")
+    toolbar.get_by_role("button", name="Validate").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.wait_for(state="visible", timeout=VALIDATE_TIMEOUT * 1000)
+    message = dialog.locator("#validation-message").inner_text()
+    screenshot("hub-04-validated.png")
+    assert "Success! Your notebook passes all the tests." in message, message[:1000]
+    dialog.get_by_role("button").last.click()
+    _assignment_list(page)
+    page.locator("#fetched_assignments_list").get_by_role("button", name="Submit").click()
+    page.locator("#submitted_assignments_list").get_by_text(ASSIGNMENT).first.wait_for(
+        timeout=60_000)
+    screenshot("hub-05-submitted.png")
+    assert len(_submitted(hub, ALICE)) == 1
+
+
+def test_students_b_and_c_submit_from_their_terminals(hub: hubmod.Hub) -> None:
+    for name in (BOB, CAROL):
+        _nbgrader(hub, name, "fetch_assignment", ASSIGNMENT)
+    _nbgrader(hub, BOB, "submit", ASSIGNMENT)  # the untouched release
+    notebook = hub.account(CAROL).home / ASSIGNMENT / paths.NOTEBOOK
+    _answers(notebook, CAROL, paths.REFERENCE.read_text())
+    _nbgrader(hub, CAROL, "submit", ASSIGNMENT)
+    _answers(notebook, CAROL, _bug())  # a second submission, with a bug: this one counts
+    _nbgrader(hub, CAROL, "submit", ASSIGNMENT)
+    assert [len(_submitted(hub, n)) for n in (BOB, CAROL)] == [1, 2]
+
+
+def test_the_instructor_collects_grades_and_returns_feedback(
+        hub: hubmod.Hub, course_root: Path) -> None:
+    _nbgrader(hub, INSTRUCTOR, "collect", ASSIGNMENT, cwd=course_root)
+    collected = sorted(p.name for p in (course_root / "submitted").iterdir())
+    assert collected == sorted((ALICE, BOB, CAROL)), collected
+    # trusted grading as the guide says to run it on a hub: as root (the sandbox's limits),
+    # on the instructor's course root; then the course is the instructor's again
+    for command in (["-m", "course.autograde", "--course", str(course_root)],
+                    ["-m", "course.nbgrader_trusted", "feedback", str(course_root)]):
+        done = subprocess.run([sys.executable, *command], cwd=paths.REPO, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    subprocess.run(["chown", "-R", f"{INSTRUCTOR}:{INSTRUCTOR}", str(course_root)], check=True)
+    graded = {student: score for student, score, _ in autograde.scores(course_root)}
+    assert graded[ALICE] == 100 and graded[BOB] == 0 and 0 < graded[CAROL] < 100, graded
+    _nbgrader(hub, INSTRUCTOR, "release_feedback", ASSIGNMENT, cwd=course_root)
+
+
+def _feedback(hub: hubmod.Hub, name: str) -> str:
+    pages = sorted((hub.account(name).home / ASSIGNMENT / "feedback").glob(
+        f"*/{ASSIGNMENT}.html"))
+    assert pages, f"no feedback fetched into {name}'s {ASSIGNMENT}/feedback/"
+    return pages[-1].read_text()
+
+
+def test_each_student_fetches_their_own_feedback(
+        hub: hubmod.Hub, course_root: Path, page: Page,
+        screenshot: Callable[..., Path]) -> None:
+    graded = {student: score for student, score, _ in autograde.scores(course_root)}
+    _assignment_list(page)
+    submitted = page.locator("#submitted_assignments_list")
+    submitted.get_by_role("button", name="Fetch Feedback").first.click()
+    submitted.get_by_text("view feedback").first.wait_for(timeout=60_000)
+    screenshot("hub-06-feedback-fetched.png")
+    for name in (BOB, CAROL):
+        _nbgrader(hub, name, "fetch_feedback", ASSIGNMENT)
+    for name in (ALICE, BOB, CAROL):
+        text = _feedback(hub, name)
+        shown = SCORE.search(re.sub(r"<[^>]+>", " ", text).replace("\n", " "))
+        assert shown, f"no score on {name}'s feedback page"
+        assert float(shown.group(1)) == pytest.approx(graded[name]), (name, shown.group(0))
+        others = [n for n in (ALICE, BOB, CAROL) if n != name]
+        assert not any(other in text for other in others), f"{name}'s page names a classmate"
+    feedback = sorted((hub.account(ALICE).home / ASSIGNMENT / "feedback").glob("*"))[-1].name
+    page.goto(f"{hub.url}/user/{ALICE}/files/{ASSIGNMENT}/feedback/{feedback}/"
+              f"{ASSIGNMENT}.html", wait_until="load")
+    assert "(Score: 100.0 /" in _page_text(page), _page_text(page)[:500]
+    screenshot("hub-07-feedback-page.png", full_page=False)
