@@ -71,16 +71,19 @@ student-venv:  ## create or update the student's environment .venv-student/ (mak
 	@echo "[3/4] the student wheel (Module 07 stripped, scanned) and the Jupyter configuration"
 	@$(BUILD_PY) -m course.student_env venv --venv $(STUDENT_VENV)
 
-test: setup lint system-packages  ## every test: lint, notebook in sync, pytest (grading, browser), nbval
+test: setup lint system-packages hub-deps  ## every test: lint, notebook in sync, pytest (grading, browser, hub), nbval
 	$(PY) -m course.sandbox
 	$(PY) -m course.build --check
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 	$(MAKE) --no-print-directory nbval
 
 # The browser test drives Debian's chromium through Playwright (Playwright cannot download its own
-# browsers here); trusted grading sandboxes student code with bubblewrap. Both are installed from
-# Debian's packages when missing and we may; otherwise say how.
-SYSTEM_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(wildcard /usr/bin/bwrap),,bubblewrap)
+# browsers here); trusted grading sandboxes student code with bubblewrap; the hub tests install
+# configurable-http-proxy with npm and make the hub's environments from Debian's python3 (venv).
+# All are installed from Debian's packages when missing and we may; otherwise say how.
+SYSTEM_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(wildcard /usr/bin/bwrap),,bubblewrap) \
+	$(if $(shell command -v npm),,npm) \
+	$(if $(shell /usr/bin/python3 -c 'import ensurepip' 2>/dev/null && echo ok),,python3-venv)
 # PostgreSQL's server, which the shared-gradebook test starts: installed as root; otherwise that
 # test is skipped, saying why.
 SERVER_PACKAGES := $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
