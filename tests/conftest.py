@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,17 @@ def course_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("course")
     grade.make_course(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def copy_course(course_dir: Path) -> Callable[[Path], None]:
+    """``copy_course(folder)`` makes ``folder`` (new or empty) a course like ``course_dir``, for
+    tests that write into theirs (submissions, grades): a copy, not a second
+    ``generate_assignment`` (about 7 s each)."""
+    def copy(folder: Path) -> None:
+        shutil.copytree(course_dir, folder, symlinks=True, dirs_exist_ok=True)
+
+    return copy
 
 
 # The student's side, built once per test session and shared by every test that needs it

@@ -26,7 +26,7 @@ from mutants_loop_modes import MUTANTS
 from submissions import from_training_source, write
 from variants import mutant_source
 
-from course import autograde, build, grade, nbgrader_trusted, paths
+from course import autograde, build, nbgrader_trusted, paths
 from course.feedback import graded_title
 from course.trusted import graded_cells
 
@@ -41,12 +41,14 @@ BUG = "no-zero-grad-between-steps"
 
 
 @pytest.fixture(scope="module")
-def feedback_page(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def feedback_page(
+        copy_course: Callable[[Path], None],
+        tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the feedback page of a submission that fails check 1.2, the course folder)."""
     root = tmp_path_factory.mktemp("feedback")
     course = root / "course"
     course.mkdir()
-    grade.make_course(course)
+    copy_course(course)
     mutant = next(m for m in MUTANTS if m.name == BUG)
     downloads = root / "downloads"
     write(from_training_source(mutant_source(mutant)), downloads / "carol.ipynb")

@@ -24,7 +24,7 @@ import nbformat
 import pytest
 from submissions import _as_submitted, write
 
-from course import autograde, build, grade, nbgrader_trusted, paths
+from course import autograde, build, nbgrader_trusted, paths
 from course.release import nbgrader
 
 if TYPE_CHECKING:
@@ -38,13 +38,13 @@ COMMENT = "Right numbers; now say why the sqrt(k) growth matters for deep models
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def course(copy_course: Callable[[Path], None], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A course with alice's submission autograded: 100 automatic points, written answers
     waiting for a grader."""
     root = tmp_path_factory.mktemp("formgrader")
     course = root / "course"
     course.mkdir()
-    grade.make_course(course)
+    copy_course(course)
     source = nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)
     write(_as_submitted(source), root / "downloads" / "alice.ipynb")
     assert autograde.main([str(root / "downloads"), "--course", str(course)]) == 0

@@ -20,6 +20,8 @@ message loses its instruction.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -27,7 +29,7 @@ from bs4 import BeautifulSoup, Tag
 from submissions import from_training_source, write
 
 from checks.diagnose import NOT_WRITTEN, not_written
-from course import autograde, grade, nbgrader_trusted, paths
+from course import autograde, nbgrader_trusted, paths
 from course.feedback import feedback_message, graded_title, math_html
 from course.trusted import graded_cells
 
@@ -37,12 +39,14 @@ RERUN = "run this cell again"
 
 # ----------------------------------------------------------------------------- the pages
 @pytest.fixture(scope="module")
-def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def pages(
+        copy_course: Callable[[Path], None],
+        tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """student -> the HTML of their feedback page."""
     root = tmp_path_factory.mktemp("feedback-page")
     course = root / "course"
     course.mkdir()
-    grade.make_course(course)
+    copy_course(course)
     downloads = root / "downloads"
     write(from_training_source(paths.REFERENCE.read_text()), downloads / "alice.ipynb")
     (downloads / "bob.ipynb").write_bytes(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +40,16 @@ GRADE_ID = {check: grade_id for grade_id, _, check in build.graded_cells(SOURCE)
 
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+def reports(
+        copy_course: Callable[[Path], None],
+        tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     folder = tmp_path_factory.mktemp("submissions")
     files: dict[str, Path] = {
         "reference": write(from_training_source(paths.REFERENCE.read_text()),
                            folder / "reference.ipynb"),
     }
     released = tmp_path_factory.mktemp("course")
-    grade.make_course(released)
+    copy_course(released)
     files["release"] = released / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
     files["imports-reference"] = write(_importing_the_reference(), folder / "imports.ipynb")
     files["stubs-that-pass"] = write(_stubs_that_pass(files["release"]), folder / "pass.ipynb")

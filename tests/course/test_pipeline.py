@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,13 @@ from course.release import nbgrader
 pytestmark = pytest.mark.slow
 
 
-def test_autograde_feedback_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_autograde_feedback_export(
+        copy_course: Callable[[Path], None],
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     course = tmp_path / "course"
     course.mkdir()
-    grade.make_course(course)
+    copy_course(course)
     downloads = tmp_path / "downloads"
     write(from_training_source(paths.REFERENCE.read_text()), downloads / "alice.ipynb")
     # carol's train_epoch misses one closing parenthesis

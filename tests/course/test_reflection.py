@@ -12,6 +12,7 @@ import csv
 import re
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import jupytext
@@ -26,7 +27,6 @@ from course import (
     binder,
     build,
     config,
-    grade,
     manual,
     nbgrader_trusted,
     paths,
@@ -224,7 +224,9 @@ def _answered(blank: str | None = None) -> nbformat.NotebookNode:
 
 @pytest.mark.slow
 def test_written_answers_wait_for_a_grader_and_reach_feedback_and_export(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        copy_course: Callable[[Path], None],
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """alice (the reference, written answers filled in) gets every automatic point and each
     written answer waits for a grader; bob hands in the untouched release: 0, nothing written;
     carol leaves one written answer empty: 0 there, listed for the grader. A grade given by
@@ -232,7 +234,7 @@ def test_written_answers_wait_for_a_grader_and_reach_feedback_and_export(
     grades.csv."""
     course = tmp_path / "course"
     course.mkdir()
-    grade.make_course(course)
+    copy_course(course)
     downloads = tmp_path / "downloads"
     write(_answered(), downloads / "alice.ipynb")
     write(_answered(blank="reflection_resume"), downloads / "carol.ipynb")

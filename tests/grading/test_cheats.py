@@ -14,6 +14,7 @@ import hashlib
 import json
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -301,10 +302,12 @@ def _digest(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def graded(
+        copy_course: Callable[[Path], None],
+        tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     global RELEASE
     course = tmp_path_factory.mktemp("course")
-    grade.make_course(course)
+    copy_course(course)
     RELEASE = (course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK).read_text()
     host = tmp_path_factory.mktemp("host-markers")
     host.chmod(0o777)  # writable by anyone: only the sandbox can keep a sandbox out

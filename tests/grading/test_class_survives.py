@@ -22,6 +22,7 @@ import multiprocessing
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,10 +182,10 @@ def _malformed(edit: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def course(copy_course: Callable[[Path], None], tmp_path_factory: pytest.TempPathFactory) -> Path:
     global RELEASE
     root = tmp_path_factory.mktemp("course")
-    grade.make_course(root)
+    copy_course(root)
     RELEASE = (root / "release" / paths.ASSIGNMENT / paths.NOTEBOOK).read_text()
     return root
 
