@@ -9,6 +9,8 @@ template ``course/templates/tinytorch-feedback`` (which extends nbgrader's):
 - a check's message wraps at the edge of the page instead of running off it;
 - the page names the assignment, never a folder of the grader's; and every message shown is the
   trusted grader's, which names the student's cells (``cell In[3]``), not files on the grader;
+- a written answer no grader has scored yet says "not graded yet" with its points, not a
+  score of 0 (``MarkPendingAnswers`` asks the gradebook);
 - a graded test cell shows as its name, its points and that message, never its source: the
   source holds the hidden tests (``### BEGIN HIDDEN TESTS``, ``run_check(..., seed=...)``), and
   the grade came from data drawn at grading time anyway. ``HideCheckSource`` empties that source
@@ -92,6 +94,38 @@ class HideCheckSource(Preprocessor):
         if is_check(cell):
             cell.source = ""
         return cell, resources
+
+
+def is_written_answer(cell: Any) -> bool:
+    """A written answer graded by hand: a markdown cell that is both answer and grade."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return (cell.get("cell_type") == "markdown" and isinstance(meta, dict)
+            and bool(meta.get("grade")) and bool(meta.get("solution")))
+
+
+class MarkPendingAnswers(Preprocessor):
+    """Mark each written answer that still waits for a grader (``pending``): its page says
+    "not graded yet" instead of a score of 0 nobody gave. nbgrader puts only the score on the
+    cell; whether a person has graded it is the gradebook's ``needs_manual_grade``."""
+
+    def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        info = resources.get("nbgrader", {})
+        answers = [cell for cell in nb.cells if is_written_answer(cell)]
+        if not answers or not all(k in info for k in ("db_url", "notebook", "assignment",
+                                                      "student")):
+            return nb, resources
+        from nbgrader.api import Gradebook, MissingEntry
+
+        with Gradebook(info["db_url"]) as gradebook:
+            for cell in answers:
+                try:
+                    grade = gradebook.find_grade(cell.metadata.nbgrader["grade_id"],
+                                                 info["notebook"], info["assignment"],
+                                                 info["student"])
+                except MissingEntry:
+                    continue
+                cell.metadata.nbgrader["pending"] = bool(grade.needs_manual_grade)
+        return nb, resources
 
 
 # What a message says to do in the notebook, which a feedback page cannot: after grading,
@@ -239,6 +273,7 @@ class FeedbackExporter(HTMLExporter):
     def _init_preprocessors(self) -> None:
         super()._init_preprocessors()
         self.register_preprocessor(HideCheckSource, enabled=True)
+        self.register_preprocessor(MarkPendingAnswers, enabled=True)
 
     @pass_context
     def markdown2html(self, context: Any, source: str) -> str:

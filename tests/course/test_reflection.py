@@ -290,8 +290,20 @@ def test_written_answers_wait_for_a_grader_and_reach_feedback_and_export(
     assert "Grader's comment:" in said and "Right numbers; say why sqrt(k) matters." in said
     assert panel.find("strong").get_text() == "sqrt(k)"  # the comment's markdown, rendered
     assert "Global clipping divides both gradients by 5" in said  # her own answer
+    # her answers no grader has scored yet say so, with their points: never "0.0 / 3.0"
+    pending = soup.find("a", attrs={"name": "reflection_resume"}).find_parent("div")
+    said = " ".join(pending.get_text(" ").split())
+    assert "not graded yet: 3.0 points" in said and "Score:" not in said, said[:300]
+    listed = " ".join(soup.find(id="toc").get_text(" ").split())
+    assert "reflection_resume : written answer, graded by hand (not graded yet: 3.0 points)" \
+        in listed.replace("reflection_resume:", "reflection_resume :"), listed[-800:]
     bob_page = (course / "feedback/bob" / paths.ASSIGNMENT / "07_training.html").read_text()
     assert "YOUR ANSWER HERE" in bob_page and "No response." in bob_page
+    # bob's blank answers were decided (0 points, nothing to grade): a score, not "pending"
+    bob_soup = BeautifulSoup(bob_page, "html.parser")
+    blank = bob_soup.find("a", attrs={"name": "reflection_resume"}).find_parent("div")
+    assert "Score: 0.0 / 3.0" in " ".join(blank.get_text(" ").split())
+    assert "not graded yet" not in bob_page
 
     nbgrader("export", course=course)
     with open(course / "grades.csv", newline="") as handle:
