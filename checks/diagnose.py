@@ -125,6 +125,28 @@ def _readable(qualname: str) -> str:
     return ".".join(parts) or qualname
 
 
+def innermost_name(tb: TracebackType | None) -> str:
+    """The name of the function where ``tb`` ends, as the student knows it: its qualified name
+    (``CosineSchedule.get_lr``), with the class in front for a method attached to one after
+    its definition (``add_to_class``: ``Trainer.train_epoch``, not ``train_epoch``), as the
+    lesson's pictures say it too."""
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "a function"
+    frame = tb.tb_frame
+    code = frame.f_code
+    name = _readable(getattr(code, "co_qualname", code.co_name))
+    if "." not in name and code.co_argcount and code.co_varnames[:1] == ("self",):
+        try:
+            owner = type(frame.f_locals["self"]).__name__
+        except Exception:  # noqa: BLE001 - no self, or a class whose name cannot be read
+            return name
+        if isinstance(owner, str) and owner.isidentifier():
+            name = f"{owner}.{name}"
+    return name
+
+
 def _frames(tb: TracebackType | None) -> list[tuple[str, Frame]]:
     import linecache
 
@@ -196,8 +218,7 @@ def not_written(error: NotImplementedError) -> str:
     if replayed is not None:
         name = replayed["innermost"]
     else:
-        frames = _frames(error.__traceback__)
-        name = frames[-1][1].function if frames else "a function"
+        name = innermost_name(error.__traceback__)
     return (f"{NOT_WRITTEN}: {name}\n"
             f"  this check runs {name}; write it, then run this cell again")
 

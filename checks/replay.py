@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import Frame, _readable, located, student_frames
+from checks.diagnose import Frame, innermost_name, located, student_frames
 from tinytorch.core.tensor import Tensor
 
 #: Module-level state of the checks that student code can change (a tripwire's list): name ->
@@ -445,11 +445,7 @@ def encode_error(error: BaseException) -> dict[str, Any]:
         error.__replayed__["frames"]
     innermost = getattr(error, "__replayed__", {}).get("innermost")
     if innermost is None:
-        tb = error.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        innermost = (_readable(getattr(tb.tb_frame.f_code, "co_qualname",
-                                       tb.tb_frame.f_code.co_name)) if tb else "a function")
+        innermost = innermost_name(error.__traceback__)
     frames = _frames_kept(list(frames or []))
     return {"type": type(error).__name__[:MAX_NAME_CHARS], "base": _error_base(error).__name__,
             "text": _text_of(error)[:MAX_ERROR_TEXT],

@@ -76,6 +76,23 @@ def test_a_stub_is_not_written_yet_without_a_guess() -> None:
         run_check("clip", implementations)
 
 
+def test_a_method_attached_after_its_class_is_named_with_its_class() -> None:
+    """The lesson writes ``Trainer``'s methods one cell at a time and attaches each to the class
+    (``add_to_class``): its stub's name is the method's alone, and the message says whose it
+    is, the way the lesson's pictures say it ("not written yet: Trainer.train_epoch")."""
+    reference = reference_implementations()["Trainer"]
+
+    class Trainer(reference):
+        pass
+
+    def train_epoch(self, dataloader, accumulation_steps=1):
+        raise NotImplementedError()
+
+    Trainer.train_epoch = train_epoch
+    results = run_all({**reference_implementations(), "Trainer": Trainer})
+    assert results["1.1"].startswith("not written yet: Trainer.train_epoch\n"), results["1.1"]
+
+
 def test_a_crash_names_the_call_the_error_and_the_students_line() -> None:
     def clip(parameters, max_norm=1.0):
         norms = [p.grad.data for p in parameters]  # an ndarray gradient has no .data
