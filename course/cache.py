@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tinytorch import files
 
 FOLDER = "autograde-cache"
 #: The grader's own code that decides a score: a change to it is a new release to grade against.
@@ -62,23 +62,7 @@ def release_digest(template: Path, graded: Sequence[Any]) -> str:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """``data`` at ``path``, whole or not at all, and on disk before this returns."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                                             dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # the rename itself survives a crash
-    finally:
-        os.close(folder)
+    files.write_atomically(path, data)
 
 
 def _read(path: Path) -> dict[str, Any] | None:

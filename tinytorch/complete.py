@@ -61,6 +61,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinytorch import files
+
 #: The notebook completed when none is named: the assignment's, in the current folder.
 DEFAULT_NOTEBOOK = Path("07_training.ipynb")
 #: How a graded cell names its check: ``run_check("1.2", mine())``.
@@ -689,17 +691,7 @@ def _backup_for(path: Path, old: bytes) -> tuple[Path, bool]:
 
 
 def _temporary(beside: Path, data: bytes, mode: int) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{beside.name}.", suffix=".tmp", dir=beside.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(name, mode)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return Path(name)
+    return files.temporary_beside(beside, data, mode=mode)
 
 
 def write(targets: list[Target], text: str,

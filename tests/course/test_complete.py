@@ -320,7 +320,8 @@ def test_complete_imports_nothing_a_student_environment_lacks() -> None:
         done = subprocess.run([sys.executable, "-c", code], cwd=paths.REPO, capture_output=True,
                               text=True, timeout=60)
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout) == sorted([*expected, "tinytorch", "tinytorch.complete"])
+        assert json.loads(done.stdout) == sorted([*expected, "tinytorch", "tinytorch.complete",
+                                                  "tinytorch.files"])
 
 
 def test_graded_cells_come_from_the_notebook_as_released(tmp_path: Path) -> None:

@@ -20,11 +20,12 @@ import glob
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tinytorch import files
 
 FORMAT = "tinytorch-checkpoint"
 VERSION = 1
@@ -55,18 +56,10 @@ def write_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], met
     payload = {**arrays, META_KEY: np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_leftovers(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
-                               dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **payload)  # a file object: numpy adds no ".npz" to the name
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # a file object: numpy adds no ".npz" to the name; the process id in the temporary file's
+    # name lets a later save remove what a killed one left (_remove_leftovers)
+    return files.write_atomically(path, lambda out: np.savez(out, **payload),
+                                  tag=f"{os.getpid()}.")
 
 
 def _remove_leftovers(path: Path) -> None:
