@@ -144,7 +144,14 @@ async def _execute(url: str, token: str, code: str, timeout: float = 60) -> str:
             error = "\n".join(message["content"]["traceback"])
         elif kind == "status" and message["content"]["execution_state"] == "idle":
             break
+    # close the websocket and wait for the server's answer, then its socket: tornado's close()
+    # only starts the closing handshake, and a loop that ends first leaks the socket
+    stream = connection.protocol.stream
     connection.close()
+    closing = time.monotonic() + 5
+    while not stream.closed() and time.monotonic() < closing:
+        await asyncio.sleep(0.05)
+    stream.close()
     assert error is None, error
     return "".join(out)
 
