@@ -532,7 +532,10 @@ def main(argv: list[str] | None = None) -> int:
     def interrupted(number: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Ctrl-C and SIGTERM stop it; SIGINT too where a shell started it with SIGINT ignored
+    # (in the background of a script), which Python would otherwise keep
     signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGINT, interrupted)
     try:
         print("the proxy (npm), the students' and the instructor's environments (two minutes "
               "the first time)", file=sys.stderr, flush=True)
