@@ -150,13 +150,12 @@ def _usable(venv: Path) -> None:
 
 
 def _reachable(venv: Path) -> None:
-    for folder in (venv, *venv.parents):
-        if folder == Path("/"):
-            break
-        mode = folder.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            raise HubError(f"{folder} cannot be traversed by other accounts (mode "
-                           f"{stat.S_IMODE(mode):o}): no server could start from {venv}")
+    """HubError unless every account can run ``venv``'s Python."""
+    folder = blocked(venv / "bin" / "python")
+    if folder is not None:
+        raise HubError(f"{folder} cannot be traversed by other accounts (mode "
+                       f"{stat.S_IMODE(folder.stat().st_mode):o}): no server could start from "
+                       f"{venv}")
 
 
 def student_environment(venv: Path = STUDENT_VENV, *, wheel: Path | None = None) -> Path:
