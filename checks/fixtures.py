@@ -191,10 +191,14 @@ def _plain_step(optimizer: SGD, lr: Any, grads: Any) -> bool:
 
 class GradientAuditSGD(SpySGD):
     """SpySGD that answers "did every step get a usable gradient?": its step count and the
-    first few gradients no step should see (missing, non-finite or all zero), with their step
-    and parameter, both from the replayed log."""
+    first few gradients no step should see (missing or non-finite at any step; all zero in the
+    first ZERO_STEPS, before a model can fit its batch: a Sigmoid saturated under BCE or a
+    silent ReLU layer then gives exactly zero), with their step and parameter, both from the
+    replayed log."""
 
     KEPT = 5
+    #: Steps in which an all-zero gradient means a bug (no backward, gradients cleared).
+    ZERO_STEPS = 10
 
     @property
     def steps_seen(self) -> int:
@@ -207,7 +211,8 @@ class GradientAuditSGD(SpySGD):
         for step, grads in enumerate(self.seen_grads):
             for i, g in enumerate(grads):
                 if len(found) < self.KEPT and (
-                        g is None or not np.all(np.isfinite(g)) or not np.any(g != 0)):
+                        g is None or not np.all(np.isfinite(g))
+                        or (step < self.ZERO_STEPS and not np.any(g != 0))):
                     found.append((step, i, g))
         return found
 
