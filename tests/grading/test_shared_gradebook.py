@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import glob
 import os
-import pwd
 import re
 import shutil
 import socket
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from course import autograde, config, paths
+from course import autograde, config, hub, paths
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +59,7 @@ def postgres() -> Iterator[str]:
     sockets.mkdir()
     run_as: list[str] = []
     if os.getuid() == 0:  # initdb and postgres refuse to run as root
-        user = "postgres" if _user_exists("postgres") else "nobody"
+        user = "postgres" if hub.exists("postgres") else "nobody"
         run_as = ["runuser", "-u", user, "--"]
         os.chmod(folder, 0o755)
         shutil.chown(folder, user)
@@ -87,14 +86,6 @@ def postgres() -> Iterator[str]:
 def _run(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
     assert done.returncode == 0, f"{argv[-1]} failed: {done.stdout}{done.stderr}"
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
