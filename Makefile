@@ -10,7 +10,7 @@ STUDENT_VENV := .venv-student
 BUILD_VENV := .venv-build
 BUILD_PY   := $(BUILD_VENV)/bin/python
 
-.PHONY: help setup lab test system-packages lint nbval bench bench-grading isolation clean \
+.PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds isolation clean \
 	clean-course notebook release validate autograde grade feedback export student-wheel \
 	student-venv complete hub hub-deps
 
@@ -160,6 +160,9 @@ bench: setup  ## time a 784-256-10 MLP training step: tinytorch vs numpy vs PyTo
 
 bench-grading: setup  ## grade a class of 100 (correct, mutants, cheats) against kernels run serially
 	$(PY) -m benchmarks.grading
+
+bench-seeds: setup  ## every check at 1,000 hidden seeds: correct code loses nothing, no bug escapes
+	$(PY) -m benchmarks.hidden_seeds
 
 # `make clean` removes only what a command makes again: the venvs (make setup, make lab; a
 # student's Module 07 written into .venv-student comes back with make complete), dist/ (make
