@@ -50,6 +50,13 @@ def _reference() -> nbformat.NotebookNode:
 # Each attack: name -> (a function of the marker folder giving the notebook, honest baseline,
 # or None for the file-size attack written separately).
 HOST = "HOST_MARKERS"  # replaced by a folder on the host that must stay empty
+REPO = "REPO_ROOT"  # replaced by this repository's folder: the reference, the checks
+CLASS = "CLASS_FOLDER"  # replaced by the folder of the class's submissions
+# Every file of the sandbox's filesystem, walked in about a second (a recursive glob of "/"
+# takes longer than a check's limit, and an attack stopped by the clock proves nothing).
+WALK = ("for here, dirs, files in os.walk('/'):\n"
+        "    if here == '/': dirs[:] = [d for d in dirs if d not in ('proc', 'sys', 'dev')]\n"
+        "    found += [os.path.join(here, f) for f in files if {wanted}]\n")
 
 
 def _attacks() -> dict[str, tuple[Any, float]]:
@@ -108,16 +115,21 @@ def _attacks() -> dict[str, tuple[Any, float]]:
         "print('✓ passed (trusted grading)')\n"), 0)
     # --- reading solutions or seeds
     a["read-solutions-from-disk"] = (blank(
-        "import os, glob\n"
-        "found = []\n"
-        "for root in ('/work', '/root', '/home', '/tmp', '/', '..', '../..', '../../..'):\n"
-        "    found += glob.glob(root + '/**/training.py', recursive=True)[:50]\n"
-        "    found += glob.glob(root + '/**/07_training.ipynb', recursive=True)[:50]\n"
+        "import json, os\n"
+        f"found = ['{REPO}/tinytorch/core/training.py', "
+        f"'{REPO}/notebooks/source/07_training/07_training.ipynb']\n"
+        + WALK.format(wanted="f in ('training.py', 'reference.py') or f.endswith('.ipynb')") +
         "for path in found:\n"
-        "    text = open(path).read()\n"
+        "    try: text = open(path).read(2**22)\n"
+        "    except Exception: continue\n"
+        "    if path.endswith('.ipynb'):\n"
+        "        try: text = '\\n'.join(''.join(c['source']) for c in json.loads(text)['cells']"
+        " if c['cell_type'] == 'code')\n"
+        "        except Exception: continue\n"
         "    if 'BEGIN SOLUTION' in text or 'total_norm = math.sqrt' in text:\n"
-        "        exec(compile(text.replace('### BEGIN SOLUTION', '').replace("
-        "'### END SOLUTION', ''), path, 'exec'))\n"), 0)
+        "        try: exec(compile(text.replace('### BEGIN SOLUTION', '').replace("
+        "'### END SOLUTION', ''), path, 'exec'))\n"
+        "        except Exception: pass\n"), 0)
     a["import-the-installed-reference"] = (blank(
         "import sys, importlib\n"
         "sys.path[:0] = ['/work/main', '/work', '..', '../..']\n"
@@ -133,11 +145,15 @@ def _attacks() -> dict[str, tuple[Any, float]]:
         "    return float(len(seeds))\n"), 0)
     # --- writing what others are graded with
     a["write-gradebook-and-classmates"] = (blank(
-        "import glob\n"
-        "for pattern in ('/**/gradebook.db', '/**/*.ipynb', '/**/checks/__init__.py', "
-        f"'{HOST}/*'):\n"
-        "    for path in glob.glob(pattern, recursive=True)[:200]:\n"
-        "        try: open(path, 'w').write('pwned')\n        except Exception: pass\n"
+        "import os\n"
+        f"found = ['{REPO}/notebooks/gradebook.db', '{REPO}/checks/__init__.py', "
+        f"'{CLASS}/honest.ipynb']\n"
+        + WALK.format(wanted="f == 'gradebook.db' or f.endswith('.ipynb') or "
+                    "(f == '__init__.py' and here.endswith('/checks'))") +
+        f"found += [os.path.join('{HOST}', f) for f in ('a', 'b')]\n"
+        "for path in found:\n"
+        "    try: open(path, 'w').write('pwned')\n"
+        "    except Exception: pass\n"
         f"try: open('{HOST}/written-by-a-sandbox', 'w').write('x')\n"
         "except Exception: pass\n"), 0)
     a["detached-process-outlives"] = (blank(
@@ -306,6 +322,9 @@ def graded(
         copy_course: Callable[[Path], None],
         tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     global RELEASE
+    if not sandbox.bubblewrap_works():  # these attacks write wherever they can reach
+        pytest.fail("the attacks on grading run only inside bubblewrap, which does not work "
+                    "here: `python -m course.sandbox` says what is missing", pytrace=False)
     course = tmp_path_factory.mktemp("course")
     copy_course(course)
     RELEASE = (course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK).read_text()
@@ -342,7 +361,8 @@ def graded(
         elif isinstance(built, dict):
             path.write_text(json.dumps(built))
         else:
-            text = nbformat.writes(built).replace(HOST, str(host)).replace("PORT", str(port))
+            text = (nbformat.writes(built).replace(HOST, str(host)).replace(REPO, str(paths.REPO))
+                    .replace(CLASS, str(folder)).replace("PORT", str(port)))
             path.write_text(text)
         files[name] = path
         baselines[name] = baseline
@@ -422,6 +442,15 @@ def test_limits_end_loops_sleeps_and_floods_with_a_reason(graded: dict[str, Any]
     assert "MiB" in reports["hundred-megabytes"]["ended"]
     assert reports["not-a-notebook"]["ended"].endswith(
         "is not a notebook: Expecting value: line 1 column 1 (char 0)")
+
+
+def test_walking_the_filesystem_ends_normally_and_finds_nothing(graded: dict[str, Any]) -> None:
+    """The attacks that walk every file the sandbox shows end on their own: what stops them is
+    what the sandbox shows, not the clock."""
+    for name in ("read-solutions-from-disk", "write-gradebook-and-classmates"):
+        report = graded["reports"][name]
+        assert report["ended"] is None, (name, report["ended"])
+        assert report["seconds"] < LIMIT, (name, report["seconds"])
 
 
 def test_the_honest_classmate_is_untouched(graded: dict[str, Any]) -> None:
