@@ -34,9 +34,14 @@ def _close(a: Any, b: Any, rtol: float = RTOL, atol: float = ATOL) -> bool:
 
 
 def _grads_close(seen: list[Any], expected: list[np.ndarray]) -> bool:
+    """Every gradient as expected, to a tolerance on the scale of the largest one: a component
+    that is a near-cancelling sum of float32 terms (a bias's mean residual) carries their
+    rounding error, far above its own ``RTOL``, so it is judged on the scale of those terms."""
     if len(seen) != len(expected):
         return False
-    return all(g is not None and _close(g, e) for g, e in zip(seen, expected, strict=True))
+    scale = max((float(np.max(np.abs(e))) for e in expected if np.size(e)), default=0.0)
+    return all(g is not None and _close(g, e, atol=ATOL + RTOL * scale)
+               for g, e in zip(seen, expected, strict=True))
 
 
 def _params(model: Any) -> list[np.ndarray]:
