@@ -126,19 +126,23 @@ def test_correct_code_passes_at_the_seeds_that_once_failed_it(path: Path | None,
         run_check(check_id, implementations, seed=seed)
 
 
-def test_a_hidden_case_the_librarys_own_loop_cannot_learn_is_drawn_again() -> None:
-    from checks.outcomes import REDRAWS, _redraw
+def test_a_hidden_case_the_librarys_own_loop_cannot_learn_is_drawn_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from checks import outcomes
 
     tried: list[int] = []
 
-    def learnable(draw: int) -> bool:
-        tried.append(draw)
-        return draw == 2
+    def learnable(model: int, *args: object) -> bool:  # the "model" here is its draw
+        tried.append(model)
+        return model == 2
 
-    assert _redraw(7, learnable) == 2 and tried == [0, 1, 2]
-    assert _redraw(0, learnable) == 0 and tried == [0, 1, 2]  # the visible run is never redrawn
-    assert _redraw(7, lambda draw: False) == 0  # none learns: the first draw, judged as it is
-    assert REDRAWS >= 5
+    monkeypatch.setattr(outcomes, "_learnable", learnable)
+    case = (lambda draw: draw, None, None, None, None, None, 25, 0.5)
+    assert outcomes._redraw(7, *case) == 2 and tried == [0, 1, 2]
+    assert outcomes._redraw(0, *case) == 0 and tried == [0, 1, 2]  # the visible run: draw 0
+    monkeypatch.setattr(outcomes, "_learnable", lambda *args: False)
+    assert outcomes._redraw(7, *case) == 0  # none learns: the first draw, judged as it is
+    assert outcomes.REDRAWS >= 5
 
 
 @pytest.mark.parametrize(("path", "seed"), [(p, s) for p in SOLUTIONS for s in HIDDEN_SEEDS],
