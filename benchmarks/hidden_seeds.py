@@ -77,6 +77,7 @@ def _correct(name: str, seeds: list[int]) -> dict[str, Any]:
 
 def _mutant(name: str, seeds: list[int]) -> dict[str, Any]:
     """The seeds at which the mutant ``name`` escaped a check meant for it, or failed another."""
+    _importable()
     import variants
 
     from checks import run_all
@@ -102,7 +103,7 @@ def run(seeds: int, mutant_seeds: int, jobs: int) -> dict[str, Any]:
     correct_names = ["reference"] + [p.stem for p in solutions]
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        # the reference's seeds in chunks, so both processes share the longest part
+        # the same seeds for every correct implementation, in chunks the processes share
         chunks = [_draw(min(50, seeds - i)) for i in range(0, seeds, 50)]
         correct = [pool.submit(_correct, name, chunk)
                    for name in correct_names for chunk in chunks]
