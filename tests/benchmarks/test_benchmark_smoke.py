@@ -13,6 +13,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -27,21 +28,9 @@ BATCH_ROWS = ("32", "128")
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
-def _train_step() -> ModuleType:
-    """``benchmarks.train_step`` of this checkout. pytest puts ``tests/`` on sys.path, where
-    ``tests/benchmarks`` would be found as a namespace package ``benchmarks`` when the
-    repository root is not on the path (``pytest`` run without ``python -m``)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    package = sys.modules.get("benchmarks")
-    if package is not None and getattr(package, "__file__", None) is None:
-        del sys.modules["benchmarks"]  # the namespace package, not ours
-    return importlib.import_module("benchmarks.train_step")
-
-
 @pytest.fixture(scope="module")
-def train_step() -> ModuleType:
-    return _train_step()
+def train_step(benchmark_module: Callable[[str], ModuleType]) -> ModuleType:
+    return benchmark_module("train_step")
 
 
 @pytest.mark.parametrize("batch_size", [32, 128])

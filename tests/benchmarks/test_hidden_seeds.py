@@ -4,26 +4,18 @@ and a mutant's escape from a check meant for it. It never asserts on a time."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
-def sweep() -> ModuleType:
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    package = sys.modules.get("benchmarks")
-    if package is not None and getattr(package, "__file__", None) is None:
-        del sys.modules["benchmarks"]  # tests/benchmarks as a namespace package, not ours
-    return importlib.import_module("benchmarks.hidden_seeds")
+def sweep(benchmark_module: Callable[[str], ModuleType]) -> ModuleType:
+    return benchmark_module("hidden_seeds")
 
 
 def test_correct_code_at_two_drawn_seeds_fails_nothing(sweep: ModuleType) -> None:
