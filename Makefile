@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The student's environment (make lab): the student wheel, the Jupyter stack, no instructor tools.
 STUDENT_VENV := .venv-student
 # What releases the assignment and builds the student wheel for make lab: the student venv's
-# packages plus jupytext and setuptools (course/student_env.py), never .venv's test tools.
+# packages plus jupytext and setuptools (course/student/environment.py), never .venv's test tools.
 BUILD_VENV := .venv-build
 BUILD_PY   := $(BUILD_VENV)/bin/python
 
@@ -29,23 +29,23 @@ $(STAMP): pyproject.toml
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # The student works in work/07_training/, copied once from the release and never overwritten
-# (course/workspace.py): a second `make lab` or a new release keeps every edited file.
-# JupyterLab runs from the student's venv (course/student_env.py, reinstalled only when the
+# (course/student/workspace.py): a second `make lab` or a new release keeps every edited file.
+# JupyterLab runs from the student's venv (course/student/environment.py, reinstalled only when the
 # wheel, a pin or the student configuration changed): no solution, no instructor tools. A lab
 # already serving work/07_training is named and not started twice (two kernels, one notebook).
 # Nothing here needs .venv (tests, PyTorch, Playwright): any python3 makes the student venv
 # (pip's progress shown), .venv-build adds jupytext to it to release, and the release, the
 # working copy and the student wheel are made with that.
 lab:  ## open the student's working copy (from the release: no solutions) in JupyterLab
-	@$(PYTHON) -m course.workspace --refuse-if-served
+	@$(PYTHON) -m course.student.workspace --refuse-if-served
 	@$(MAKE) --no-print-directory student-venv
 	@echo "[4/4] releasing the assignment (nbgrader, a few seconds) and opening JupyterLab"
-	$(BUILD_PY) -m course.release
-	$(BUILD_PY) -m course.workspace >/dev/null
+	$(BUILD_PY) -m course.authoring.release
+	$(BUILD_PY) -m course.student.workspace >/dev/null
 	$(STUDENT_VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training \
 		work/07_training/07_training.ipynb
 
-# The student's finished notebook becomes their tinytorch (course/complete.py): every check runs
+# The student's finished notebook becomes their tinytorch (course/student/complete.py): every check runs
 # on the assembled Module 07 first; then it is written beside the notebook (work/07_training/
 # tinytorch) and into the tinytorch of the student's venv (the one `make lab` runs). It runs
 # with that venv's Python (no instructor tools there), made first if it is missing.
@@ -65,15 +65,15 @@ complete:  ## your checked answers become your tinytorch's Module 07 (NOTEBOOK=o
 # by the build venv: Module 07 stripped, scanned) and the students' Jupyter configuration.
 student-venv:  ## create or update the student's environment .venv-student/ (make lab does)
 	@echo "[1/4] the student's Jupyter stack in $(STUDENT_VENV)/ (pip's progress below)"
-	@$(PYTHON) -m course.student_env stack --venv $(STUDENT_VENV)
+	@$(PYTHON) -m course.student.environment stack --venv $(STUDENT_VENV)
 	@echo "[2/4] the release's tools in $(BUILD_VENV)/ (jupytext, setuptools: seconds)"
-	@$(PYTHON) -m course.student_env build-venv --venv $(BUILD_VENV) --student $(STUDENT_VENV)
+	@$(PYTHON) -m course.student.environment build-venv --venv $(BUILD_VENV) --student $(STUDENT_VENV)
 	@echo "[3/4] the student wheel (Module 07 stripped, scanned) and the Jupyter configuration"
-	@$(BUILD_PY) -m course.student_env venv --venv $(STUDENT_VENV)
+	@$(BUILD_PY) -m course.student.environment venv --venv $(STUDENT_VENV)
 
 test: setup lint system-packages hub-deps  ## every test: lint, notebook in sync, pytest (grading, browser, hub), nbval
-	$(PY) -m course.sandbox
-	$(PY) -m course.build --check
+	$(PY) -m course.grading.sandbox
+	$(PY) -m course.authoring.build --check
 	$(PY) -m pytest --durations=15
 	$(MAKE) --no-print-directory nbval
 
@@ -105,7 +105,7 @@ nbval: setup  ## run the source notebook top to bottom under nbval (errors fail)
 	cd notebooks/source/07_training && ../../../$(PY) -m pytest -p no:cacheprovider --nbval-lax \
 		-o addopts="" -o testpaths="" -o filterwarnings="" 07_training.ipynb
 
-# A real JupyterHub for a demo class (course/hub.py): an instructor and three students as Unix
+# A real JupyterHub for a demo class (course/classroom/hub.py): an instructor and three students as Unix
 # accounts (root only), each student's server from the student environment (build/hub/
 # student-venv: the student wheel, the Jupyter stack, jupyterhub), the instructor's from
 # build/hub/instructor-venv (this repository, editable, with the course and hub extras), both made
@@ -119,38 +119,38 @@ hub-deps: setup  ## install what make hub needs: configurable-http-proxy (npm) a
 	  print(hub.student_environment()); print(hub.instructor_environment())"
 
 hub: hub-deps  ## start a local JupyterHub for a demo class (as root; Ctrl-C stops and removes it)
-	$(PY) -m course.hub $(if $(PORT),--port $(PORT))
+	$(PY) -m course.classroom.hub $(if $(PORT),--port $(PORT))
 
 # ---- the instructor's commands (nbgrader course root: notebooks/)
 NBGRADER := cd notebooks && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" ../$(PY) -m nbgrader
 
 notebook: setup  ## regenerate the notebook and GRADING.md from the lesson and training.py
-	$(PY) -m course.build
+	$(PY) -m course.authoring.build
 
 student-wheel: setup  ## build the student wheel into dist/: tinytorch (Module 07 stripped) and checks, scanned
-	$(PY) -m course.student_env wheel
+	$(PY) -m course.student.environment wheel
 
 release: setup  ## student release: notebook without solutions + stripped tinytorch; scanned
-	$(PY) -m course.release
+	$(PY) -m course.authoring.release
 
 validate: release  ## source passes every graded cell; release fails only NotImplementedError
-	$(PY) -m course.validate
+	$(PY) -m course.authoring.validate
 
 # CLUSTER=tcp://HOST:8786 grades on a Dask cluster's workers (docs/instructor-guide.md);
 # REGRADE=1 grades again what notebooks/autograde-cache/ already holds for this release.
 autograde: setup  ## trusted grades of notebooks/submitted/ (or SUBMISSIONS=dir/) into the gradebook (CLUSTER=tcp://HOST:8786)
-	$(PY) -m course.autograde $(SUBMISSIONS) $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(REGRADE),--regrade) \
+	$(PY) -m course.classroom.autograde $(SUBMISSIONS) $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(REGRADE),--regrade) \
 		$(if $(TIMES),--times $(TIMES))
 
 grade: setup  ## grade one file in a sandbox and print JSON: make grade FILE=path/to/07_training.ipynb
 	@test -n "$(FILE)" || { echo "usage: make grade FILE=path/to/notebook.ipynb" >&2; exit 2; }
-	@$(PY) -m course.grade "$(FILE)"
+	@$(PY) -m course.grading.grade "$(FILE)"
 
 isolation: setup  ## print the isolation layers a graded run gets on this machine
-	@$(PY) -m course.sandbox
+	@$(PY) -m course.grading.sandbox
 
 feedback: setup  ## HTML feedback for every autograded submission (notebooks/feedback/), one process per core
-	$(PY) -m course.nbgrader_trusted feedback
+	$(PY) -m course.classroom.nbgrader_trusted feedback
 
 export: setup  ## every student's grades to notebooks/grades.csv
 	$(NBGRADER) export
@@ -168,11 +168,11 @@ bench-seeds: setup  ## every check at 1,000 hidden seeds: correct code loses not
 # student's Module 07 written into .venv-student comes back with make complete), dist/ (make
 # student-wheel), caches, and the release with its staged packages (make release). Never the
 # student's working copy work/ nor the course's data (submissions, grades, feedback):
-# `make clean-course` removes those, after listing them and asking (course/clean.py: the
+# `make clean-course` removes those, after listing them and asking (course/classroom/clean.py: the
 # standard library only, so any python3 runs it).
 clean:  ## remove .venv/, .venv-student/, .venv-build/, dist/, caches, notebooks/release/ and the staged source/07_training/{tinytorch,checks}/; never work/ nor course data
 	rm -rf $(VENV) $(STUDENT_VENV) $(BUILD_VENV) dist .pytest_cache .ruff_cache .hypothesis
 	cd notebooks && rm -rf release source/07_training/tinytorch source/07_training/checks
 
 clean-course:  ## list the course's data (notebooks/submitted, autograded, feedback, autograde-cache, gradebook.db, grades.csv), ask, remove it (YES=1: no question)
-	$(PYTHON) -m course.clean $(if $(YES),--yes)
+	$(PYTHON) -m course.classroom.clean $(if $(YES),--yes)

@@ -5,16 +5,16 @@
     python -m benchmarks.grading --cluster tcp://HOST:8786 [--class-size 1000]
 
 A class of ``--class-size`` submissions (correct implementations, the mutant catalog, and quick
-cheats, in turn) is graded the way ``make autograde`` grades it: ``course.trusted`` in one
+cheats, in turn) is graded the way ``make autograde`` grades it: ``course.grading.submission`` in one
 sandbox per core, nbgrader's autograde writing the trusted outcomes, then ``nbgrader
 generate_feedback``. Beside it, in the same run, the same notebooks are executed the old way,
 one after another in a Jupyter kernel (nbclient, kernel start included), for ``--baseline`` of
-them. Also measured: one file through ``python -m course.grade`` (what ``make grade`` runs), and
+them. Also measured: one file through ``python -m course.grading.grade`` (what ``make grade`` runs), and
 an endless loop, which must cost no more than its limit. Results go to stdout and
 ``benchmarks/results/grading.json``.
 
 ``--cluster`` grades the same class twice in one run: on this machine's process pool (one
-sandbox per core) and on a Dask cluster (``course.cluster``): ``local`` starts a real ``dask
+sandbox per core) and on a Dask cluster (``course.grading.cluster``): ``local`` starts a real ``dask
 scheduler`` and ``--workers`` ``dask worker`` processes (one thread each) on loopback, an
 address uses that cluster. Measured: both wall times, the cluster's set-up (shipping the
 release, checking each worker's sandbox), the per-submission cost of going through Dask, and
@@ -46,7 +46,11 @@ for folder in ("tests", "tests/checks", "tests/course"):  # the proofs' notebook
 from submissions import from_module, from_training_source, write  # noqa: E402
 from variants import mutant_source  # noqa: E402
 
-from course import grade, nbgrader_trusted, paths, sandbox, trusted  # noqa: E402
+from course.assignment import cells, paths
+from course.authoring.release import make_course
+from course.classroom import nbgrader_trusted
+from course.grading import batch, sandbox, submission
+from course.grading.pool import LocalPool
 
 CHEATS = {
     "rebind-run-check": "run_check = lambda *a, **k: None\n",
@@ -102,7 +106,7 @@ def _cluster(args: argparse.Namespace) -> int:
     """The class on the process pool, then on the Dask cluster; see the module's docstring."""
     from distributed import Client
 
-    from course import cluster
+    from course.grading import cluster
 
     jobs = os.cpu_count() or 1
     limits = sandbox.Limits(wall=args.limit)
@@ -110,15 +114,16 @@ def _cluster(args: argparse.Namespace) -> int:
             contextlib.ExitStack() as stack:
         course = Path(tmp) / "course"
         course.mkdir()
-        grade.make_course(course)
+        make_course(course)
         release = course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
         files = list(_class(args.class_size, course / "submitted", release).values())
-        graded = trusted.graded_cells()
-        seeds = [trusted.draw_seeds(graded) for _ in files]  # the same for both runs
-        template = stack.enter_context(trusted.staged())
+        graded = cells.source_graded_cells()
+        seeds = [submission.draw_seeds(graded) for _ in files]  # the same for both runs
+        template = stack.enter_context(submission.staged())
 
         start = time.perf_counter()
-        pool = trusted.grade(files, jobs=jobs, limits=limits, seeds=seeds, template=template)
+        pool = batch.grade(files, runner=LocalPool(jobs), limits=limits, seeds=seeds,
+                           template=template)
         pool_s = time.perf_counter() - start
 
         if args.cluster == "local":
@@ -135,9 +140,9 @@ def _cluster(args: argparse.Namespace) -> int:
         setup_s = time.perf_counter() - start
         arrivals: list[float] = []
         cluster_start = time.perf_counter()
-        on_cluster = trusted.grade(files, limits=limits, seeds=seeds, template=template,
-                                   cluster=client,
-                                   on_report=lambda i, r: arrivals.append(time.perf_counter()))
+        on_cluster = batch.grade(files, runner=cluster.DaskCluster(client), limits=limits,
+                                 seeds=seeds, template=template,
+                                 on_report=lambda i, r: arrivals.append(time.perf_counter()))
         cluster_s = time.perf_counter() - cluster_start
 
         # Dask's own round trip for a task that carries a notebook (its median size)
@@ -212,14 +217,14 @@ def main(argv: list[str] | None = None) -> int:
         course = Path(tmp) / "course"
         course.mkdir()
         start = time.perf_counter()
-        grade.make_course(course)
+        make_course(course)
         setup = time.perf_counter() - start
         release = course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
         files = _class(args.class_size, course / "submitted", release)
 
         start = time.perf_counter()
-        reports = trusted.grade(list(files.values()), jobs=jobs,
-                                limits=sandbox.Limits(wall=args.limit))
+        reports = batch.grade(list(files.values()), runner=LocalPool(jobs),
+                              limits=sandbox.Limits(wall=args.limit))
         graded = time.perf_counter() - start
         nbgrader_trusted.autograde(course, dict(zip(files, reports, strict=True)))
         autograded = time.perf_counter() - start
@@ -231,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 
         one = list(files.values())[0]
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "course.grade", str(one)], check=True,
+        subprocess.run([sys.executable, "-m", "course.grading.grade", str(one)], check=True,
                        capture_output=True, cwd=ROOT)
         single = time.perf_counter() - start
 
@@ -241,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         nbformat.write(notebook, loop)
         loop_limit = min(args.limit, 20.0)
         start = time.perf_counter()
-        trusted.grade([loop], jobs=1, limits=sandbox.Limits(wall=loop_limit))
+        batch.grade([loop], runner=LocalPool(1), limits=sandbox.Limits(wall=loop_limit))
         looping = time.perf_counter() - start
 
     per = [r["seconds"] for r in reports]
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"in a kernel serially: {statistics.mean(kernel):.2f} s per submission "
           f"(mean of {len(kernel)}), {result['kernel_serial_class_projected_s']} s for the class "
           f"(projected): {result['speedup_vs_kernel_serial']}x")
-    print(f"one file through course.grade: {single:.2f} s (target <= 5 s); a looping "
+    print(f"one file through course.grading.grade: {single:.2f} s (target <= 5 s); a looping "
           f"submission: {looping:.1f} s (limit {loop_limit:g} s); course set-up {setup:.1f} s")
     return 0
 

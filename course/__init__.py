@@ -1,31 +1,23 @@
-"""The instructor's side of the course: build the Module 07 notebook from its lesson and the
-reference code, release it to students without solutions, and grade submissions.
+"""The course around Module 07, in rooms named for what each serves.
 
-* ``course.paths``: where the lesson, the nbgrader course and its generated files live.
-* ``course.build``: lesson text + ``tinytorch/core/training.py`` -> the nbgrader source notebook
-  and the grading table (``python -m course.build``; ``--check`` verifies they are in sync).
-* ``course.solutions``: find and strip ``### BEGIN SOLUTION`` regions, scan files for solutions.
-* ``course.release``: stage the student's tinytorch and checks, run nbgrader, scan the release.
-* ``course.workspace``: the student's working copy of the release (``make lab``), never
-  overwritten.
-* ``course.sandbox``: run student code with only what it needs (bubblewrap, namespaces, limits).
-* ``course.observer``: what runs inside the sandbox: the student's cells, then each check's
-  observation, as JSON lines.
-* ``course.trusted``: the trust model, and grading outside the sandbox (judge every check on
-  its record, visible and freshly drawn seeds, a class in parallel).
-* ``course.grade``: grade notebooks and print JSON (``make grade``).
-* ``course.cluster``: grade a class on a Dask cluster's workers (``--cluster``), the same sandbox
-  and judging; ``course.slots``: sandbox slots unique on a host.
-* ``course.cache``: every decided report kept at once (a rerun grades only what is new);
-  ``course.progress``: progress bars and counted lines of the long commands.
-* ``course.nbgrader_trusted``: nbgrader's autograde and feedback carrying the trusted outcomes.
-* ``course.feedback``: the feedback page a student reads (named checks, wrapped messages).
-* ``course.student_env``: what a student environment installs (a wheel without solutions, the
-  Jupyter stack, the students' Jupyter configuration) and ``make lab``'s ``.venv-student``.
-* ``course.complete``: a student's finished notebook written into their own tinytorch
-  (``make complete``), after every check passes.
-* ``course.config``: the nbgrader settings (notebooks/nbgrader_config.py, loaded as nbgrader
-  loads them) and the gradebook's ``db_url``.
-* ``course.validate``, ``course.autograde``, ``course.binder``: validate, autograde a class, build
-  the Binder image.
+* ``course.assignment``: what every room agrees on: where the course's files live, the
+  assignment's graded cells and solution markers, the packages a student receives, nbgrader's
+  settings.
+* ``course.authoring``: the lesson and the reference become the nbgrader notebook; the release
+  to students, its validation, the Binder image.
+* ``course.student``: the student's side: their environment (``make lab``), their working copy,
+  their finished notebook made into their library (``make complete``).
+* ``course.grading``: trusted grading: the sandbox, what runs inside it, judging each check
+  outside it, the limits, the cache of decided reports, and where a class runs (this machine's
+  pool or a Dask cluster). ``python -m course.grading.grade`` grades files.
+* ``course.classroom``: nbgrader's class pipeline: autograde, feedback pages, hand grades,
+  tidy-ups, and a JupyterHub for a class.
+
+The rule: arrows between rooms point one way. ``assignment`` uses no room; ``grading`` uses only
+``assignment`` (what is graded never depends on how a course is authored or run); ``authoring``
+uses ``assignment``; ``student`` uses ``authoring`` and ``assignment``; ``classroom`` may use
+every room. ``python -m course.rooms`` draws the graph and fails on an arrow against the rule.
+
+Packages here import nothing when imported: a room's commands that need only the standard
+library (``course.student.environment stack``, ``course.classroom.clean``) run on any python3.
 """

@@ -1,5 +1,5 @@
 """Whether this machine can give a sandboxed run control groups, read from the machine itself
-(never from ``course.sandbox``, which must use them wherever they exist): the tests of
+(never from ``course.grading.sandbox``, which must use them wherever they exist): the tests of
 per-run limits skip, with this reason, only where it cannot."""
 
 from __future__ import annotations

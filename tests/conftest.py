@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from course import grade, student_env
+from course.authoring import release
+from course.student import environment as student_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -18,7 +19,7 @@ def course_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A throw-away nbgrader course after `generate_assignment`: source/, release/ and a
     gradebook that knows the graded cells."""
     root = tmp_path_factory.mktemp("course")
-    grade.make_course(root)
+    release.make_course(root)
     return root
 
 
@@ -36,7 +37,7 @@ def copy_course(course_dir: Path) -> Callable[[Path], None]:
 # The student's side, built once per test session and shared by every test that needs it
 # (tests/course: make complete, the student's own command; tests/hub: the students' servers):
 # the student wheel, and the student's environment made from it the way `make lab` makes
-# .venv-student/ (course.student_env.ensure_venv: the wheel, the Jupyter stack at pyproject's
+# .venv-student/ (course.student.environment.ensure_venv: the wheel, the Jupyter stack at pyproject's
 # pins, the students' configuration; about 40 s, most of it pip).
 @pytest.fixture(scope="session")
 def student_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -817,7 +817,7 @@ def parser(prog: str | None = None,
 def main(argv: list[str] | None = None, *, prog: str | None = None,
          default: Path = DEFAULT_NOTEBOOK, given: str | None = None,
          protected: Protected | None = None, checks: Path | None = None) -> int:
-    """``python -m tinytorch.complete``; the course's ``course.complete`` calls it with its
+    """``python -m tinytorch.complete``; the course's ``course.student.complete`` calls it with its
     own defaults (its working copy, the released module, the folders it protects)."""
     made = parser(prog, default)
     args = made.parse_args(argv)

@@ -26,9 +26,10 @@ from mutants_loop_modes import MUTANTS
 from submissions import from_training_source, write
 from variants import mutant_source
 
-from course import autograde, build, nbgrader_trusted, paths
-from course.feedback import graded_title
-from course.trusted import graded_cells
+from course.assignment import cells, paths
+from course.assignment.cells import source_graded_cells as graded_cells
+from course.classroom import autograde, nbgrader_trusted
+from course.classroom.feedback import graded_title
 
 SOURCE = nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)
 
@@ -64,7 +65,7 @@ def test_feedback_names_every_graded_cell_and_wraps_messages(
     names = page.locator("#toc li a").all_inner_texts()
     # the checks by name, then the written answers a grader grades by hand
     expected = [c.check for c in graded_cells()] + [grade_id for grade_id, _, _ in
-                                                    build.manual_cells(SOURCE)]
+                                                    cells.manual_cells(SOURCE)]
     assert [n.split(":")[0] for n in names] == expected, (
         f"expected the table of contents to name the {len(expected)} graded cells by their "
         f"check, in order; it reads {names}")

@@ -24,8 +24,9 @@ import nbformat
 import pytest
 from submissions import _as_submitted, write
 
-from course import autograde, build, nbgrader_trusted, paths
-from course.release import nbgrader
+from course.assignment import cells, paths
+from course.authoring.release import nbgrader
+from course.classroom import autograde, nbgrader_trusted
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -54,7 +55,7 @@ def course(copy_course: Callable[[Path], None], tmp_path_factory: pytest.TempPat
 
 def _manual_points() -> int:
     source = nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)
-    return sum(points for _, points, _ in build.manual_cells(source))
+    return sum(points for _, points, _ in cells.manual_cells(source))
 
 
 def test_a_grade_given_in_the_formgrader_reaches_export_and_feedback(

@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from course import build, paths, student_env
+from course.assignment import paths
+from course.authoring import build
+from course.student import environment as student_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

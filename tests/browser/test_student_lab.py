@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from course import paths, student_env
+from course.assignment import paths
+from course.student import environment as student_env
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -130,7 +131,7 @@ def default_lab(start_jupyterlab: Callable[..., JupyterLab], course_dir: Path,
 def hub_lab(start_jupyterlab: Callable[..., JupyterLab], course_dir: Path,
             tmp_path_factory: pytest.TempPathFactory) -> JupyterLab:
     """With the configuration the instructor guide gives a hub with an exchange
-    (``python -m course.student_env config --exchange``)."""
+    (``python -m course.student.environment config --exchange``)."""
     base = tmp_path_factory.mktemp("hub")
     prefix = base / "prefix"
     prefix.mkdir()

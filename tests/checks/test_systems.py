@@ -22,7 +22,7 @@ from checks import judge, observe, run_check
 from checks.diagnose import NOT_WRITTEN
 from checks.replay import encode
 from checks.systems import cases, count, layer_table
-from course.solutions import strip_solutions
+from course.assignment.solutions import strip_solutions
 
 SEEDS = range(0, 25)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import nbformat
 
-from course import build, paths
-from course.solutions import HIDDEN_REGION
+from course.assignment import paths
+from course.assignment.solutions import HIDDEN_REGION
+from course.authoring import build
 
 MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION\n", re.M)
 

@@ -10,7 +10,8 @@ import pytest
 from support import AUDIT_NUMBERS
 
 from checks import CHECKS
-from course import build, paths
+from course.assignment import cells, paths
+from course.authoring import build
 
 LESSON = paths.LESSON.read_text()
 REFERENCE = paths.REFERENCE.read_text()
@@ -22,7 +23,7 @@ def notebook() -> nbformat.NotebookNode:
 
 
 def test_generated_files_are_in_sync(capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m course.build --check`: the committed notebook and grading table are exactly
+    """`python -m course.authoring.build --check`: the committed notebook and grading table are exactly
     what the lesson and training.py produce."""
     assert build.main(["--check"]) == 0, capsys.readouterr().err
 
@@ -70,7 +71,7 @@ def test_answer_cells_are_the_student_parts(notebook: nbformat.NotebookNode) -> 
 
 
 def test_every_check_is_one_graded_cell(notebook: nbformat.NotebookNode) -> None:
-    rows = build.graded_cells(notebook)
+    rows = cells.graded_cells(notebook)
     checks = [check for _, _, check in rows]
     assert sorted(checks) == sorted(CHECKS), "each check must be graded exactly once"
     assert set(AUDIT_NUMBERS) <= set(checks)
@@ -105,6 +106,6 @@ def test_only_graded_cells_let_run_all_go_on(notebook: nbformat.NotebookNode) ->
 
 def test_grading_table_lists_every_cell(notebook: nbformat.NotebookNode) -> None:
     table = paths.GRADING_TABLE.read_text()
-    for grade_id, points, check in build.graded_cells(notebook):
+    for grade_id, points, check in cells.graded_cells(notebook):
         assert f"| {check} | `{grade_id}` | {points} |" in table
     assert "| **total** | | **100** |" in table

@@ -1,5 +1,5 @@
 """`make clean` never removes a student's or an instructor's data; `make clean-course` (``python
--m course.clean``) removes the course's data only after listing it and being told yes.
+-m course.classroom.clean``) removes the course's data only after listing it and being told yes.
 
 Each test runs make in a temporary copy of the repository tree (without venvs, git or any
 generated folder) holding fake course data, a student's working copy and the generated folders
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from course import clean, paths
+from course.assignment import paths
+from course.classroom import clean
 
 #: The course's data and the student's work, with contents: what no `make clean` may touch.
 DATA = {

@@ -1,8 +1,8 @@
-"""``python -m course.complete``: a notebook whose code passes every check becomes the student's
+"""``python -m course.student.complete``: a notebook whose code passes every check becomes the student's
 ``tinytorch/core/training.py``; one that fails a check, or bad input, changes nothing.
 
 Working copies are made in tmp_path the way the release lays them out (the notebook beside
-``tinytorch/`` with Module 07 stripped, ``course.release.stage``); an installed tinytorch is a
+``tinytorch/`` with Module 07 stripped, ``course.assignment.packages.stage``); an installed tinytorch is a
 staged copy on PYTHONPATH, which is where ``import tinytorch`` finds it from any folder."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import pytest
 from submissions import from_training_source, write
 
 from checks.registry import TITLES
-from course import complete, paths, release
+from course.assignment import packages, paths
+from course.student import complete
 
 REFERENCE_CODE = re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION\n", "",
                         paths.REFERENCE.read_text(), flags=re.M)
@@ -40,13 +41,13 @@ def _edit(notebook: nbformat.NotebookNode, grade_id: str, old: str, new: str) ->
 
 def _working_copy(root: Path, notebook: nbformat.NotebookNode) -> Path:
     """A folder holding the notebook and the released tinytorch (and checks) beside it."""
-    release.stage(root)
+    packages.stage(root)
     return write(notebook, root / paths.NOTEBOOK)
 
 
 def _run(notebook: Path, env: dict[str, str] | None = None,
          *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "course.complete", str(notebook), *options],
+    return subprocess.run([sys.executable, "-m", "course.student.complete", str(notebook), *options],
                           cwd=paths.REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, **(env or {})})
 
@@ -126,7 +127,7 @@ def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], *expected: str
 
 def test_bad_notebooks_are_refused_by_name(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    release.stage(tmp_path)
+    packages.stage(tmp_path)
     before = _files(tmp_path)
     missing = tmp_path / "missing.ipynb"
     _refused([str(missing)], capsys, f"no notebook at {missing}")
@@ -166,7 +167,7 @@ def test_the_reference_solution_is_never_a_target(
     # The command end to end, on a stand-in for the reference: a regression must not be able
     # to reach the real one.
     stand_in = tmp_path / "reference"
-    release.stage(stand_in)
+    packages.stage(stand_in)
     monkeypatch.setitem(complete.FORBIDDEN, stand_in / "tinytorch",
                         "the course's reference solution")
     (work / "tinytorch").unlink()
@@ -180,7 +181,7 @@ def test_the_reference_solution_is_never_a_target(
 
     assert complete.installed_module().resolve() == paths.REFERENCE
     own = tmp_path / "own"
-    release.stage(own)
+    packages.stage(own)
     notes: list[str] = []
     found = complete.targets(own / paths.NOTEBOOK, notes=notes)
     assert [t.path for t in found] == [own / complete.MODULE]
@@ -219,7 +220,7 @@ def _use(cwd: Path, site: Path) -> dict:
 def test_a_passing_notebook_becomes_the_students_tinytorch(tmp_path: Path) -> None:
     work, site = tmp_path / "work", tmp_path / "site"
     notebook = _working_copy(work, _student_notebook())
-    release.stage(site)  # an installed tinytorch, found through PYTHONPATH
+    packages.stage(site)  # an installed tinytorch, found through PYTHONPATH
     module, installed = work / complete.MODULE, site / complete.MODULE
     released = module.read_bytes()
 
@@ -265,7 +266,7 @@ def test_a_failing_check_names_itself_and_changes_nothing(tmp_path: Path) -> Non
           "    self.optimizer.step()\n    self._clear_grads(params)\n",
           "    self.optimizer.step()\n")
     site = tmp_path / "site"
-    release.stage(site)
+    packages.stage(site)
     done = _unchanged_after(_working_copy(tmp_path / "work", notebook), site, tmp_path)
     assert f"checks fail on your code from {tmp_path / 'work' / paths.NOTEBOOK}" in done.stderr
     assert f"1.2: {TITLES['1.2']} (graded cell audit_1_2_gradients_cleared)" in done.stderr
@@ -282,7 +283,7 @@ def test_a_crash_is_shown_at_the_students_line_and_exits_and_loops_stop_nothing(
     cell = _cell(crash, "answer_Trainer_save_checkpoint").source
     line = cell.splitlines().index("    missing = {}['no such key']") + 1
     site = tmp_path / "site"
-    release.stage(site)
+    packages.stage(site)
     done = _unchanged_after(_working_copy(tmp_path / "crash", crash), site, tmp_path)
     assert f"answer cell answer_Trainer_save_checkpoint, line {line}" in done.stderr
     assert "6.1: " in done.stderr and "KeyError" in done.stderr
@@ -306,13 +307,13 @@ def test_complete_imports_nothing_a_student_environment_lacks() -> None:
     """The student's command (tinytorch.complete, in the student wheel) needs the standard
     library only: no jupytext (the lesson's format), none of the grading tools, nothing of
     `course`; it runs the checks in a separate process and reads the graded cells from the
-    notebook itself. course.complete adds only course.paths and course.solutions."""
+    notebook itself. course.student.complete adds only course.assignment.paths and course.assignment.solutions."""
     lacking = ["jupytext", "nbformat", "nbgrader", "nbclient", "numpy", "packaging", "checks",
-               "tinytorch.core", "course.build", "course.trusted", "course.release",
-               "course.sandbox", "course.student_env"]
+               "tinytorch.core", "course.authoring.build", "course.grading.submission", "course.authoring.release",
+               "course.grading.sandbox", "course.student.environment"]
     for module, expected in (("tinytorch.complete", []),
-                             ("course.complete", ["course", "course.complete", "course.paths",
-                                                  "course.solutions"])):
+                             ("course.student.complete", ["course", "course.student.complete", "course.assignment.paths",
+                                                  "course.assignment.solutions"])):
         code = (f"import sys\nfor name in {lacking!r}:\n    sys.modules[name] = None\n"
                 f"import json, {module}\n"
                 "print(json.dumps(sorted(name for name, module in sys.modules.items()\n"
@@ -327,9 +328,9 @@ def test_complete_imports_nothing_a_student_environment_lacks() -> None:
 def test_graded_cells_come_from_the_notebook_as_released(tmp_path: Path) -> None:
     """The graded cell named beside a failing check is the notebook's own (nbgrader's metadata
     and its `run_check("<id>", ...)`), the same as the course's list of graded cells."""
-    from course import trusted
+    from course.assignment import cells
 
-    expected = {cell.check: cell.grade_id for cell in trusted.graded_cells()}
+    expected = {cell.check: cell.grade_id for cell in cells.source_graded_cells()}
     submitted = write(from_training_source(paths.REFERENCE.read_text()), tmp_path / "a.ipynb")
     assert complete.graded_cells(submitted) == expected
     assert complete.graded_cells(paths.SOURCE_NOTEBOOK) == expected
@@ -352,7 +353,7 @@ def test_make_complete_runs_in_the_students_environment_and_writes_into_it(
     the notebook, names a failing check's graded cell, and once every check passes writes the
     student's module beside the notebook and into that venv's tinytorch, which the student's
     kernels then import; every message speaks of the student's files."""
-    from course import student_env
+    from course.student import environment as student_env
 
     installed = student_env.installed_module(lab_venv)
     assert installed is not None
@@ -409,7 +410,7 @@ def test_the_student_wheels_own_command_completes_outside_the_repository(
     repository (the notebook alone, as fetched), with the repository not importable. It
     writes the answer cells into Module 07 as that student was given it (the wheel's
     training_released.py, marked here so that any other source shows), never the reference."""
-    from course import student_env
+    from course.student import environment as student_env
 
     command = lab_venv / "bin" / "tinytorch"
     installed = student_env.installed_module(lab_venv)

@@ -29,9 +29,10 @@ from bs4 import BeautifulSoup, Tag
 from submissions import from_training_source, write
 
 from checks.diagnose import NOT_WRITTEN, not_written
-from course import autograde, nbgrader_trusted, paths
-from course.feedback import feedback_message, graded_title, math_html
-from course.trusted import graded_cells
+from course.assignment import paths
+from course.assignment.cells import source_graded_cells as graded_cells
+from course.classroom import autograde, nbgrader_trusted
+from course.classroom.feedback import feedback_message, graded_title, math_html
 
 STUDENTS = ("alice", "bob")  # the reference, the untouched release
 RERUN = "run this cell again"

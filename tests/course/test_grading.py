@@ -1,4 +1,4 @@
-"""Trusted grading (`course.grade`): every notebook runs in a sandbox and every score is decided
+"""Trusted grading (`course.grading.grade`): every notebook runs in a sandbox and every score is decided
 outside it. The reference gets full marks, the untouched release gets 0 without crashing, three
 correct solutions written differently get full marks, and every mutant of the catalog loses
 points in exactly the graded cells meant to catch it, each of which names its bug.
@@ -24,7 +24,8 @@ from submissions import from_module, from_training_source, write
 from variants import Mutant, mutant_source
 
 from checks.diagnose import NOT_WRITTEN
-from course import build, grade, paths
+from course.assignment import cells, paths
+from course.grading import grade
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ CATALOG: list[Mutant] = [
     for mutant in importlib.import_module(path.stem).MUTANTS
 ]
 SOURCE = nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)
-GRADE_ID = {check: grade_id for grade_id, _, check in build.graded_cells(SOURCE)}
+GRADE_ID = {check: grade_id for grade_id, _, check in cells.graded_cells(SOURCE)}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course import paths
+from course.assignment import paths
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,11 @@ import nbformat
 import pytest
 from submissions import from_training_source, write
 
-from course import autograde, build, grade, nbgrader_trusted, paths
-from course.grade import SubmissionError
-from course.release import nbgrader
+from course.assignment import cells, paths
+from course.authoring.release import nbgrader
+from course.classroom import autograde, nbgrader_trusted
+from course.grading import grade
+from course.grading.grade import SubmissionError
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +49,7 @@ def test_autograde_feedback_export(
     printed = capsys.readouterr().out
     scores = {student: score for student, score, _ in autograde.scores(course)}
     assert scores["alice"] == 100.0 and scores["bob"] == 0.0 and scores["carol"] < 100.0
-    written = sum(points for _, points, _ in build.manual_cells(
+    written = sum(points for _, points, _ in cells.manual_cells(
         nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)))  # graded by hand, not here
     assert "alice" in printed and f"100.0 / {100 + written}" in printed
     carol = next(line for line in printed.splitlines() if line.startswith("carol"))

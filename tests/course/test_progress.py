@@ -1,7 +1,7 @@
-"""Progress of the long commands (``course.progress``): on a terminal a tqdm bar with counts, rate
+"""Progress of the long commands (``course.grading.progress``): on a terminal a tqdm bar with counts, rate
 and time left, each result printed above it; anywhere else (a CI log, a file, a hub's job log)
 one counted line per result and a closing line with the count, rate and time, never a redrawn
-bar. ``course.grade`` with several files shows it on stderr, its JSON alone on stdout."""
+bar. ``course.grading.grade`` with several files shows it on stderr, its JSON alone on stdout."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from course import paths
-from course.progress import Progress, score_line
+from course.assignment import paths
+from course.grading.progress import Progress, score_line
 
 REPORT = {"total": 85.0, "max_total": 100.0, "ended": None}
 
@@ -89,7 +89,7 @@ def test_course_grade_counts_on_stderr_and_keeps_stdout_json(
     first.write_bytes(release.read_bytes())
     second.write_bytes(release.read_bytes())
     cache = tmp_path / "cache"
-    command = [sys.executable, "-m", "course.grade", str(first), str(second), "--cache",
+    command = [sys.executable, "-m", "course.grading.grade", str(first), str(second), "--cache",
                str(cache), "--limit", "30"]
     done = subprocess.run(command, cwd=paths.REPO, capture_output=True, text=True, check=False,
                           env={**os.environ, "TINYTORCH_PROGRESS": ""})  # noqa: S603

@@ -22,19 +22,13 @@ from bs4 import BeautifulSoup
 from nbgrader.api import Gradebook
 from submissions import from_training_source, write
 
-from course import (
-    autograde,
-    binder,
-    build,
-    config,
-    manual,
-    nbgrader_trusted,
-    paths,
-    release,
-    student_env,
-)
-from course.release import nbgrader
-from course.solutions import SOLUTION_REGION, region_lines, scan
+from course.assignment import config, paths
+from course.assignment.cells import graded_cells, manual_cells
+from course.assignment.solutions import SOLUTION_REGION, region_lines, scan
+from course.authoring import binder, build, release
+from course.authoring.release import nbgrader
+from course.classroom import autograde, manual, nbgrader_trusted
+from course.student import environment as student_env
 
 QUESTIONS = ["reflection_clipping", "reflection_resume", "reflection_accumulation",
              "reflection_optimizer_memory", "reflection_schedule",
@@ -47,7 +41,7 @@ def notebook() -> nbformat.NotebookNode:
 
 
 def _manual_points(notebook: nbformat.NotebookNode) -> dict[str, int]:
-    return {grade_id: points for grade_id, points, _ in build.manual_cells(notebook)}
+    return {grade_id: points for grade_id, points, _ in manual_cells(notebook)}
 
 
 # ----------------------------------------------------------------------------- the notebook
@@ -55,7 +49,7 @@ def test_each_question_is_a_markdown_answer_graded_by_hand(
         notebook: nbformat.NotebookNode) -> None:
     """Four to six questions, at the end, each a question cell then nbgrader's manually graded
     answer cell (markdown, solution and grade, unlocked) holding one example answer."""
-    assert [g for g, _, _ in build.manual_cells(notebook)] == QUESTIONS
+    assert [g for g, _, _ in manual_cells(notebook)] == QUESTIONS
     cells = {c.id: (i, c) for i, c in enumerate(notebook.cells)}
     reflection = next(i for i, c in enumerate(notebook.cells)
                       if c.cell_type == "markdown" and c.source.startswith("## Reflection"))
@@ -76,7 +70,7 @@ def test_each_question_is_a_markdown_answer_graded_by_hand(
 def test_written_answers_are_not_checks(notebook: nbformat.NotebookNode) -> None:
     """The trusted grader runs checks of graded code cells only: no written answer among them,
     and the automatic points stay 100."""
-    automatic = build.graded_cells(notebook)
+    automatic = graded_cells(notebook)
     assert not {g for g, _, _ in automatic} & set(QUESTIONS)
     assert sum(p for _, p, _ in automatic) == 100
 
@@ -111,7 +105,7 @@ def test_lesson_syntax_makes_a_manual_cell() -> None:
     assert answer.id == "reflection_x" and answer.metadata == {"nbgrader": {
         "grade": True, "solution": True, "locked": False, "grade_id": "reflection_x",
         "points": 2, "schema_version": 3}}
-    assert build.manual_cells(notebook) == [("reflection_x", 2, "Q (2 points)")]
+    assert manual_cells(notebook) == [("reflection_x", 2, "Q (2 points)")]
 
 
 @pytest.mark.parametrize(("lesson", "error"), [

@@ -1,4 +1,4 @@
-"""The student release: nbgrader strips the notebook, `course.release` strips tinytorch's
+"""The student release: nbgrader strips the notebook, `course.authoring.release` strips tinytorch's
 Module 07, and the scan proves that no solution, marker or hidden test is left in any file."""
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course import grade, paths, release, validate
-from course.solutions import scan
+from course.assignment import paths
+from course.assignment.solutions import scan
+from course.authoring import release, validate
+from course.grading import grade
 
 
 def _released(course_dir: Path) -> Path:

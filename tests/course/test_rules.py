@@ -18,7 +18,8 @@ import pytest
 from nbgrader.preprocessors import ClearSolutions
 
 from checks.rules import CELLS, EVALUATE, RULES, Rule
-from course import build, paths
+from course.assignment import cells, paths
+from course.authoring import build
 
 
 def _words(text: str) -> str:
@@ -65,7 +66,7 @@ def unstated(notebook: nbformat.NotebookNode, rules: list[Rule]) -> list[str]:
 def unjudged(notebook: nbformat.NotebookNode, rules: list[Rule]) -> list[str]:
     """The graded checks of ``notebook`` that judge none of ``rules``."""
     judged = {check for rule in rules for check in rule.checks}
-    return [check for _, _, check in build.graded_cells(notebook) if check not in judged]
+    return [check for _, _, check in cells.graded_cells(notebook) if check not in judged]
 
 
 @pytest.fixture(scope="module")
@@ -110,20 +111,20 @@ def test_every_answer_cell_has_rules(notebook: nbformat.NotebookNode) -> None:
 
 
 def test_rules_table_is_generated_beside_the_notebook_and_up_to_date() -> None:
-    """RULES.md is one of the build's outputs (so `course.build --check` covers it), lives in
+    """RULES.md is one of the build's outputs (so `course.authoring.build --check` covers it), lives in
     the folder nbgrader releases, and is what the build writes now."""
     outputs = build.outputs()
     assert build.RULES_TABLE in outputs
     assert build.RULES_TABLE.parent == paths.SOURCE_NOTEBOOK.parent
     assert build.RULES_TABLE.read_text() == outputs[build.RULES_TABLE], (
-        "RULES.md is out of date: run `python -m course.build`")
+        "RULES.md is out of date: run `python -m course.authoring.build`")
 
 
 def test_rules_table_lists_every_rule_with_its_checks(notebook: nbformat.NotebookNode) -> None:
     table = build.rules_table(notebook)
     for rule in RULES:
         assert f"| `{rule.id}` | {', '.join(rule.checks)} |" in table
-    for grade_id, points, check in build.graded_cells(notebook):
+    for grade_id, points, check in cells.graded_cells(notebook):
         assert f"| {check} | `{grade_id}` | {points} | `" in table
 
 

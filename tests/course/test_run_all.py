@@ -21,7 +21,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from course import paths
+from course.assignment import paths
 
 pytestmark = pytest.mark.slow
 

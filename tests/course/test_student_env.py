@@ -33,8 +33,10 @@ from jupyter_server.extension.config import ExtensionConfigManager
 from jupyter_server.services.config.manager import ConfigManager
 from packaging.requirements import Requirement
 
-from course import paths, release, student_env
-from course.solutions import scan
+from course.assignment import paths
+from course.assignment.solutions import scan
+from course.authoring import release
+from course.student import environment as student_env
 
 ROOT = paths.REPO
 NBGRADER_LAB = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyter" / "nbgrader"
@@ -172,30 +174,30 @@ def test_make_lab_and_binder_install_the_student_environment() -> None:
     recipe = re.search(r"^lab:.*\n(?:\t.*\n)*", makefile, re.M)
     assert recipe, "the Makefile has no lab target"
     lines = [line.strip() for line in recipe.group(0).splitlines()[1:]]
-    assert lines[:2] == ["@$(PYTHON) -m course.workspace --refuse-if-served",
+    assert lines[:2] == ["@$(PYTHON) -m course.student.workspace --refuse-if-served",
                          "@$(MAKE) --no-print-directory student-venv"], lines
-    assert lines[3:6] == ["$(BUILD_PY) -m course.release",
-                          "$(BUILD_PY) -m course.workspace >/dev/null",
+    assert lines[3:6] == ["$(BUILD_PY) -m course.authoring.release",
+                          "$(BUILD_PY) -m course.student.workspace >/dev/null",
                           "$(STUDENT_VENV)/bin/jupyter lab $(ROOT_FLAG) "
                           "--ServerApp.root_dir=work/07_training \\"], lines
     steps = re.search(r"^student-venv:.*\n(?:\t.*\n)*", makefile, re.M)
     assert steps, "the Makefile has no student-venv target"
     assert [line.strip() for line in steps.group(0).splitlines()[1:] if "@echo" not in line] == [
-        "@$(PYTHON) -m course.student_env stack --venv $(STUDENT_VENV)",
-        "@$(PYTHON) -m course.student_env build-venv --venv $(BUILD_VENV) --student "
+        "@$(PYTHON) -m course.student.environment stack --venv $(STUDENT_VENV)",
+        "@$(PYTHON) -m course.student.environment build-venv --venv $(BUILD_VENV) --student "
         "$(STUDENT_VENV)",
-        "@$(BUILD_PY) -m course.student_env venv --venv $(STUDENT_VENV)"]
+        "@$(BUILD_PY) -m course.student.environment venv --venv $(STUDENT_VENV)"]
     assert f"BUILD_VENV := {student_env.BUILD_VENV.name}\n" in makefile
     assert f"STUDENT_VENV := {student_env.VENV.name}\n" in makefile
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert f"{student_env.VENV.name}/" in ignored and f"{student_env.BUILD_VENV.name}/" in ignored
-    assert re.search(r"^student-wheel:.*## .+\n\t\$\(PY\) -m course.student_env wheel$",
+    assert re.search(r"^student-wheel:.*## .+\n\t\$\(PY\) -m course.student.environment wheel$",
                      makefile, re.M), "no `make student-wheel` with a help comment"
     post = [line for line in (ROOT / "binder" / "postBuild").read_text().splitlines()
             if line and not line.startswith("#")]
-    assert post == ["set -euo pipefail", "wheel=$(python -m course.student_env wheel)",
+    assert post == ["set -euo pipefail", "wheel=$(python -m course.student.environment wheel)",
                     'python -m pip install --no-deps "$wheel"',
-                    "python -m course.student_env config", "python -m course.binder"]
+                    "python -m course.student.environment config", "python -m course.authoring.binder"]
 
 
 def _zip(path: Path, files: dict[str, str]) -> Path:
@@ -401,7 +403,7 @@ NOT_COPIED = shutil.ignore_patterns(".git", ".venv", ".venv-student", "work", "d
 @pytest.mark.slow
 def test_the_wheel_builds_with_the_setuptools_a_plain_venv_has(wheel: Path,
                                                                tmp_path: Path) -> None:
-    """`python -m course.student_env wheel` (what make student-wheel runs), by a plain venv's
+    """`python -m course.student.environment wheel` (what make student-wheel runs), by a plain venv's
     Python with its own old pip, in a copy of the repository tree: that venv's setuptools
     65.5 (what Python 3.11's venv ships) and then 76 (which the old `setuptools>=68` allowed)
     cannot read `license = "MIT"`; the build must not use them, and gives the files the
@@ -412,7 +414,7 @@ def test_the_wheel_builds_with_the_setuptools_a_plain_venv_has(wheel: Path,
     subprocess.run([student_env.base_python(), "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
     pins = _pyproject_pins()
-    # what course.student_env imports, at the instructor's versions
+    # what course.student.environment imports, at the instructor's versions
     needs = [f"nbformat{pins['nbformat']}", f"numpy{pins['numpy']}",
              f"jupytext{pins['jupytext']}",
              f"packaging=={importlib.metadata.version('packaging')}"]
@@ -425,7 +427,7 @@ def test_the_wheel_builds_with_the_setuptools_a_plain_venv_has(wheel: Path,
                                 "print(m.version('setuptools'))"],
                                capture_output=True, text=True, check=True).stdout.strip()
         assert int(found.split(".")[0]) < 77, f"setuptools {found} can build it"
-        built = subprocess.run([python, "-m", "course.student_env", "wheel"], cwd=repo,
+        built = subprocess.run([python, "-m", "course.student.environment", "wheel"], cwd=repo,
                                capture_output=True, text=True, timeout=600)
         assert built.returncode == 0, f"setuptools {found}:\n{built.stderr}"
         made = repo / "dist" / student_env.wheel_name()

@@ -1,6 +1,6 @@
 """The student's path (``make lab``) builds only what a student runs: never the instructor's
 ``.venv`` (pytest, PyTorch, Playwright, ruff, hypothesis: ``pip install -e '.[dev,course,
-oracle]'``), but the student venv (any python3 makes it: ``course.student_env stack`` needs
+oracle]'``), but the student venv (any python3 makes it: ``course.student.environment stack`` needs
 only the standard library) and ``.venv-build``, which sees the student venv's packages, adds
 jupytext and setuptools, and releases the assignment and builds the student wheel with them."""
 
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from course import paths, student_env
+from course.assignment import paths
+from course.student import environment as student_env
 
 ROOT = paths.REPO
 #: What a copy of the repository tree leaves out: venvs, git, generated and course folders.
@@ -46,18 +47,18 @@ def test_make_lab_on_a_fresh_clone_never_builds_the_instructors_environment(
                    ".venv/.installed"):
         assert needle not in commands, f"make lab would run {needle!r}:\n{commands}"
     assert not re.search(r"(^|\s)\.venv/", commands), commands
-    assert "python3 -m course.student_env stack --venv .venv-student" in commands, commands
-    assert ("python3 -m course.student_env build-venv --venv .venv-build --student "
+    assert "python3 -m course.student.environment stack --venv .venv-student" in commands, commands
+    assert ("python3 -m course.student.environment build-venv --venv .venv-build --student "
             ".venv-student") in commands, commands
-    assert ".venv-build/bin/python -m course.release" in commands, commands
+    assert ".venv-build/bin/python -m course.authoring.release" in commands, commands
     assert ".venv-student/bin/jupyter lab" in commands, commands
     assert not (repo / ".venv").exists()
 
 
 def test_the_student_venv_is_made_with_the_standard_library_alone() -> None:
-    """`python3 -m course.student_env stack` runs on any python3: with no site-packages at all
+    """`python3 -m course.student.environment stack` runs on any python3: with no site-packages at all
     (``-S``), the module imports and knows what to install."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); import course.student_env as s; "
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import course.student.environment as s; "
             "print(s.requirements()); print(s.build_requirements()); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('packaging', 'nbformat', 'jupytext', 'nbgrader', 'numpy')))")
@@ -74,7 +75,8 @@ def test_the_student_venv_is_made_with_the_standard_library_alone() -> None:
 RELEASE = """\
 import shutil, sys
 from pathlib import Path
-from course import paths, release
+from course.assignment import paths
+from course.authoring import release
 root = Path(sys.argv[1])
 root.mkdir()
 shutil.copy(paths.COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
@@ -96,7 +98,7 @@ def test_the_build_venv_releases_and_builds_the_wheel_over_the_students_stack(
     assert student_env.ensure_build_venv(build, lab_venv) is False, "made twice"
     python = str(build / "bin" / "python")
     own = {p.name.split("-")[0].lower() for p in
-           student_env._site_packages(build).glob("*.dist-info")}
+           student_env.site_packages(build).glob("*.dist-info")}
     assert own <= {"jupytext", "markdown_it_py", "mdit_py_plugins", "mdurl", "setuptools"}, own
     tools = subprocess.run([python, "-I", "-c", "import importlib.util as u; print([n for n in "
                             f"{INSTRUCTOR_ONLY!r} if u.find_spec(n)])"],
@@ -108,7 +110,7 @@ def test_the_build_venv_releases_and_builds_the_wheel_over_the_students_stack(
                               timeout=600, env={k: v for k, v in os.environ.items()
                                                 if k != "PYTHONPATH"})
 
-    synced = run("-m", "course.build", "--check")
+    synced = run("-m", "course.authoring.build", "--check")
     assert synced.returncode == 0, synced.stderr
     released = run("-c", RELEASE, str(tmp_path / "course"))
     assert released.returncode == 0, released.stderr

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import nbformat
 
-from course import paths, release, workspace
+from course.assignment import paths
+from course.authoring import release
+from course.student import workspace
 
 
 def _released(course_dir: Path) -> Path:
@@ -172,8 +174,8 @@ def test_a_second_lab_is_refused_while_one_serves_the_working_copy(tmp_path: Pat
     assert recipe, "the Makefile has no lab target"
     first = recipe.group(0).splitlines()[1].strip()
     # the plain python3 runs it (make lab has no venv yet): standard library only, here -S
-    assert first == "@$(PYTHON) -m course.workspace --refuse-if-served"
-    from course.student_env import base_python
+    assert first == "@$(PYTHON) -m course.student.workspace --refuse-if-served"
+    from course.student.environment import base_python
     runtime, work, other = tmp_path / "runtime", tmp_path / "work" / paths.ASSIGNMENT, \
         tmp_path / "other"
     for folder in (work, other):
@@ -182,7 +184,7 @@ def test_a_second_lab_is_refused_while_one_serves_the_working_copy(tmp_path: Pat
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
 
     def second_lab(folder: Path = work) -> subprocess.CompletedProcess:
-        return subprocess.run([base_python(), "-S", "-m", "course.workspace", "--refuse-if-served",
+        return subprocess.run([base_python(), "-S", "-m", "course.student.workspace", "--refuse-if-served",
                                "--work", str(folder)], cwd=paths.REPO, env=env,
                               capture_output=True, text=True, timeout=60)
 

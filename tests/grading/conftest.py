@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from grading.scale import distinct_notebooks
 
-from course import paths
+from course.assignment import paths
 
 
 @pytest.fixture(scope="session")

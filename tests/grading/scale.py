@@ -11,7 +11,7 @@ import nbformat
 from submissions import from_training_source, write
 from variants import mutant_source
 
-from course import paths, trusted
+from course.assignment import cells, paths
 
 #: Attacks on the blank release (as benchmarks/grading.py's cheats), each ends quickly.
 ATTACKS = {
@@ -54,7 +54,7 @@ def a_class(distinct: dict[str, Path], size: int, costly_every: int = 8) -> list
 
 def fixed_seeds() -> dict[str, int]:
     """The same hidden seed per check for every submission: reproducible scores."""
-    return {cell.check: 1_000 + index for index, cell in enumerate(trusted.graded_cells())}
+    return {cell.check: 1_000 + index for index, cell in enumerate(cells.source_graded_cells())}
 
 
 def outcome(report: dict) -> tuple:

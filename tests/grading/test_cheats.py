@@ -1,4 +1,4 @@
-"""Attacks on trusted grading, as a dishonest student would try them (``course.trusted``).
+"""Attacks on trusted grading, as a dishonest student would try them (``course.grading.submission``).
 
 Every attack is a notebook graded with the whole class in one parallel call, beside an honest
 classmate (the reference). Each must earn nothing beyond its honest baseline (the code it
@@ -22,14 +22,15 @@ import nbformat
 import pytest
 from submissions import answer, from_training_source, with_cell, write
 
-from course import grade, paths, sandbox, trusted
+from course.assignment import cells, paths
+from course.grading import grade, sandbox
 
 pytestmark = pytest.mark.slow
 
 LIMIT = 20.0  # seconds a submission may run in this suite
 #: The graded cells from the first one that saves a checkpoint (6.1) to the last: an exit in
 #: save_checkpoint stops the run there, and the cells before keep their points.
-_CELLS = [(c.grade_id, c.points) for c in trusted.graded_cells()]
+_CELLS = [(c.grade_id, c.points) for c in cells.source_graded_cells()]
 _FIRST_SAVE = [g for g, _ in _CELLS].index("audit_6_1_resume_is_exact")
 FROM_SAVE_ON = [g for g, _ in _CELLS[_FIRST_SAVE:]]
 BEFORE_SAVE = sum(points for _, points in _CELLS[:_FIRST_SAVE])
@@ -324,7 +325,7 @@ def graded(
     global RELEASE
     if not sandbox.bubblewrap_works():  # these attacks write wherever they can reach
         pytest.fail("the attacks on grading run only inside bubblewrap, which does not work "
-                    "here: `python -m course.sandbox` says what is missing", pytrace=False)
+                    "here: `python -m course.grading.sandbox` says what is missing", pytrace=False)
     course = tmp_path_factory.mktemp("course")
     copy_course(course)
     RELEASE = (course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK).read_text()

@@ -1,5 +1,5 @@
 """One file can only fail itself: attacks on the grading *process* (not on the score), each
-graded in one class beside an honest classmate (``course.trusted``).
+graded in one class beside an honest classmate (``course.grading.submission``).
 
 A submission controls its notebook's JSON and every line its sandbox prints, so it can hand the
 trusted grader a SystemExit to rebuild, JSON nested 100,000 deep, a number where a source line
@@ -10,9 +10,9 @@ what its honest code earns once the attack breaks its checkpoints or messages), 
 keeps 100, and judging each one stays within a bounded time and memory. The measured figures
 go to ``build/cheat-table-class.md``.
 
-Also here: ``python -m course.autograde`` on a class holding malformed notebooks, the pool that
+Also here: ``python -m course.classroom.autograde`` on a class holding malformed notebooks, the pool that
 heals when a worker dies, the budgets, and unit tests of the notebook validator and the bounded
-line parser (``course.intake``).
+line parser (``course.grading.intake``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ import nbformat
 import pytest
 from submissions import answer, from_training_source, with_cell, write
 
-from course import autograde, grade, intake, paths, sandbox, trusted
+from course.assignment import cells, paths
+from course.classroom import autograde
+from course.grading import budget, grade, intake, pool, sandbox, submission
 
 pytestmark = pytest.mark.slow
 
@@ -227,7 +229,7 @@ def _write_table(reports: dict[str, dict[str, Any]], baselines: dict[str, float]
     out.mkdir(parents=True, exist_ok=True)
     (out / "cheat-table-class.md").write_text(
         f"Attacks on the grading process, graded as one class of {len(reports)} "
-        f"(`course.grade.grade(..., jobs=2)`) in {seconds:.0f} s:\n\n" + "\n".join(rows) + "\n")
+        f"(`course.grading.grade.grade(..., jobs=2)`) in {seconds:.0f} s:\n\n" + "\n".join(rows) + "\n")
 
 
 def test_the_suite_has_at_least_10_attacks() -> None:
@@ -237,7 +239,7 @@ def test_the_suite_has_at_least_10_attacks() -> None:
 @pytest.mark.parametrize("name", list(_attacks()))
 def test_an_attack_costs_only_its_own_grade(graded: dict[str, Any], name: str) -> None:
     report = graded["reports"][name]
-    assert report["max_total"] == 100 and len(report["cells"]) == len(trusted.graded_cells())
+    assert report["max_total"] == 100 and len(report["cells"]) == len(cells.source_graded_cells())
     assert report["total"] <= graded["baselines"][name], json.dumps(report, indent=1)[:3000]
     assert report["judge_seconds"] <= JUDGE_SECONDS, report["judge_seconds"]
     assert report["peak_memory_mb"] is None or report["peak_memory_mb"] <= MEMORY_MB, \
@@ -328,17 +330,17 @@ def _run_line(index: int, size: int) -> bytes:
 
 
 def test_a_run_line_longer_than_the_bound_fails_that_run_only() -> None:
-    record = trusted._Record(3)
+    record = submission._Record(3)
     assert record.on_line(_run_line(0, 33 * 2**20)) is True
     assert record.on_line(_run_line(1, 100)) is True
     assert "line of 33 MiB, more than the 32 MiB" in record.refused[0]
     assert 1 in record.lines and record.first_missing() == 2
-    verdict = trusted._judge_run("cosine", 0, record.take(0), record.refused.get(0), None)
+    verdict = submission._judge_run("cosine", 0, record.take(0), record.refused.get(0), None)
     assert verdict is not None and "more than the 32 MiB" in verdict
 
 
 def test_the_records_of_one_submission_have_a_total_bound() -> None:
-    record = trusted._Record(4)
+    record = submission._Record(4)
     for index in range(3):
         record.on_line(_run_line(index, 30 * 2**20))
     assert sorted(record.lines) == [0, 1] and "exceed the 64 MiB" in record.refused[2]
@@ -346,14 +348,14 @@ def test_the_records_of_one_submission_have_a_total_bound() -> None:
 
 
 def test_a_run_line_that_is_not_json_fails_its_run_with_the_reason() -> None:
-    verdict = trusted._judge_run("cosine", 0, b'{"run": 0, "events": [1,', None, None)
+    verdict = submission._judge_run("cosine", 0, b'{"run": 0, "events": [1,', None, None)
     assert verdict is not None and "its record was refused" in verdict
 
 
 # ----------------------------------------------------------------------------- the pool
 def test_a_worker_that_dies_fails_only_its_task() -> None:
     tasks = ["1 + 1", "__import__('os')._exit(3)", "2 + 2", "1 / 0", "3 + 3"]
-    results = trusted.run_in_pool(eval, tasks, 2,
+    results = pool.run_in_pool(eval, tasks, 2,
                                   context=multiprocessing.get_context("forkserver"),
                                   failed=lambda task, why: ("failed", why))
     assert results[0] == 2 and results[2] == 4 and results[4] == 6
@@ -366,7 +368,7 @@ def test_a_keyboard_interrupt_while_judging_is_that_submissions_report(
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(trusted, "judge", interrupted)
+    monkeypatch.setattr(submission, "judge", interrupted)
     release = course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
     report = grade.grade([release], jobs=1, limits=sandbox.Limits(wall=LIMIT))[0]
     assert report["total"] == 0 and report["gradable"] is False
@@ -377,15 +379,15 @@ def test_judging_past_its_time_budget_raises_in_the_main_thread() -> None:
     import time
 
     start = time.perf_counter()
-    with pytest.raises(trusted.JudgeTimeout, match="budget of 0.3 s"):
-        with trusted.deadline(0.3):
+    with pytest.raises(budget.JudgeTimeout, match="budget of 0.3 s"):
+        with budget.deadline(0.3):
             while True:
                 pass
     assert time.perf_counter() - start < 2
 
 
 def test_the_memory_budget_turns_a_huge_allocation_into_a_memory_error() -> None:
-    code = ("from course.trusted import Budget, memory_budget\n"
+    code = ("from course.grading.budget import Budget, memory_budget\n"
             "import resource\n"
             "before = resource.getrlimit(resource.RLIMIT_AS)\n"
             "try:\n"

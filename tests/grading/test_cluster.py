@@ -1,4 +1,4 @@
-"""Grading a class on a real Dask cluster (``course.cluster``): a ``dask scheduler`` and two
+"""Grading a class on a real Dask cluster (``course.grading.cluster``): a ``dask scheduler`` and two
 ``dask worker`` processes on loopback grade a mixed class of 40 (the reference, mutants, the
 blank release and attacks on it) with the same sandbox and judging as a local run; one worker
 is killed (with everything it started) once some reports have arrived, and every student still
@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from grading.scale import a_class, fixed_seeds, outcome
 
-from course import cluster, sandbox, trusted
+from course.assignment import cells
+from course.grading import batch, budget, cluster, sandbox, submission
+from course.grading.pool import LocalPool
 
 pytestmark = pytest.mark.slow
 
@@ -52,9 +54,10 @@ def graded(dask_cluster: Any, client: Any, scale_notebooks: dict[str, Path]) -> 
     kinds = a_class(scale_notebooks, CLASS_SIZE)
     seeds = fixed_seeds()
     # the local run: each distinct notebook once, in this machine's process pool
-    local = dict(zip(scale_notebooks, trusted.grade(list(scale_notebooks.values()), jobs=2,
-                                                    seeds=[seeds] * len(scale_notebooks),
-                                                    limits=LIMITS), strict=True))
+    local = dict(zip(scale_notebooks, batch.grade(list(scale_notebooks.values()),
+                                                runner=LocalPool(jobs=2),
+                                                seeds=[seeds] * len(scale_notebooks),
+                                                limits=LIMITS), strict=True))
     addresses = _addresses(client)
     arrivals: list[int] = []
     killed: dict[str, Any] = {}
@@ -66,9 +69,9 @@ def graded(dask_cluster: Any, client: Any, scale_notebooks: dict[str, Path]) -> 
             dask_cluster.kill_worker(0)
 
     start = time.monotonic()
-    reports = trusted.grade([scale_notebooks[kind] for kind in kinds],
-                            seeds=[seeds] * len(kinds), limits=LIMITS, cluster=client,
-                            on_report=arrived)
+    reports = batch.grade([scale_notebooks[kind] for kind in kinds],
+                          runner=cluster.DaskCluster(client), seeds=[seeds] * len(kinds),
+                          limits=LIMITS, on_report=arrived)
     return {"kinds": kinds, "local": local, "reports": reports, "arrivals": arrivals,
             "killed": killed, "addresses": addresses, "seconds": time.monotonic() - start}
 
@@ -114,10 +117,10 @@ def test_a_worker_without_a_working_sandbox_is_refused_by_name(
     bad = _addresses(client)["worker-2"]
     log = io.StringIO()
     files = [scale_notebooks["release"], scale_notebooks["attack-exit"]] * 2
-    with trusted.staged() as template:
+    with submission.staged() as template:
         reports = cluster.grade(client, files, template=template, seeds=[fixed_seeds()] * 4,
-                                limits=LIMITS, budget=trusted.DEFAULT_BUDGET,
-                                graded=trusted.graded_cells(), log=log)
+                                limits=LIMITS, budget=budget.DEFAULT_BUDGET,
+                                graded=cells.source_graded_cells(), log=log)
     text = log.getvalue()
     refusal = next((line for line in text.splitlines() if line.startswith("refused worker")), "")
     assert bad in refusal and "no working sandbox" in refusal and "bubblewrap" in refusal, text
@@ -133,8 +136,8 @@ def test_a_cluster_with_no_trustworthy_worker_grades_nothing_and_says_why(
     while graded["addresses"]["worker-1"] in client.scheduler_info()["workers"]:
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    with trusted.staged() as template, pytest.raises(cluster.ClusterError,
+    with submission.staged() as template, pytest.raises(cluster.ClusterError,
                                                      match="no worker .* can be trusted"):
         cluster.grade(client, [scale_notebooks["release"]], template=template,
-                      seeds=[fixed_seeds()], limits=LIMITS, budget=trusted.DEFAULT_BUDGET,
-                      graded=trusted.graded_cells(), log=io.StringIO())
+                      seeds=[fixed_seeds()], limits=LIMITS, budget=budget.DEFAULT_BUDGET,
+                      graded=cells.source_graded_cells(), log=io.StringIO())

@@ -1,4 +1,4 @@
-"""Limits per submission, not per process (``course.cgroups`` through ``course.sandbox``).
+"""Limits per submission, not per process (``course.grading.cgroups`` through ``course.grading.sandbox``).
 
 Each attack is a blank release notebook with one cell of the attacker's, graded in parallel
 (``jobs=2``) beside an honest classmate (the reference). The attacks spread what they take
@@ -32,7 +32,8 @@ import pytest
 from cgroup_support import machine_lacks_cgroups
 from submissions import from_training_source, write
 
-from course import grade, paths, sandbox
+from course.assignment import paths
+from course.grading import grade, sandbox
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Nothing lost, nothing graded twice (``course.cache``): ``python -m course.autograde`` is killed
+"""Nothing lost, nothing graded twice (``course.grading.cache``): ``python -m course.classroom.autograde`` is killed
 with SIGKILL once some scores have been printed; every score it printed was already stored, and
 the rerun grades only the rest, writes each student into the gradebook once, and shows its
 progress as counted lines (stderr is not a terminal here). A third run grades nothing."""
@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 from grading.scale import a_class
 
-from course import autograde, cache, paths
+from course.assignment import paths
+from course.classroom import autograde
+from course.grading import cache
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +45,7 @@ def course(course_dir: Path, scale_notebooks: dict[str, Path],
 
 def _autograde(course: Path, *more: str) -> subprocess.Popen[str]:
     return subprocess.Popen(  # noqa: S603 - our own module
-        [sys.executable, "-m", "course.autograde", "--course", str(course), "--jobs", "1",
+        [sys.executable, "-m", "course.classroom.autograde", "--course", str(course), "--jobs", "1",
          "--limit", "30", *more], cwd=paths.REPO, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, start_new_session=True,
         env={**os.environ, "TINYTORCH_PROGRESS": ""})

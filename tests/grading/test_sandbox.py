@@ -1,4 +1,4 @@
-"""The sandbox itself (``course.sandbox``): what it lets through, its limits, and the fallback
+"""The sandbox itself (``course.grading.sandbox``): what it lets through, its limits, and the fallback
 where bubblewrap is missing (which still runs, and says which layers it lacks)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cgroup_support import alive, machine_lacks_cgroups
 
-from course import cgroups, sandbox
+from course.grading import cgroups, sandbox
 
 
 def _run(code: str, tmp_path: Path, **limits: float) -> tuple[sandbox.Result, list[bytes]]:

@@ -1,7 +1,7 @@
-"""The gradebook nbgrader is configured with (``course.config.db_url``), shared: a real
+"""The gradebook nbgrader is configured with (``course.assignment.config.db_url``), shared: a real
 PostgreSQL server, started here (Debian's ``postgresql``: ``initdb`` in a temporary folder,
 ``pg_ctl start`` on a loopback port, as an unprivileged user when we are root), and two graders
-(``python -m course.autograde --student ...``) running at the same time into it for different
+(``python -m course.classroom.autograde --student ...``) running at the same time into it for different
 students. Both complete, each student's score is the one their grader decided, nothing is
 overwritten, and no SQLite gradebook is made.
 
@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from course import autograde, config, hub, paths
+from course.assignment import config, paths
+from course.classroom import autograde, hub
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +97,7 @@ def course(postgres: str, course_dir: Path, scale_notebooks: dict[str, Path],
     shutil.copytree(course_dir, root, ignore=shutil.ignore_patterns("gradebook.db"))
     with open(root / "nbgrader_config.py", "a") as settings:
         settings.write(f"\nc.CourseDirectory.db_url = {postgres!r}\n")
-    from course.release import nbgrader
+    from course.authoring.release import nbgrader
 
     nbgrader("generate_assignment", paths.ASSIGNMENT, "--force", course=root)
     for student, kind in (("alice", "reference"), ("bob", "mutant-0"), ("carol", "release")):
@@ -117,7 +118,7 @@ def test_two_graders_at_once_into_one_gradebook(course: Path, postgres: str) -> 
     def grader(*students: str) -> subprocess.Popen[str]:
         more = [a for s in students for a in ("--student", s)]
         return subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "course.autograde", "--course", str(course), "--jobs", "1",
+            [sys.executable, "-m", "course.classroom.autograde", "--course", str(course), "--jobs", "1",
              "--limit", "30", *more], cwd=paths.REPO, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
 

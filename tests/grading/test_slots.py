@@ -1,4 +1,4 @@
-"""Sandbox slots are unique on a host (``course.slots``): a slot another live process holds is
+"""Sandbox slots are unique on a host (``course.grading.slots``): a slot another live process holds is
 never handed out, and the slot of a process that was killed is free again at once."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from course import paths, slots
+from course.assignment import paths
+from course.grading import slots
 
 HOLD = ("import sys; from course import slots; print(slots.acquire(), flush=True); "
         "sys.stdin.read()")

@@ -1,4 +1,4 @@
-"""One real JupyterHub for every hub test (course/hub.py, started once per session as `make hub`
+"""One real JupyterHub for every hub test (course/classroom/hub.py, started once per session as `make hub`
 starts it): an instructor and four students as real Unix accounts, the students' servers from
 build/hub/student-venv, the instructor's from build/hub/instructor-venv, nbgrader's exchange
 (1777) and course id. The course cycle runs first (tests are collected in file order) and the
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from hub_accounts import INSTRUCTOR, MISCONFIGURED, NAMES, PREFIX, STUDENTS
 
-from course import hub as hubmod
+from course.classroom import hub as hubmod
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from course import hub as hubmod
+from course.classroom import hub as hubmod
 
 PREFIX = "ttw"  # account names of these tests: never the demo's (make hub may run beside it)
 INSTRUCTOR = f"{PREFIX}-instructor"

@@ -8,8 +8,8 @@ its users go through it, with a screenshot of each step in build/screenshots/hub
    runs Validate (nbgrader's dialog: success) and submits;
 3. student B submits the untouched release; student C submits the answers, then a version with
    a bug (the later counts);
-4. the instructor collects; the course's trusted grading (``course.autograde`` and
-   ``course.nbgrader_trusted feedback``: what ``make autograde`` and ``make feedback`` run,
+4. the instructor collects; the course's trusted grading (``course.classroom.autograde`` and
+   ``course.classroom.nbgrader_trusted feedback``: what ``make autograde`` and ``make feedback`` run,
    here on the instructor's course root) grades and writes feedback; the instructor releases it;
 5. each student fetches their feedback (A from the Assignment List in the browser) and sees
    their own score and messages: A 100, B 0, C as graded, never anyone else's.
@@ -33,8 +33,10 @@ from hub_accounts import ALICE, BOB, CAROL, INSTRUCTOR, as_account
 from submissions import from_training_source
 from variants import mutant_source
 
-from course import autograde, paths, release
-from course import hub as hubmod
+from course.assignment import paths
+from course.authoring import release
+from course.classroom import autograde
+from course.classroom import hub as hubmod
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -169,8 +171,8 @@ def test_the_instructor_collects_grades_and_returns_feedback(
     assert collected == sorted((ALICE, BOB, CAROL)), collected
     # trusted grading as the guide says to run it on a hub: as root (the sandbox's limits),
     # on the instructor's course root; then the course is the instructor's again
-    for command in (["-m", "course.autograde", "--course", str(course_root)],
-                    ["-m", "course.nbgrader_trusted", "feedback", str(course_root)]):
+    for command in (["-m", "course.classroom.autograde", "--course", str(course_root)],
+                    ["-m", "course.classroom.nbgrader_trusted", "feedback", str(course_root)]):
         done = subprocess.run([sys.executable, *command], cwd=paths.REPO, capture_output=True,
                               text=True, timeout=600)
         assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"

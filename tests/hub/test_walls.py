@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from hub_accounts import ALICE, BOB, INSTRUCTOR, MISCONFIGURED, as_account, start_server
 
-from course import hub as hubmod
+from course.classroom import hub as hubmod
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("seeded")]
 

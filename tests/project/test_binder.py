@@ -16,7 +16,8 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from course import binder, paths, release
+from course.assignment import paths
+from course.authoring import binder, release
 
 ROOT = paths.REPO
 BINDER = ROOT / "binder"
@@ -44,11 +45,11 @@ def test_post_build_is_executable_and_stops_on_the_first_error() -> None:
     assert os.access(script, os.X_OK)
     text = script.read_text()
     assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
-    assert "python -m course.binder" in text
+    assert "python -m course.authoring.binder" in text
 
 
 def test_image_holds_no_solution(course_dir: Path, tmp_path: Path) -> None:
-    """The checkout as git tracks it, plus a release, stripped by `course.binder`: every text
+    """The checkout as git tracks it, plus a release, stripped by `course.authoring.binder`: every text
     file left is scanned for solution lines and hidden tests."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split()

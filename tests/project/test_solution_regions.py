@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import tinytorch.core.training as reference
-from course.solutions import SOLUTION_REGION as REGION
-from course.solutions import strip_solutions
+from course.assignment.solutions import SOLUTION_REGION as REGION
+from course.assignment.solutions import strip_solutions
 
 SOURCE = Path(reference.__file__)
 STUDENT_PARTS = ["get_lr", "clip_grad_norm", "train_epoch", "_optimizer_step", "evaluate",

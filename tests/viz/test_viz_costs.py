@@ -15,7 +15,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import tinytorch.core.training as reference
-from course.solutions import strip_solutions
+from course.assignment.solutions import strip_solutions
 from tinytorch import viz
 from tinytorch.core.optimizers import SGD, Adam
 from tinytorch.core.training import Trainer, training_memory

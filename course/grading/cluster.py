@@ -1,20 +1,21 @@
 """Grading a class on a Dask cluster: the same sandbox and judging, on many machines.
 
-    python -m course.grade a.ipynb b.ipynb ... --cluster tcp://HOST:8786
+    python -m course.grading.grade a.ipynb b.ipynb ... --cluster tcp://HOST:8786
     make autograde CLUSTER=tcp://HOST:8786
 
-``course.trusted.grade(..., cluster=ADDRESS)`` sends each submission (its bytes, its hidden
-seeds, the limits) to a worker of the Dask cluster at ``ADDRESS`` (``dask.distributed``), which
-runs exactly what a local grading process runs (``trusted.grade_one``: the student's code in a
-bubblewrap sandbox, every check judged outside it) and returns the same plain-data report.
+``DaskCluster(ADDRESS)`` is a runner (``course.grading.batch``): it sends each submission (its
+bytes, its hidden seeds, the limits) to a worker of the Dask cluster at ``ADDRESS``
+(``dask.distributed``), which runs exactly what a local grading process runs
+(``course.grading.process``: the student's code in a bubblewrap sandbox, every check judged
+outside it) and returns the same plain-data report.
 Dask schedules, balances and reschedules; nothing here is a scheduler of its own.
 
 What each worker needs, and gets
 --------------------------------
-* **The release.** The client stages the released packages once (``trusted.packages_folder``)
+* **The release.** The client stages the released packages once (``submission.packages_folder``)
   and ships them inside a worker plugin (``GradingPlugin``, registered with the scheduler, so
   a worker that joins later receives it too); each worker unpacks them into a folder of its
-  own and checks the digest. The worker's own grading code (``checks``, ``course.trusted``)
+  own and checks the digest. The worker's own grading code (``checks``, ``course.grading``)
   must be the client's: a worker whose code differs is refused, since it would judge with
   other rules.
 * **A working sandbox.** Each worker reports its isolation layers (``sandbox.layers()`` and
@@ -22,11 +23,11 @@ What each worker needs, and gets
   naming it, and never trusted with a submission: tasks need the resource
   ``tinytorch-sandbox``, which only a worker whose sandbox works declares.
 * **A slot per sandbox, unique on its host.** Judging runs in a judging process per worker
-  thread, started by the worker, which takes a host-wide slot (``course.slots``: a lock file,
+  thread, started by the worker, which takes a host-wide slot (``course.grading.slots``: a lock file,
   released when the process ends) for its sandboxes' uid and control groups, so several
   workers on one machine, or a worker beside a local ``make autograde``, never share a uid.
 * **A time budget that works.** Dask runs tasks in threads, where ``SIGALRM`` (the judging
-  deadline of ``trusted.Budget``) cannot be received, and the memory and CPU budgets are
+  deadline of ``budget.Budget``) cannot be received, and the memory and CPU budgets are
   rlimits of a whole process. So judging runs in that judging process's main thread, as in a
   local pool: the budgets hold there, and a submission that kills its judging process (out of
   memory, a crash) gets a report saying so while the worker goes on with a new one. The
@@ -62,13 +63,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from course import cache, intake, sandbox, trusted
+from course.assignment.cells import GradedCell
+from course.grading import cache, intake, process, sandbox, submission
+from course.grading.budget import Budget
+from course.grading.submission import OnReport, Task
 
 #: The Dask resource a worker declares once its sandbox is known to work: tasks require it.
 RESOURCE = "tinytorch-sandbox"
 #: Files of the grading code a worker must share with the client (the judge and its rules).
-_CODE = ("checks", "course/trusted.py", "course/intake.py", "course/observer.py",
-         "course/sandbox.py")
+_CODE = ("checks", "course/grading", "course/assignment")
 
 
 class ClusterError(RuntimeError):
@@ -77,7 +80,7 @@ class ClusterError(RuntimeError):
 
 def grader_code_digest() -> str:
     """The digest of the grading code this process would judge with."""
-    root = Path(trusted.__file__).resolve().parent.parent
+    root = Path(submission.__file__).resolve().parents[2]
     digest = hashlib.sha256()
     for name in _CODE:
         target = root / name
@@ -101,7 +104,7 @@ _STATUS: dict[str, dict[str, Any]] = {}  # release digest -> what setup found
 
 
 def _check_worker(release: str, archive: bytes, code: str,
-                  graded: list[trusted.GradedCell], into: Path,
+                  graded: list[GradedCell], into: Path,
                   threads: int = 1) -> dict[str, Any]:
     """Stage the release on this worker and say whether it can be trusted to grade."""
     status: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(),
@@ -116,7 +119,7 @@ def _check_worker(release: str, archive: bytes, code: str,
                 "and allow user namespaces. Missing layers: " + "; ".join(status["missing"]))
             return status
         if code != grader_code_digest():
-            status["reason"] = ("its grading code (checks, course.trusted) differs from the "
+            status["reason"] = ("its grading code (checks, course.grading) differs from the "
                                 "client's: install the same version of the course on it")
             return status
         folder = into / release[:32]
@@ -169,7 +172,7 @@ class GradingPlugin(_plugin_base()):  # type: ignore[misc]
     A refused worker logs why; the client names it."""
 
     def __init__(self, release: str, archive: bytes, code: str,
-                 graded: list[trusted.GradedCell]) -> None:
+                 graded: list[GradedCell]) -> None:
         self.release, self.archive, self.code, self.graded = release, archive, code, graded
         self.name = f"tinytorch-grading-{release[:16]}"
 
@@ -197,7 +200,7 @@ class _JudgeDied(Exception):
 
 
 class _Judge:
-    """A judging process of this worker (``python -m course.cluster judge``): it holds a
+    """A judging process of this worker (``python -m course.grading.cluster judge``): it holds a
     host-wide sandbox slot and judges one submission at a time in its main thread."""
 
     def __init__(self) -> None:
@@ -205,7 +208,7 @@ class _Judge:
         with _STATE_LOCK:
             _STARTED += 1
         self.process = subprocess.Popen(  # noqa: S603 - this module, no shell
-            [sys.executable, "-m", "course.cluster", "judge"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "course.grading.cluster", "judge"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE)
         self.slot = self._receive(60.0)["slot"]
 
@@ -241,9 +244,9 @@ _STARTED = 0  # judging processes this worker started
 
 
 def grade_task(name: str, notebook: bytes, release: str, seeds: dict[str, int],
-               limits: sandbox.Limits, graded: list[trusted.GradedCell],
-               budget: trusted.Budget) -> dict[str, Any]:
-    """Grade one submission on this worker (a Dask task): the report ``grade_one`` gives for
+               limits: sandbox.Limits, graded: list[GradedCell],
+               budget: Budget) -> dict[str, Any]:
+    """Grade one submission on this worker (a Dask task): the report ``process.work`` gives for
     ``notebook`` (its bytes), as if it had been graded at ``name``. Safe to run twice."""
     from distributed import get_worker
 
@@ -265,7 +268,7 @@ def grade_task(name: str, notebook: bytes, release: str, seeds: dict[str, int],
             report = judge.grade((str(path), seeds, limits, graded, budget, str(template)),
                                  seconds)
         except _JudgeDied as error:
-            report = trusted.not_gradable(path, graded, start, f"{trusted._DIED} ({error})")
+            report = submission.not_gradable(path, graded, start, f"{process.DIED} ({error})")
         else:
             _IDLE.put(judge)
         report = _renamed(report, str(path), name)
@@ -308,16 +311,16 @@ def _receive(stream: Any) -> Any:
 
 def judge_main() -> int:
     """The judging process: requests on stdin, reports on stdout, until stdin closes. It
-    runs no student code (the sandbox does); it is the grading process of ``trusted``."""
+    runs no student code (the sandbox does); it is a grading process (``process``)."""
     requests, replies = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print (a library's) cannot corrupt the replies
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker's Ctrl-C is the worker's
-    trusted._init_worker("")
-    _send(replies, {"slot": trusted._SLOT, "pid": os.getpid()})
+    slot = process.start()
+    _send(replies, {"slot": slot, "pid": os.getpid()})
     while (request := _receive(requests)) is not None:
         path, seeds, limits, graded, budget, template = request
-        trusted._TEMPLATE = Path(template)
-        _send(replies, trusted._work((path, seeds, limits, graded, budget)))
+        process.use(template)
+        _send(replies, process.work(Task(path, seeds, limits, graded, budget)))
     return 0
 
 
@@ -331,7 +334,7 @@ def connect(address: str, timeout: float = 30.0) -> Any:
         raise ClusterError(f"cannot reach the Dask scheduler at {address}: {error}") from error
 
 
-def setup(client: Any, template: Path, graded: Sequence[trusted.GradedCell], *,
+def setup(client: Any, template: Path, graded: Sequence[GradedCell], *,
           log: Any = None, wait: float = 60.0) -> tuple[str, dict[str, dict[str, Any]]]:
     """Ship the release to every worker (present and future) and learn which can grade.
     Returns (release digest, worker address -> status); prints each worker's isolation and
@@ -367,10 +370,10 @@ def setup(client: Any, template: Path, graded: Sequence[trusted.GradedCell], *,
 
 
 def grade(cluster: Any, files: Sequence[Path], *, template: Path,
-          seeds: Sequence[dict[str, int]], limits: sandbox.Limits, budget: trusted.Budget,
-          graded: Sequence[trusted.GradedCell],
-          on_report: trusted.OnReport | None = None, log: Any = None) -> list[dict[str, Any]]:
-    """``trusted.grade`` on a Dask cluster (an address or a ``distributed.Client``): reports in
+          seeds: Sequence[dict[str, int]], limits: sandbox.Limits, budget: Budget,
+          graded: Sequence[GradedCell],
+          on_report: OnReport | None = None, log: Any = None) -> list[dict[str, Any]]:
+    """Grade a class on a Dask cluster (an address or a ``distributed.Client``): reports in
     the order of ``files``, each handed to ``on_report`` as it arrives. At most a few tasks per
     worker thread are in flight at a time (the notebooks travel with their tasks)."""
     from distributed import Client, as_completed
@@ -404,8 +407,7 @@ def grade(cluster: Any, files: Sequence[Path], *, template: Path,
                         intake.read_notebook(path)  # refuses it with its size, unread
                     data = path.read_bytes()
                 except (OSError, intake.Unreadable) as error:
-                    settle(index, trusted._report(path, graded, {}, start, str(error), [],
-                                                  layers=[], gradable=False))
+                    settle(index, submission.refused(path, graded, start, str(error)))
                     continue
                 future = client.submit(
                     grade_task, str(path), data, release, dict(seeds[index]), limits, graded,
@@ -425,14 +427,14 @@ def grade(cluster: Any, files: Sequence[Path], *, template: Path,
             try:
                 report = future.result()
             except KilledWorker as error:
-                report = trusted.not_gradable(files[index], graded, start, (
+                report = submission.not_gradable(files[index], graded, start, (
                     "the Dask workers grading it died each time it ran; the rest of the "
                     f"class was graded on the others ({error})")[:1000])
             except FutureCancelledError as error:
-                report = trusted.not_gradable(files[index], graded, start,
+                report = submission.not_gradable(files[index], graded, start,
                                               f"the cluster cancelled it ({error})"[:1000])
             except Exception as error:  # noqa: BLE001 - this submission's failure only
-                report = trusted.not_gradable(files[index], graded, start, (
+                report = submission.not_gradable(files[index], graded, start, (
                     f"the cluster failed on it: {type(error).__name__}: {error}")[:1000])
             future.release()
             settle(index, report)
@@ -441,6 +443,23 @@ def grade(cluster: Any, files: Sequence[Path], *, template: Path,
     finally:
         if owned:
             client.close()
+
+
+class DaskCluster:
+    """A runner (``course.grading.batch``) that grades on the workers of the Dask cluster at
+    ``address`` (a scheduler's address, or a ``distributed.Client`` already connected)."""
+
+    def __init__(self, address: Any, *, log: Any = None) -> None:
+        self.address, self.log = address, log
+
+    def grade(self, tasks: Sequence[Task], *, template: Path,
+              on_report: OnReport | None = None) -> list[dict[str, Any]]:
+        if not tasks:
+            return []
+        return grade(self.address, [Path(t.path) for t in tasks], template=template,
+                     seeds=[t.seeds for t in tasks], limits=tasks[0].limits,
+                     budget=tasks[0].budget, graded=tasks[0].graded, on_report=on_report,
+                     log=self.log)
 
 
 # ----------------------------------------------------------------------------- a cluster here
@@ -524,15 +543,15 @@ class LocalCluster:
         _kill_session(self.workers[index])
 
     def stop(self) -> None:
-        for process in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
-            if process.poll() is None:
+        for proc in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
+            if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for process in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
             try:
-                process.wait(timeout=10)
+                proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                _kill_session(process)
+                _kill_session(proc)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -546,7 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     if args == ["judge"]:
         return judge_main()
-    print("usage: python -m course.cluster judge   (started by a Dask worker)", file=sys.stderr)
+    print("usage: python -m course.grading.cluster judge   (started by a Dask worker)",
+          file=sys.stderr)
     return 2
 
 

@@ -1,6 +1,6 @@
 """``make hub``: a real JupyterHub on this machine for a demo class, in one command.
 
-    python -m course.hub [--port 8000]      # as root: start it; Ctrl-C stops and removes it all
+    python -m course.classroom.hub [--port 8000]      # as root: start it; Ctrl-C stops and removes it all
 
 What it sets up, as the instructor guide's "On a JupyterHub with nbgrader" describes:
 
@@ -14,7 +14,7 @@ What it sets up, as the instructor guide's "On a JupyterHub with nbgrader" descr
   student's comes from the student environment, ``build/hub/student-venv/``: the student wheel
   (Module 07 stripped, ``checks``, the ``tinytorch complete`` command), the Jupyter stack at
   the course's pins, ``jupyterhub`` (its single-user server) and the students' configuration
-  with the exchange on (``course.student_env.install_config(exchange=True)``): no solution,
+  with the exchange on (``course.student.environment.install_config(exchange=True)``): no solution,
   no ``course``, no formgrader. The instructor's comes from the instructor's environment,
   ``build/hub/instructor-venv/`` (this repository installed editable with the course's Jupyter
   stack and jupyterhub: nbgrader's formgrader and every course tool; the hub itself runs from
@@ -63,7 +63,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course import paths, student_env
+from course.assignment import paths
+from course.student import environment as student_env
 
 HUB = paths.REPO / "build" / "hub"
 #: configurable-http-proxy from the npm registry, the version ``make hub-deps`` installs.
@@ -160,7 +161,7 @@ def _reachable(venv: Path) -> None:
 
 def student_environment(venv: Path = STUDENT_VENV, *, wheel: Path | None = None) -> Path:
     """The students' servers' environment in ``venv``: the student environment
-    (``course.student_env.ensure_venv``, from ``wheel`` or the wheel built now) made from a
+    (``course.student.environment.ensure_venv``, from ``wheel`` or the wheel built now) made from a
     Python every account can run, plus the hub's single-user server (``hub_requirements``) and
     the students' configuration with the exchange on. No solution, no ``course``. Returns its
     Python."""
@@ -279,7 +280,7 @@ def run_as(account: str, command: list[str], **options) -> subprocess.CompletedP
 
 # ----------------------------------------------------------------------------- the hub's layout
 def nbgrader_config(exchange: Path, course_root: Path | None = None) -> str:
-    lines = ['"""nbgrader on the demo hub (course/hub.py): the course id and the exchange."""',
+    lines = ['"""nbgrader on the demo hub (course/classroom/hub.py): the course id and the exchange."""',
              "c = get_config()  # noqa: F821", f"c.CourseDirectory.course_id = {COURSE_ID!r}",
              f"c.Exchange.root = {str(exchange)!r}"]
     if course_root is not None:
@@ -298,7 +299,7 @@ def instructor_course(account: Account) -> Path:
     """The course root in the instructor's home, as ``make release`` leaves a course:
     nbgrader_config.py, source/, the gradebook and release/ (generated, scanned: no solution),
     ready for ``nbgrader release_assignment``."""
-    from course import release
+    from course.authoring import release
 
     root = account.home / COURSE_FOLDER
     root.mkdir(exist_ok=True)
@@ -322,7 +323,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-_CONFIG = '''"""The demo hub's configuration, written by course/hub.py on every start."""
+_CONFIG = '''"""The demo hub's configuration, written by course/classroom/hub.py on every start."""
 import hmac
 import json
 
@@ -517,7 +518,7 @@ def demo_accounts(student_python: Path) -> list[Account]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.hub",
+    parser = argparse.ArgumentParser(prog="python -m course.classroom.hub",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8000, help="the hub's port on 127.0.0.1")
     args = parser.parse_args(argv)

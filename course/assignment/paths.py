@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "07_training"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 
@@ -12,7 +12,7 @@ NOTEBOOK = f"{ASSIGNMENT}.ipynb"
 COURSE = REPO / "notebooks"
 #: The lesson: prose, checks and include directives, in jupytext's percent format.
 LESSON = COURSE / "lessons" / f"{ASSIGNMENT}.py"
-#: Generated from LESSON and REFERENCE by ``python -m course.build``.
+#: Generated from LESSON and REFERENCE by ``python -m course.authoring.build``.
 SOURCE_NOTEBOOK = COURSE / "source" / ASSIGNMENT / NOTEBOOK
 GRADING_TABLE = SOURCE_NOTEBOOK.parent / "GRADING.md"
 #: The reference solution; its ``### BEGIN SOLUTION`` regions are what students write.

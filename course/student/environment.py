@@ -1,16 +1,16 @@
 """What a student's environment installs: tinytorch with Module 07 stripped, ``checks``, the
 student's Jupyter stack, and nothing of the instructor's.
 
-    python -m course.student_env wheel          # dist/tinytorch_student-<version>-py3-none-any.whl
-    python -m course.student_env venv [--venv V]    # V (.venv-student/): wheel, Jupyter, config
-    python3 -m course.student_env stack [--venv V]  # V with the Jupyter stack only (any python3)
-    python3 -m course.student_env build-venv [--venv B] [--student V]   # B: V's packages + jupytext
-    python -m course.student_env requirements   # the pinned Jupyter stack, one per line
-    python -m course.student_env config [--prefix P] [--exchange]   # P/etc/jupyter
+    python -m course.student.environment wheel          # dist/tinytorch_student-<version>-py3-none-any.whl
+    python -m course.student.environment venv [--venv V]    # V (.venv-student/): wheel, Jupyter, config
+    python3 -m course.student.environment stack [--venv V]  # V with the Jupyter stack only (any python3)
+    python3 -m course.student.environment build-venv [--venv B] [--student V]   # B: V's packages + jupytext
+    python -m course.student.environment requirements   # the pinned Jupyter stack, one per line
+    python -m course.student.environment config [--prefix P] [--exchange]   # P/etc/jupyter
 
 An install of this repository would put the reference solution (``tinytorch/core/training.py``)
 and the instructor's tools (``course``) into every student's kernel. The wheel is built instead
-from a staged copy made the way ``course.release`` stages an assignment (solution regions
+from a staged copy made the way ``course.authoring.release`` stages an assignment (solution regions
 replaced by ``raise NotImplementedError()``), by setuptools through ``pip wheel``; the staged
 tree and the finished wheel are both scanned for solution lines and hidden tests, and a wheel
 holding anything besides ``tinytorch`` and ``checks`` is refused. The build uses this
@@ -56,8 +56,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from course import paths
-from course.solutions import Leak, scan
+from course.assignment import packages, paths
+from course.assignment.solutions import Leak, scan
 
 PYPROJECT = paths.REPO / "pyproject.toml"
 DIST = paths.REPO / "dist"
@@ -186,10 +186,9 @@ def staging_pyproject(pyproject: dict[str, Any]) -> str:
 
 def stage(folder: Path, pyproject: dict[str, Any]) -> None:
     """Fill ``folder`` with what the wheel is built from: the student's packages as
-    ``course.release`` stages them (Module 07 stripped) and a pyproject.toml for them."""
-    from course import release
+    ``course.authoring.release`` stages them (Module 07 stripped) and a pyproject.toml for them."""
 
-    release.stage(folder)
+    packages.stage(folder)
     # Module 07 as released, kept beside the training.py that `tinytorch complete` overwrites:
     # the student's answer cells are always written into this one (tinytorch/complete.py).
     module = folder / paths.REFERENCE.relative_to(paths.REPO)
@@ -263,7 +262,7 @@ def check_wheel(wheel: Path, secrets: set[str]) -> None:
 def build_wheel(dist: Path = DIST) -> Path:
     """Build the student wheel into ``dist`` (replacing an older one of the same name) and
     return its path; raise LeakError, naming the file, if a solution would be in it."""
-    from course import release
+    from course.authoring import release
 
     pyproject = project()
     secrets = release.secrets()
@@ -392,7 +391,7 @@ def ensure_venv(venv: Path = VENV, wheel: Path | None = None, *,
     return True
 
 
-def _site_packages(venv: Path) -> Path:
+def site_packages(venv: Path) -> Path:
     found = sorted(venv.glob("lib/python*/site-packages"))
     if not found:
         raise RuntimeError(f"{venv} has no lib/python*/site-packages: not a venv?")
@@ -447,9 +446,9 @@ def ensure_build_venv(venv: Path = BUILD_VENV, student: Path = VENV) -> bool:
     venv, student = venv.absolute(), student.absolute()
     if not (student / "bin" / "python").is_file():
         raise FileNotFoundError(f"no student venv at {student}: run `python3 -m "
-                                f"course.student_env stack --venv {student}` first")
+                                f"course.student.environment stack --venv {student}` first")
     python = venv / "bin" / "python"
-    overlay = str(_site_packages(student))
+    overlay = str(site_packages(student))
     wanted = {"student": overlay, "requirements": build_requirements()}
     if python.is_file() and _up_to_date(venv / BUILD_STAMP, wanted):
         return False
@@ -458,11 +457,11 @@ def ensure_build_venv(venv: Path = BUILD_VENV, student: Path = VENV) -> bool:
     if not python.is_file():
         _shown([base_python(), "-m", "venv", "--without-pip", str(venv)], "making the build venv")
     (venv / BUILD_STAMP).unlink(missing_ok=True)
-    if _site_packages(venv).parent.name != _site_packages(student).parent.name:
-        raise RuntimeError(f"{venv} ({_site_packages(venv).parent.name}) and {student} "
-                           f"({_site_packages(student).parent.name}) have different Pythons: "
+    if site_packages(venv).parent.name != site_packages(student).parent.name:
+        raise RuntimeError(f"{venv} ({site_packages(venv).parent.name}) and {student} "
+                           f"({site_packages(student).parent.name}) have different Pythons: "
                            f"remove both and run `make lab` again")
-    (_site_packages(venv) / OVERLAY).write_text(overlay + "\n")
+    (site_packages(venv) / OVERLAY).write_text(overlay + "\n")
     # pip itself comes from the student venv, through the overlay
     _shown([str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
             *wanted["requirements"]], "installing the release's tools")
@@ -483,7 +482,7 @@ def installed_module(venv: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.student_env", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course.student.environment", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("wheel", help="build the student wheel into dist/ and print its path")

@@ -1,11 +1,12 @@
-"""Grade submitted Module 07 notebooks and report JSON: trusted grading (``course.trusted``),
-each notebook run in a sandbox, every score decided outside it, the class in parallel.
+"""Grade submitted Module 07 notebooks and report JSON: trusted grading
+(``course.grading.submission``), each notebook run in a sandbox, every score decided outside it,
+the class in parallel.
 
-    python -m course.grade submission.ipynb             # one JSON object
-    python -m course.grade a.ipynb b.ipynb [--jobs N]   # a JSON list, in the order given
-    python -m course.grade a.ipynb --limit 30           # seconds a submission may run
-    python -m course.grade *.ipynb --cluster tcp://HOST:8786   # on a Dask cluster's workers
-    python -m course.grade *.ipynb --cache DIR [--regrade]     # keep each report as decided
+    python -m course.grading.grade submission.ipynb             # one JSON object
+    python -m course.grading.grade a.ipynb b.ipynb [--jobs N]   # a JSON list, in the order given
+    python -m course.grading.grade a.ipynb --limit 30           # seconds a submission may run
+    python -m course.grading.grade *.ipynb --cluster tcp://HOST:8786   # on a Dask cluster
+    python -m course.grading.grade *.ipynb --cache DIR [--regrade]     # keep each report
 
 For every graded cell: its grade_id, points, max_points, passed, and the check's message; then
 total, max_total, seconds, how the run ended (``ended``: None, or why it stopped early), the
@@ -15,18 +16,17 @@ reason), 2 for a file that does not exist or a cluster that cannot grade.
 
 With several files, a progress bar (or, off a terminal, counted lines) and each score as it is
 decided go to stderr. With ``--cache DIR`` each report is stored there the moment it is decided
-(``course.cache``: keyed by the notebook's SHA-256 and the release's digest), and a rerun grades
+(``course.grading.cache``: keyed by the notebook's SHA-256 and the release's digest), and a rerun grades
 only the files that are new or changed (``--regrade``: all).
 
-``make_course`` builds a throw-away nbgrader course (source, staged packages, gradebook): the
-tests and ``course.autograde`` use it.
+This command is the caller that chooses where a class runs (``runner``): this machine's pool,
+or a Dask cluster's workers with ``--cluster``; ``course.classroom.autograde`` uses it too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -36,9 +36,13 @@ from typing import Any
 
 import nbformat
 
-from course import cache, paths, sandbox, trusted
-from course.progress import Progress, score_line
-from course.release import nbgrader, stage
+from course.assignment.cells import source_graded_cells
+from course.grading import batch, cache, sandbox, submission
+from course.grading.batch import Runner
+from course.grading.budget import DEFAULT_BUDGET, Budget
+from course.grading.pool import LocalPool
+from course.grading.progress import Progress, score_line
+from course.grading.submission import OnReport
 
 
 class SubmissionError(ValueError):
@@ -55,21 +59,22 @@ def check_notebook(path: Path) -> None:
         raise SubmissionError(f"submission {str(path)!r} is not a notebook: {error}") from error
 
 
-def make_course(root: Path) -> None:
-    """A course folder holding the assignment's source and a gradebook that knows its cells."""
-    shutil.copy(paths.COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
-    source = root / "source" / paths.ASSIGNMENT
-    skip = shutil.ignore_patterns(*paths.STUDENT_PACKAGES, "__pycache__", ".ipynb_checkpoints")
-    shutil.copytree(paths.SOURCE_NOTEBOOK.parent, source, ignore=skip)
-    stage(source)
-    nbgrader("generate_assignment", paths.ASSIGNMENT, "--force", course=root)
+def runner(*, jobs: int | None = None, cluster: Any = None) -> Runner:
+    """Where a class is graded: the Dask cluster at ``cluster`` (an address or a
+    ``distributed.Client``), else this machine's pool of ``jobs`` processes."""
+    if cluster is not None:
+        from course.grading.cluster import DaskCluster
+
+        return DaskCluster(cluster)
+    return LocalPool(jobs)
 
 
 def grade(files: Sequence[Path | str], *, jobs: int | None = None,
           limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
           seeds: Sequence[dict[str, int]] | None = None,
-          budget: trusted.Budget = trusted.DEFAULT_BUDGET, cluster: Any = None,
-          on_report: trusted.OnReport | None = None) -> list[dict[str, Any]]:
+          budget: Budget = DEFAULT_BUDGET, cluster: Any = None,
+          on_report: OnReport | None = None, template: Path | None = None
+          ) -> list[dict[str, Any]]:
     """Grade every file (``jobs`` sandboxes at a time, default one per core; or on the Dask
     ``cluster``); reports in the order of ``files``, each handed to ``on_report`` as it is
     decided. A missing file is the caller's error (SubmissionError); anything else a file
@@ -82,8 +87,8 @@ def grade(files: Sequence[Path | str], *, jobs: int | None = None,
     for path in files:
         if not path.is_file():
             raise SubmissionError(f"submission {str(path)!r} does not exist or is not a file")
-    return trusted.grade(files, jobs=jobs, limits=limits, seeds=seeds, budget=budget,
-                         cluster=cluster, on_report=on_report)
+    return batch.grade(files, runner=runner(jobs=jobs, cluster=cluster), limits=limits,
+                       seeds=seeds, budget=budget, on_report=on_report, template=template)
 
 
 def grade_named(named: dict[str, Path], folder: Path | None, *, jobs: int | None = None,
@@ -97,9 +102,9 @@ def grade_named(named: dict[str, Path], folder: Path | None, *, jobs: int | None
     the cache, how many were graded now)."""
     digests = {name: cache.file_digest(path) for name, path in named.items()}
     reports: dict[str, dict[str, Any]] = {}
-    with trusted.staged() as template:
+    with submission.staged() as template:
         store = cache.Reports(folder or Path(), cache.release_digest(template,
-                                                                    trusted.graded_cells()))
+                                                                    source_graded_cells()))
         for name, path in named.items():
             kept = None if regrade or folder is None else store.get(digests[name])
             if kept is not None:
@@ -120,7 +125,7 @@ def grade_named(named: dict[str, Path], folder: Path | None, *, jobs: int | None
 
             if todo:
                 grade([named[n] for n in todo], jobs=jobs, limits=limits, cluster=cluster,
-                      on_report=decided)
+                      on_report=decided, template=template)
     return {n: reports[n] for n in named}, digests, store, len(todo)
 
 
@@ -143,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     limits = sandbox.Limits(wall=args.limit, per_line=args.check_limit)
     unusable: tuple[type[BaseException], ...] = (SubmissionError, ValueError)
     if args.cluster:
-        from course.cluster import ClusterError
+        from course.grading.cluster import ClusterError
 
         unusable += (ClusterError,)
     try:

@@ -1,26 +1,26 @@
 """Autograde a class, after `make release`: trusted grades, in nbgrader's gradebook.
 
-    python -m course.autograde               # what is in notebooks/submitted/ already
-    python -m course.autograde DOWNLOADS/    # first import DOWNLOADS/<student>.ipynb files
+    python -m course.classroom.autograde               # what is in notebooks/submitted/ already
+    python -m course.classroom.autograde DOWNLOADS/    # first import DOWNLOADS/<student>.ipynb files
                                              # (or DOWNLOADS/<student>/07_training.ipynb)
-    python -m course.autograde --jobs 4 --limit 60
-    python -m course.autograde --cluster tcp://HOST:8786   # on a Dask cluster's workers
-    python -m course.autograde --student alice --student bob   # only these students
-    python -m course.autograde --regrade     # grade again what is already decided
+    python -m course.classroom.autograde --jobs 4 --limit 60
+    python -m course.classroom.autograde --cluster tcp://HOST:8786   # on a Dask cluster's workers
+    python -m course.classroom.autograde --student alice --student bob   # only these students
+    python -m course.classroom.autograde --regrade     # grade again what is already decided
 
 Imported files go to notebooks/submitted/<student>/07_training/ (nbgrader's layout; nbgrader's
 `collect` and `zip_collect` fill it too), each with its submission time in nbgrader's
 timestamp.txt (the file's modification time, or `--times times.csv` with columns
 student,submitted), so nbgrader's late penalty applies. Every submission is graded by
-``course.trusted`` (run in a sandbox, judged outside it, one sandbox per core); then
+``course.grading.submission`` (run in a sandbox, judged outside it, one sandbox per core); then
 nbgrader's autograde writes those outcomes into the graded cells instead of executing the notebook
-(``course.nbgrader_trusted``), so the gradebook, ``make feedback`` and ``make export`` carry the
+(``course.classroom.nbgrader_trusted``), so the gradebook, ``make feedback`` and ``make export`` carry the
 trusted scores and messages. The scores are printed here. With ``--cluster`` the
-submissions are graded on a Dask cluster's workers instead (``course.cluster``), with the same
+submissions are graded on a Dask cluster's workers instead (``course.grading.cluster``), with the same
 sandbox and judging.
 
 Nothing lost, nothing graded twice: each report is stored the moment it is decided
-(``course.cache``: ``<course>/autograde-cache/``, keyed by the notebook's SHA-256 and the
+(``course.grading.cache``: ``<course>/autograde-cache/``, keyed by the notebook's SHA-256 and the
 release's digest), so a rerun, after a finished run or a killed one, grades only the
 submissions that are new or changed (``--regrade`` grades all again), and writes into the
 gradebook only the students whose entry is missing or stale. A progress bar (on a terminal;
@@ -49,9 +49,11 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from course import cache, config, grade, manual, nbgrader_trusted, paths, sandbox
-from course.grade import SubmissionError
-from course.progress import Progress
+from course.assignment import config, paths
+from course.classroom import manual, nbgrader_trusted
+from course.grading import cache, grade, sandbox
+from course.grading.grade import SubmissionError
+from course.grading.progress import Progress
 
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -146,7 +148,7 @@ def grade_submissions(submitted: dict[str, Path], course: Path, *, jobs: int | N
                       limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
                       cluster: str | None = None, regrade: bool = False,
                       ) -> tuple[dict[str, dict], dict[str, str], cache.Reports, int]:
-    """The report of every student of ``submitted`` (``course.grade.grade_named``, the cache
+    """The report of every student of ``submitted`` (``course.grading.grade.grade_named``, the cache
     in ``<course>/autograde-cache/``)."""
     return grade.grade_named(submitted, course / cache.FOLDER, jobs=jobs, limits=limits,
                              cluster=cluster, regrade=regrade)
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     # imported only then
     unusable: tuple[type[BaseException], ...] = ()
     if args.cluster:
-        from course.cluster import ClusterError
+        from course.grading.cluster import ClusterError
 
         unusable = (ClusterError,)
     try:

@@ -2,8 +2,8 @@
 complete`` (``tinytorch/complete.py``, shipped in the student wheel), with the course's
 defaults.
 
-    python -m course.complete                          # work/07_training/07_training.ipynb
-    python -m course.complete path/to/07_training.ipynb
+    python -m course.student.complete                          # work/07_training/07_training.ipynb
+    python -m course.student.complete path/to/07_training.ipynb
 
 Everything happens in ``tinytorch.complete``, the code every student environment has (Binder,
 a hub image, ``.venv-student/``): the answer cells are written into Module 07 as the student
@@ -14,7 +14,7 @@ student venv (``.venv-student/bin/tinytorch complete``); this module adds only w
 knows: the working copy's notebook as the default (``work/07_training/``) and two folders that
 never receive a student's module, the reference solution (the repository's ``tinytorch/``) and
 the nbgrader course folder (``notebooks/``), which ``make complete`` passes as ``--protect``.
-It imports the standard library, ``course.paths`` and ``course.solutions`` (for
+It imports the standard library, ``course.assignment.paths`` and ``course.assignment.solutions`` (for
 ``given_module``, the released module the tests compare with) only.
 """
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from course import paths
-from course.solutions import strip_solutions
+from course.assignment import paths
+from course.assignment.solutions import strip_solutions
 from tinytorch import complete as student
 from tinytorch.complete import (  # noqa: F401  (the student's command's API, re-exported)
     BACKUP,
@@ -47,9 +47,9 @@ from tinytorch.complete import (  # noqa: F401  (the student's command's API, re
     run_checks,
 )
 
-#: The student's working copy's notebook (``make lab`` opens it; ``course.workspace`` makes it).
+#: The student's working copy's notebook (``make lab`` opens it; ``course.student.workspace`` makes it).
 DEFAULT_NOTEBOOK = paths.REPO / "work" / paths.ASSIGNMENT / paths.NOTEBOOK
-#: The student's environment (``make lab``, ``course.student_env``): ``make complete`` runs in it.
+#: The student's environment (``make lab``, ``course.student.environment``): ``make complete`` runs in it.
 STUDENT_VENV = paths.REPO / ".venv-student"
 #: Folders of the course that never receive a student's module, and why.
 FORBIDDEN = {
@@ -60,7 +60,7 @@ FORBIDDEN = {
 
 def given_module() -> str:
     """Module 07 as released: the reference with every solution region replaced by
-    ``raise NotImplementedError()`` (what ``course.release`` stages and the student wheel
+    ``raise NotImplementedError()`` (what ``course.authoring.release`` stages and the student wheel
     ships as ``training_released.py``)."""
     return strip_solutions(paths.REFERENCE.read_text(encoding="utf-8"))
 
@@ -80,7 +80,7 @@ def write(found: list[Target], text: str) -> list[Written]:
 def main(argv: list[str] | None = None) -> int:
     """The student's command with the course's default notebook and protected folders; the
     released module and the checks come from the student's tinytorch, as for the student."""
-    return student.main(argv, prog="python -m course.complete", default=DEFAULT_NOTEBOOK,
+    return student.main(argv, prog="python -m course.student.complete", default=DEFAULT_NOTEBOOK,
                         protected=FORBIDDEN, checks=paths.REPO / "checks")
 
 

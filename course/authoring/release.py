@@ -1,6 +1,6 @@
 """Release Module 07 to students: their notebook and packages, with no solution anywhere.
 
-    python -m course.release
+    python -m course.authoring.release
 
 1. checks that the source notebook is in sync with the lesson and training.py;
 2. stages into the assignment's source folder the packages a student's notebook imports:
@@ -23,29 +23,16 @@ from pathlib import Path
 
 import nbformat
 
-from course import build, paths
-from course.solutions import (
+from course.assignment import paths
+from course.assignment.packages import stage
+from course.assignment.solutions import (
     HIDDEN_REGION,
     SOLUTION_REGION,
     Leak,
     region_lines,
     scan,
-    strip_solutions,
 )
-
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
-
-
-def stage(assignment_dir: Path) -> None:
-    """Copy the student's packages into ``assignment_dir`` (replacing older copies)."""
-    for package in paths.STUDENT_PACKAGES:
-        target = assignment_dir / package
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(paths.REPO / package, target, ignore=IGNORE)
-    training = assignment_dir / paths.REFERENCE.relative_to(paths.REPO)
-    training.write_text(strip_solutions(paths.REFERENCE.read_text()))
-
+from course.authoring import build
 
 #: The instructor guide: its rubric of the written answers is for graders only.
 GUIDE = paths.REPO / "docs" / "instructor-guide.md"
@@ -102,6 +89,18 @@ def release(searched: set[str], course: Path = paths.COURSE) -> list[Leak]:
     stage(course / "source" / paths.ASSIGNMENT)
     nbgrader("generate_assignment", paths.ASSIGNMENT, "--force", course=course)
     return scan(course / "release" / paths.ASSIGNMENT, searched)
+
+
+def make_course(root: Path) -> None:
+    """A throw-away nbgrader course in ``root``: the course's settings, the assignment's source
+    with the student's packages staged, and a gradebook that knows its cells (for tests,
+    benchmarks and grading a folder of downloads)."""
+    shutil.copy(paths.COURSE / "nbgrader_config.py", root / "nbgrader_config.py")
+    source = root / "source" / paths.ASSIGNMENT
+    skip = shutil.ignore_patterns(*paths.STUDENT_PACKAGES, "__pycache__", ".ipynb_checkpoints")
+    shutil.copytree(paths.SOURCE_NOTEBOOK.parent, source, ignore=skip)
+    stage(source)
+    nbgrader("generate_assignment", paths.ASSIGNMENT, "--force", course=root)
 
 
 def main() -> int:

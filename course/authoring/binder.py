@@ -1,8 +1,12 @@
 """Turn a checkout into the students' Binder image (run by ``binder/postBuild``):
 
-    python -m course.binder
+    python -m course.authoring.binder --strip-this-checkout
 
-1. release the assignment (``course.release``: stripped notebook and packages, scanned);
+It deletes the git history, the tests, the course's tools and the sources of the checkout it
+runs in, so it does nothing without ``--strip-this-checkout``: run by mistake in a working
+copy, it says what it would delete and stops.
+
+1. release the assignment (``course.authoring.release``: stripped notebook and packages, scanned);
 2. delete what holds solutions or hidden tests and a student does not need: the nbgrader source
    and the lesson, the gradebook (it stores the graded cells), the tests (mutants and
    alternative solutions), the instructor's tools and guide (the written answers' rubric),
@@ -16,12 +20,14 @@ Students then land on ``notebooks/release/07_training/07_training.ipynb`` (the B
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 from pathlib import Path
 
-from course import paths, release
-from course.solutions import Leak, scan, strip_solutions
+from course.assignment import paths
+from course.assignment.solutions import Leak, scan, strip_solutions
+from course.authoring import release
 
 #: Relative to the checkout: removed from the image.
 REMOVE = (
@@ -49,7 +55,16 @@ def strip_checkout(root: Path, secrets: set[str]) -> list[Leak]:
     return scan(root, secrets)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--strip-this-checkout", action="store_true",
+                        help=f"delete {', '.join(REMOVE)} from {paths.REPO} (a Binder build)")
+    args = parser.parse_args(argv)
+    if not args.strip_this_checkout:
+        print(f"error: this makes {paths.REPO} a Binder image: it would delete "
+              f"{', '.join(REMOVE)} there. Binder's postBuild says --strip-this-checkout; "
+              "in a working copy, use a throw-away clone.", file=sys.stderr)
+        return 2
     secrets = release.secrets()  # read before the sources are deleted
     if release.main() != 0:
         return 1

@@ -1,7 +1,7 @@
 """Remove the course's data: what students handed in and what grading made of it.
 
-    python -m course.clean           # lists what it would remove, asks, then removes it
-    python -m course.clean --yes     # for scripts: removes without asking (make clean-course YES=1)
+    python -m course.classroom.clean           # lists what it would remove, asks, then removes it
+    python -m course.classroom.clean --yes     # for scripts: removes without asking (make clean-course YES=1)
 
 This is the only command that removes the course's data, and no command regenerates it:
 
@@ -26,7 +26,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from course import paths
+from course.assignment import paths
 
 #: The course's data, relative to the repository, and what each is.
 DATA = {
@@ -88,7 +88,7 @@ def _confirmed() -> bool:
 
 
 def main(argv: list[str] | None = None, root: Path = paths.REPO) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.clean",
+    parser = argparse.ArgumentParser(prog="python -m course.classroom.clean",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--yes", action="store_true",
                         help="remove without asking (for scripts: make clean-course YES=1)")
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None, root: Path = paths.REPO) -> int:
     for path in found:
         print(f"  {describe(path, root)}")
     if not args.yes and not _confirmed():
-        print("nothing removed (to remove without being asked: python -m course.clean --yes, "
+        print("nothing removed (to remove without being asked: python -m course.classroom.clean --yes, "
               "or make clean-course YES=1)")
         return 1
     for path in found:

@@ -1,7 +1,7 @@
 """Written answers graded by hand: which ones wait for a grader, after ``make autograde``.
 
 The reflection's answers are nbgrader "manually graded answer" cells (markdown, ``solution``
-and ``grade``). nbgrader's autograde (``course.nbgrader_trusted``, which writes outcomes into
+and ``grade``). nbgrader's autograde (``course.classroom.nbgrader_trusted``, which writes outcomes into
 code cells only) leaves each one as nbgrader does: an answer the student wrote, even an empty
 one, is marked ``needs_manual_grade`` and counts 0 until a grader gives it points in the
 formgrader; an answer left exactly as released ("YOUR ANSWER HERE") gets 0 from nbgrader with
@@ -20,8 +20,8 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
-from course import config, paths
-from course.intake import Unreadable, read_notebook
+from course.assignment import config, paths
+from course.grading.intake import Unreadable, read_notebook
 
 
 @dataclass

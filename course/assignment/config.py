@@ -17,7 +17,7 @@ from jupyter_core.paths import jupyter_config_path
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from course import paths
+from course.assignment import paths
 
 CONFIG_FILE = "nbgrader_config.py"
 

@@ -1,8 +1,8 @@
 """The feedback page a student receives: nbgrader's feedback, named and readable, made faster.
 
 ``make feedback`` runs nbgrader's ``generate_feedback`` with ``FeedbackExporter`` in place of
-its HTML exporter (``course.nbgrader_trusted`` sets it). What changes for the student, in the
-template ``course/templates/tinytorch-feedback`` (which extends nbgrader's):
+its HTML exporter (``course.classroom.nbgrader_trusted`` sets it). What changes for the student, in the
+template ``course/classroom/templates/tinytorch-feedback`` (which extends nbgrader's):
 
 - every graded cell is named by its check and title ("1.2: gradients are cleared before every
   optimizer step") in the list at the top and above the cell, instead of "Test cell" 21 times;
@@ -65,7 +65,7 @@ BOOTSTRAP_CSS = _FORMGRADER / "static" / "node_modules" / "bootstrap" / "dist" /
 def graded_titles() -> dict[str, str]:
     """grade_id -> "check: title" for every graded cell of the assignment."""
     from checks.registry import TITLES
-    from course.trusted import graded_cells
+    from course.assignment.cells import source_graded_cells as graded_cells
 
     return {cell.grade_id: f"{cell.check}: {TITLES.get(cell.check, cell.grade_id)}"
             for cell in graded_cells()}

@@ -4,7 +4,7 @@
 * the released notebook (run `make release` first) fails, and only with NotImplementedError:
   nothing in it is broken except the parts a student has yet to write.
 
-    python -m course.validate
+    python -m course.authoring.validate
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from nbgrader.validator import Validator
 
 from checks.diagnose import NOT_WRITTEN
-from course import config, paths
+from course.assignment import config, paths
 
 RELEASED = paths.COURSE / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
 

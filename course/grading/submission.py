@@ -5,12 +5,12 @@ The trust model
 A score is decided by trusted code in a process that never ran student code, from plain data
 returned by a sandbox, for inputs drawn at grading time.
 
-* **Where student code runs.** Only in ``course.sandbox``: a private folder holding the
+* **Where student code runs.** Only in ``course.grading.sandbox``: a private folder holding the
   student's code cells and the released packages (``tinytorch`` without Module 07's solution,
   ``checks``), with no source notebook, reference, gradebook, other submission or instructor
   repository; no network; its own PID namespace; an unprivileged uid when the grader is root;
   limits on CPU, memory, file size, processes, output and wall-clock time. Inside,
-  ``course.observer`` executes the cells and runs each check's *observation*
+  ``course.grading.observer`` executes the cells and runs each check's *observation*
   (``checks.observe``): every call into the student's code and what came back, as JSON.
 * **Where the score is decided.** Here, in the parent, which starts sandboxes but runs no
   student code: each check is *judged* (``checks.judge``) by replaying it on the record, with
@@ -30,7 +30,7 @@ returned by a sandbox, for inputs drawn at grading time.
 One file can only fail itself
 -----------------------------
 A submission also controls what the grading *process* reads: its notebook's JSON and every line
-its sandbox prints. So everything it hands over is read within bounds (``course.intake``: a
+its sandbox prints. So everything it hands over is read within bounds (``course.grading.intake``: a
 notebook validated field by field, each line measured in length, containers and nesting depth
 before it is parsed, each run's record kept as bytes and parsed only when judged, the header's
 fields validated), and a record is replayed within the bounds of ``checks.replay`` and
@@ -46,11 +46,12 @@ and the grading process's peak resident memory meanwhile (``peak_memory_mb``).
 The notebook's in-kernel ``run_check`` stays the student's instant feedback; it is never the
 grade.
 
-A class is graded in a pool of local processes, each holding a sandbox slot unique on the host
-(``course.slots``), or, with ``cluster=``, on a Dask cluster's workers (``course.cluster``),
-which run this same ``grade_one`` in a judging process of their own, where these budgets hold.
-
-``python -m course.grade`` (``make grade``) and ``python -m course.autograde`` use it.
+This module grades one submission and knows nothing of where: a grading process
+(``course.grading.process``) calls ``grade_one`` for each ``Task`` it is handed, whether that
+process belongs to this machine's pool (``course.grading.pool``) or to a Dask worker
+(``course.grading.cluster``); ``course.grading.batch`` maps it over a class through the runner
+its caller chose. ``python -m course.grading.grade`` (``make grade``) and ``python -m
+course.classroom.autograde`` use it.
 """
 
 from __future__ import annotations
@@ -58,31 +59,30 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import pickle
-import resource
 import secrets
 import shutil
-import signal
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import Any, NamedTuple
 
 from checks import judge
-from course import build, intake, paths, sandbox, slots
-from course.build import DEMO
-from course.intake import Unreadable, read_notebook
-from course.release import stage
+from course.assignment.cells import DEMO, GradedCell, source_graded_cells
+from course.assignment.packages import stage
+from course.grading import intake, sandbox
+from course.grading.budget import (
+    DEFAULT_BUDGET,
+    Budget,
+    deadline,
+    describe,
+    peak_memory_mb,
+    reset_peak_memory,
+)
+from course.grading.intake import Unreadable, read_notebook
 
-__all__ = ["Budget", "GradedCell", "Unreadable", "grade", "grade_one", "not_gradable",
+__all__ = ["OnReport", "Task", "Unreadable", "grade_one", "not_gradable", "refused",
            "staged"]
 
 #: Largest notebook read at all: a bigger file is refused with its size, unread.
@@ -93,37 +93,25 @@ MAX_RECORD_BYTES = 64 * 2**20
 MAX_OUTPUT_BYTES = MAX_RECORD_BYTES + 32 * 2**20
 #: A report's message or reason is cut at this length.
 MAX_MESSAGE_CHARS = 20_000
-#: Largest file the grading process may write (what judging writes is a checkpoint: KBs).
-MAX_WRITTEN_FILE = 64 * 2**20
-
-
-@dataclass(frozen=True)
-class Budget:
-    """What grading one submission may use in the grading process, whatever its record
-    holds: the wall-clock time of judging, and the resident memory of the process (enforced
-    as a cap on the address space it may add while grading it)."""
-
-    seconds: float = 60.0
-    memory: int = 480 * 2**20
-
-
-DEFAULT_BUDGET = Budget()
 OBSERVER = Path(__file__).with_name("observer.py")
 BOOT = ("import sys; sys.path[:0] = [{inside!r}, {site!r}]; import runpy; "
         "runpy.run_path({inside!r} + '/_observer.py', run_name='__main__')")
 
 
-@dataclass(frozen=True)
-class GradedCell:
-    grade_id: str
-    points: float
-    check: str
+class Task(NamedTuple):
+    """What grading one submission needs, as plain data a grading process can be sent: the
+    notebook's path, its hidden seed per check, the sandbox's limits, the graded cells and the
+    judging budget."""
+
+    path: str
+    seeds: dict[str, int]
+    limits: sandbox.Limits
+    graded: list[GradedCell]
+    budget: Budget
 
 
-def graded_cells() -> list[GradedCell]:
-    """Every graded cell of the assignment: its grade_id, points and check, in order."""
-    source = nbformat.read(paths.SOURCE_NOTEBOOK, as_version=4)
-    return [GradedCell(g, float(p), c) for g, p, c in build.graded_cells(source)]
+#: Called with (index of the submission in its class, report) as each report is decided.
+OnReport = Callable[[int, dict[str, Any]], None]
 
 
 def draw_seeds(cells: Sequence[GradedCell]) -> dict[str, int]:
@@ -209,21 +197,21 @@ def grade_one(path: Path, template: Path, *, seeds: dict[str, int] | None = None
               graded: Sequence[GradedCell] | None = None,
               budget: Budget = DEFAULT_BUDGET) -> dict[str, Any]:
     """Grade one notebook: run it sandboxed, judge every check here. The report has the same
-    shape as ``course.grade``'s, plus the isolation layers, how the run ended, the time spent
+    shape as ``course.grading.grade``'s, plus the isolation layers, how the run ended, the time spent
     judging and the grading process's peak memory. Never raises: whatever goes wrong while
     reading, running, judging or reporting this submission (a ``SystemExit``, a
     ``RecursionError``, the memory or time budget) becomes its report, with the reason."""
     start = time.perf_counter()
-    graded = list(graded or graded_cells())
-    _reset_peak_memory()
+    graded = list(graded or source_graded_cells())
+    reset_peak_memory()
     reason = None
     try:
         report = _grade_one(path, template, graded, seeds, limits, slot, budget, start)
     except BaseException as error:  # noqa: BLE001 - this submission's failure, not the class's
-        reason = _describe(error, budget)
+        reason = describe(error, budget)
     if reason is not None:  # out of the handler: the failed frames and their memory are gone
         report = not_gradable(path, graded, start, reason)
-    report["peak_memory_mb"] = _peak_memory_mb()
+    report["peak_memory_mb"] = peak_memory_mb()
     return report
 
 
@@ -235,7 +223,7 @@ def _grade_one(path: Path, template: Path, graded: list[GradedCell],
         labelled = student_cells(path, graded)
         cells = [source for _, source in labelled]
     except Unreadable as error:
-        return _report(path, graded, {}, start, str(error), [], layers=[], gradable=False)
+        return refused(path, graded, start, str(error))
     runs = [(cell.check, run_seed) for cell in graded for run_seed in (0, seeds[cell.check])]
     request = json.dumps({"cells": cells, "runs": runs}).encode()
     record = _Record(len(runs))
@@ -243,7 +231,7 @@ def _grade_one(path: Path, template: Path, graded: list[GradedCell],
     # print little more, so that its unread output cannot fill this process's memory either
     limits = dataclasses.replace(limits, output=min(limits.output, MAX_OUTPUT_BYTES))
     result = sandbox.run(template, BOOT.format(inside=_inside(template),
-                                               site=sandbox._site_packages()),
+                                               site=sandbox.site_packages()),
                          stdin=request, on_line=record.on_line, limits=limits, slot=slot)
     ended = result.reason
     missing = record.first_missing()
@@ -381,287 +369,15 @@ def not_gradable(path: Path | str, graded: Sequence[GradedCell], start: float,
                    gradable=False)
 
 
+def refused(path: Path | str, graded: Sequence[GradedCell], start: float,
+            reason: str) -> dict[str, Any]:
+    """The report of a submission refused before it ran (unreadable, too large): 0 points,
+    and ``reason`` as how it ended."""
+    return _report(Path(path), graded, {}, start, reason, [], layers=[], gradable=False)
+
+
 def _bounded(text: str, limit: int) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more " \
                                            "characters)"
 
 
-# ----------------------------------------------------------------------------- budgets
-class JudgeTimeout(BaseException):
-    """Judging a submission took longer than its budget. Not an Exception: no handler of a
-    check's may absorb it."""
-
-
-@contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    """Raise ``JudgeTimeout`` in this (main) thread once ``seconds`` have passed. A no-op off
-    the main thread, where signals cannot be received."""
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def ring(signum: int, frame: Any) -> None:
-        raise JudgeTimeout(f"judging took longer than its budget of {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, ring)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-@contextmanager
-def memory_budget(budget: Budget, *, cpu_seconds: float | None = None) -> Iterator[None]:
-    """Hold this process to ``budget.memory`` bytes of resident memory (as a cap on the
-    address space it may add, a soft limit: a sandbox started meanwhile sets its own), and,
-    with ``cpu_seconds``, to that much more CPU time (past it the kernel ends the process:
-    the last resort against a loop in C that no signal handler can interrupt). Restored on
-    exit."""
-    status = _status()
-    vm, rss = status.get("VmSize", 0), status.get("VmRSS", 0)
-    room = max(budget.memory - rss, 128 * 2**20)
-    saved = {}
-    try:
-        if vm:
-            saved[resource.RLIMIT_AS] = _soften(resource.RLIMIT_AS, vm + room)
-        if cpu_seconds is not None:
-            used = resource.getrusage(resource.RUSAGE_SELF)
-            spent = used.ru_utime + used.ru_stime
-            saved[resource.RLIMIT_CPU] = _soften(resource.RLIMIT_CPU,
-                                                 int(spent + cpu_seconds) + 1)
-        yield
-    finally:
-        for kind, soft in saved.items():
-            resource.setrlimit(kind, (soft, resource.getrlimit(kind)[1]))
-
-
-def _soften(kind: int, value: int) -> int:
-    """Set ``kind``'s soft limit to ``value`` (never above the hard limit); returns the old."""
-    soft, hard = resource.getrlimit(kind)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(kind, (value, hard))
-    return soft
-
-
-def _status() -> dict[str, int]:
-    """This process's memory figures from /proc (bytes), empty where there is no /proc."""
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return {}
-    figures = {}
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmSize", "VmRSS", "VmHWM") and value.strip().endswith("kB"):
-            figures[key] = int(value.split()[0]) * 1024
-    return figures
-
-
-def _reset_peak_memory() -> None:
-    """Start this process's peak resident memory afresh (Linux), so a report's peak is its
-    own submission's."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _peak_memory_mb() -> float | None:
-    peak = _status().get("VmHWM")
-    return round(peak / 2**20, 1) if peak else None
-
-
-def _describe(error: BaseException, budget: Budget) -> str:
-    """Why grading stopped, in words, for the report (the error's text bounded)."""
-    if isinstance(error, JudgeTimeout):
-        return str(error)
-    if isinstance(error, MemoryError):
-        return (f"judging it needed more than the grader's memory budget of "
-                f"{budget.memory // 2**20} MiB")
-    if isinstance(error, RecursionError):
-        return "its record is nested too deeply for the grader (RecursionError)"
-    text = str(error)[:300]
-    return f"the grader failed on it: {type(error).__name__}" + (f": {text}" if text else "")
-
-
-# ----------------------------------------------------------------------------- a class
-_SLOT: int = 0
-_TEMPLATE: Path | None = None
-
-
-def _init_worker(template: str) -> None:
-    """A grading process: a sandbox slot of its own on this host (``course.slots``: no other
-    grader here, a second pool or a Dask worker included, runs its sandboxes as the same uid),
-    and the budgets of a process that judges."""
-    global _SLOT, _TEMPLATE
-    _SLOT = slots.acquire()
-    _TEMPLATE = Path(template)
-    # past the file-size budget a write fails with an error instead of ending the process (a
-    # sandbox's run gets the default back: subprocess restores SIGXFSZ)
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
-    _soften(resource.RLIMIT_FSIZE, MAX_WRITTEN_FILE)
-
-
-def _work(args: tuple[str, dict[str, int], sandbox.Limits, list[GradedCell], Budget]
-          ) -> dict[str, Any]:
-    """One submission in a worker, within its memory and CPU budget; the report is checked to
-    travel back (a report that cannot be pickled becomes a report saying so)."""
-    path, seeds, limits, graded, budget = args
-    assert _TEMPLATE is not None
-    with memory_budget(budget, cpu_seconds=budget.seconds + limits.wall + 60):
-        report = grade_one(Path(path), _TEMPLATE, seeds=seeds, limits=limits, slot=_SLOT,
-                           graded=graded, budget=budget)
-    try:
-        pickle.dumps(report)
-    except BaseException as error:  # noqa: BLE001 - reported, never raised to the class
-        report = not_gradable(path, graded, time.perf_counter(),
-                              f"its report cannot be sent back ({type(error).__name__})")
-    return report
-
-
-#: Called with (index in ``files``, report) as each submission's report is decided.
-OnReport = Callable[[int, dict[str, Any]], None]
-
-
-def grade(files: Sequence[Path | str], *, jobs: int | None = None,
-          limits: sandbox.Limits = sandbox.DEFAULT_LIMITS,
-          seeds: Sequence[dict[str, int]] | None = None,
-          budget: Budget = DEFAULT_BUDGET, template: Path | None = None,
-          on_report: OnReport | None = None, cluster: Any = None) -> list[dict[str, Any]]:
-    """Grade every file, ``jobs`` sandboxes at a time (default: one per core). Reports come
-    back in the order of ``files``; one submission's crash, loop, lie or malformed file
-    changes no other's, and one that ends the process judging it (a crash of the grader)
-    gets a report saying so while the others are graded in a new process.
-    ``seeds`` (one mapping per file) replace the drawn hidden seeds, for reproducible tests.
-    ``template`` is a packages folder already staged (``staged()``), ``on_report`` is told of
-    each report the moment it is decided (to store it, show progress), and ``cluster`` (a
-    Dask scheduler's address or a ``distributed.Client``) sends the submissions to that
-    cluster's workers instead of this machine's processes (``course.cluster``)."""
-    files = [Path(f) for f in files]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(files) or 1))
-    graded = graded_cells()
-    chosen = list(seeds) if seeds is not None else [draw_seeds(graded) for _ in files]
-    if len(chosen) != len(files):
-        raise ValueError(f"seeds: {len(chosen)} mappings for {len(files)} files")
-    if template is None:
-        with staged() as folder:
-            return grade(files, jobs=jobs, limits=limits, seeds=chosen, budget=budget,
-                         template=folder, on_report=on_report, cluster=cluster)
-    if cluster is not None:
-        from course import cluster as dask_cluster
-
-        return dask_cluster.grade(cluster, files, template=template, seeds=chosen,
-                                  limits=limits, budget=budget, graded=graded,
-                                  on_report=on_report)
-    if len(files) == 1 and jobs == 1:  # one file (make grade): no class to protect
-        slot = slots.acquire()
-        try:
-            with memory_budget(budget):
-                report = grade_one(files[0], template, seeds=chosen[0], limits=limits,
-                                   graded=graded, budget=budget, slot=slot)
-        finally:
-            slots.release(slot)
-        if on_report is not None:
-            on_report(0, report)
-        return [report]
-    import multiprocessing
-
-    context = multiprocessing.get_context("forkserver")
-    # the graded cells, read once here rather than by every submission's worker
-    work = [(str(f), s, limits, graded, budget) for f, s in zip(files, chosen, strict=True)]
-    return run_in_pool(
-        _work, work, jobs, context=context, initializer=_init_worker,
-        initargs=lambda size: (str(template),), done=on_report,
-        failed=lambda task, why: not_gradable(task[0], graded, time.perf_counter(), why))
-
-
-# ----------------------------------------------------------------------------- a pool that heals
-def run_in_pool(fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, *,
-                context: Any, failed: Callable[[Any, str], Any],
-                initializer: Callable[..., None] | None = None,
-                initargs: Callable[[int], tuple[Any, ...]] = lambda size: (),
-                done: Callable[[int, Any], None] | None = None) -> list[Any]:
-    """``[fn(task) for task in tasks]``, ``jobs`` processes at a time. A task whose call
-    raises, or whose process dies (``BrokenProcessPool``: killed, out of memory, a crash),
-    gets ``failed(task, reason)`` instead; the other tasks are not lost: the pool is rebuilt,
-    the tasks that were running when it broke are run again one at a time (so the one that
-    breaks a pool of its own is known), and the rest go on in parallel. ``done(index,
-    result)`` is called as each task's result is final, in the order they finish."""
-    results: dict[int, Any] = _Results(done)
-    waiting = list(range(len(tasks)))
-    with tempfile.TemporaryDirectory(prefix="tinytorch-running-") as running:
-        while waiting:
-            suspects = _pool_round(fn, tasks, waiting, jobs, context, initializer, initargs,
-                                   Path(running), results, failed)
-            for index in suspects:  # each alone: a pool it breaks by itself names it
-                again = _pool_round(fn, tasks, [index], 1, context, initializer, initargs,
-                                    Path(running), results, failed)
-                if again and index not in results:
-                    results[index] = failed(tasks[index], _DIED)
-            waiting = [i for i in waiting if i not in results]
-    return [results[i] for i in range(len(tasks))]
-
-
-class _Results(dict):
-    """Results by task index, announcing each to ``done`` as it is set."""
-
-    def __init__(self, done: Callable[[int, Any], None] | None) -> None:
-        super().__init__()
-        self._done = done
-
-    def __setitem__(self, index: int, value: Any) -> None:
-        super().__setitem__(index, value)
-        if self._done is not None:
-            self._done(index, value)
-
-
-_DIED = ("the grader's process judging it ended abruptly (killed, out of memory or a crash); "
-         "the rest of the class was graded in a new one")
-
-
-def _pool_round(fn: Callable[[Any], Any], tasks: Sequence[Any], indices: list[int], jobs: int,
-                context: Any, initializer: Callable[..., None] | None,
-                initargs: Callable[[int], tuple[Any, ...]], running: Path,
-                results: dict[int, Any], failed: Callable[[Any, str], Any]) -> list[int]:
-    """Run ``indices`` in one pool, filling ``results``. Returns [] when the pool stayed
-    whole, else the tasks that had started and not come back when it broke (all those not
-    done when no task had started)."""
-    size = max(1, min(jobs, len(indices)))
-    broken = False
-    with ProcessPoolExecutor(size, mp_context=context, initializer=initializer,
-                             initargs=initargs(size)) as pool:
-        futures = {pool.submit(_marked, fn, str(running), i, tasks[i]): i for i in indices}
-        try:
-            for future in as_completed(futures):  # each result handed on as it arrives
-                index = futures[future]
-                try:
-                    result = future.result()
-                except BrokenProcessPool:
-                    broken = True
-                    continue
-                except BaseException as error:  # noqa: BLE001 - this task's failure only
-                    result = failed(tasks[index], f"the grader failed on it: "
-                                                  f"{type(error).__name__}: {error}"[:400])
-                (running / str(index)).unlink(missing_ok=True)
-                results[index] = result
-        except BaseException:  # the grader's own interruption (Ctrl-C): stop, do not wait
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    started = sorted(int(p.name) for p in running.iterdir() if p.name.isdigit())
-    for mark in running.iterdir():
-        mark.unlink()
-    if not broken:
-        return []
-    unfinished = [i for i in indices if i not in results]
-    return [i for i in started if i in unfinished] or unfinished
-
-
-def _marked(fn: Callable[[Any], Any], running: str, index: int, task: Any) -> Any:
-    """``fn(task)``, leaving a mark that the task started (the parent removes it when the
-    result arrives, so a mark left when a pool breaks names a suspect)."""
-    (Path(running) / str(index)).touch()
-    return fn(task)

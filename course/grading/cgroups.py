@@ -1,4 +1,4 @@
-"""Limits for a whole sandboxed run, from Linux control groups (used by ``course.sandbox``).
+"""Limits for a whole sandboxed run, from Linux control groups (used by ``course.grading.sandbox``).
 
 An rlimit holds one process: a run that spreads its memory over memfds, ``/dev/shm`` or a
 tmpfs, or its CPU over many ``setsid`` children (each its own scheduling autogroup), escapes

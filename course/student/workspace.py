@@ -1,7 +1,7 @@
 """The student's working copy: made once from the release, never overwritten afterwards.
 
-    python -m course.workspace            # prepare work/07_training/ and print its notebook
-    python -m course.workspace --refuse-if-served   # exit 1 if a Jupyter server serves it now
+    python -m course.student.workspace            # prepare work/07_training/ and print its notebook
+    python -m course.student.workspace --refuse-if-served   # exit 1 if a Jupyter server serves it now
 
 ``make lab`` opens ``work/07_training/07_training.ipynb``, not the release: ``make release``
 regenerates ``notebooks/release/`` with ``--force`` every time, so a notebook edited there
@@ -18,7 +18,7 @@ ever replaced or removed.
 
 A notebook is written as the student's kernel will describe it: its ``language_info`` records
 the Python version of this machine (the release records the students' pinned one, see
-``course.build``), so JupyterLab, which writes the kernel's report into an open notebook, finds
+``course.authoring.build``), so JupyterLab, which writes the kernel's report into an open notebook, finds
 nothing to change and the notebook does not open marked modified. The manifest keeps, per file,
 the release's digest and the digest of what was written.
 
@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from course import paths
+from course.assignment import paths
 
 WORK = paths.REPO / "work" / paths.ASSIGNMENT
 MANIFEST = ".release-manifest.json"
@@ -214,7 +214,7 @@ def _address(info: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.workspace",
+    parser = argparse.ArgumentParser(prog="python -m course.student.workspace",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--refuse-if-served", action="store_true",
                         help="only check: exit 1, naming it, if a Jupyter server serves the "

@@ -3,13 +3,13 @@
 nbgrader's ``autograde`` sanitizes a submission (restores the graded cells from the source),
 executes it in a kernel, reads each graded cell's score from its outputs, and saves the scores
 in the gradebook. Here the execution step is replaced: ``TrustedOutputs`` writes into each
-graded cell the outcome that ``course.trusted`` decided (sandboxed run, judged outside), as an
+graded cell the outcome that ``course.grading.submission`` decided (sandboxed run, judged outside), as an
 error output carrying the check's message when the check failed, or a one-line confirmation
 when it passed. No kernel starts; nbgrader's own grading of outputs, gradebook, late penalties
 and ``generate_feedback`` then work as always, and the feedback shows the trusted messages.
 
 This process runs no student code: it reads notebooks as JSON and writes the gradebook, the one
-nbgrader is configured with (``course.config.db_url``: the course's SQLite file, or a database
+nbgrader is configured with (``course.assignment.config.db_url``: the course's SQLite file, or a database
 server that several graders share; each writes only its own students' rows).
 """
 
@@ -38,8 +38,8 @@ from nbgrader.preprocessors import (
 )
 from traitlets import Dict
 
-from course import config, paths
-from course import feedback as feedback_page
+from course.assignment import config, paths
+from course.classroom import feedback as feedback_page
 
 
 def _settings(course: Path) -> Any:
@@ -58,7 +58,7 @@ def _settings(course: Path) -> Any:
 class TrustedOutputs(NbGraderPreprocessor):
     """Fill each graded cell's outputs from the trusted report of this submission."""
 
-    reports = Dict(help="student id -> its course.trusted report").tag(config=True)
+    reports = Dict(help="student id -> its course.grading.submission report").tag(config=True)
 
     def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[Any, Any]:
         student = resources["nbgrader"]["student"]
@@ -160,7 +160,7 @@ def _in_processes(course: Path, shares: list[dict[str, dict[str, Any]]], *,
             given, refused = Path(folder) / f"reports-{index}.json", Path(folder) / f"{index}.out"
             log = Path(folder) / f"{index}.log"
             given.write_text(json.dumps(share))
-            command = [sys.executable, "-m", "course.nbgrader_trusted", str(course), str(given),
+            command = [sys.executable, "-m", "course.classroom.nbgrader_trusted", str(course), str(given),
                        str(refused), *([] if fallback else ["--no-fallback"])]
             with open(log, "wb") as errors:
                 process = subprocess.Popen(  # noqa: S603 - this module, with its paths
@@ -269,7 +269,7 @@ def feedback(course: Path, students: list[str], jobs: int | None = None,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from course.progress import Progress
+    from course.grading.progress import Progress
 
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(students) or 1))
     context = multiprocessing.get_context("spawn")
@@ -291,7 +291,7 @@ def feedback(course: Path, students: list[str], jobs: int | None = None,
 
 def main(argv: list[str] | None = None) -> int:
     args = argv or sys.argv[1:]
-    if args[:1] == ["feedback"]:  # python -m course.nbgrader_trusted feedback [COURSE]
+    if args[:1] == ["feedback"]:  # python -m course.classroom.nbgrader_trusted feedback [COURSE]
         course = Path(args[1]) if len(args) > 1 else paths.COURSE
         submitted = sorted(p.name for p in (course / "autograded").iterdir()
                            if (p / paths.ASSIGNMENT / paths.NOTEBOOK).is_file())

@@ -1,0 +1,3 @@
+"""The class: nbgrader's pipeline carrying trusted grades (``nbgrader_trusted``, ``autograde``),
+the feedback page (``feedback``), answers graded by hand (``manual``), removing the course's
+data (``clean``), and a real JupyterHub for a class (``hub``). May use every room."""
