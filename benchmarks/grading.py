@@ -5,12 +5,12 @@
     python -m benchmarks.grading --cluster tcp://HOST:8786 [--class-size 1000]
 
 A class of ``--class-size`` submissions (correct implementations, the mutant catalog, and quick
-cheats, in turn) is graded the way ``make autograde`` grades it: ``course.grading.submission`` in one
-sandbox per core, nbgrader's autograde writing the trusted outcomes, then ``nbgrader
+cheats, in turn) is graded the way ``make autograde`` grades it: ``course.grading.submission`` in
+one sandbox per core, nbgrader's autograde writing the trusted outcomes, then ``nbgrader
 generate_feedback``. Beside it, in the same run, the same notebooks are executed the old way,
 one after another in a Jupyter kernel (nbclient, kernel start included), for ``--baseline`` of
-them. Also measured: one file through ``python -m course.grading.grade`` (what ``make grade`` runs), and
-an endless loop, which must cost no more than its limit. Results go to stdout and
+them. Also measured: one file through ``python -m course.grading.grade`` (what ``make grade`` runs),
+and an endless loop, which must cost no more than its limit. Results go to stdout and
 ``benchmarks/results/grading.json``.
 
 ``--cluster`` grades the same class twice in one run: on this machine's process pool (one
@@ -46,11 +46,11 @@ for folder in ("tests", "tests/checks", "tests/course"):  # the proofs' notebook
 from submissions import from_module, from_training_source, write  # noqa: E402
 from variants import mutant_source  # noqa: E402
 
-from course.assignment import cells, paths
-from course.authoring.release import make_course
-from course.classroom import nbgrader_trusted
-from course.grading import batch, sandbox, submission
-from course.grading.pool import LocalPool
+from course.assignment import cells, paths  # noqa: E402
+from course.authoring.release import make_course  # noqa: E402
+from course.classroom import nbgrader_trusted  # noqa: E402
+from course.grading import batch, sandbox, submission  # noqa: E402
+from course.grading.pool import LocalPool  # noqa: E402
 
 CHEATS = {
     "rebind-run-check": "run_check = lambda *a, **k: None\n",

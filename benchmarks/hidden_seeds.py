@@ -5,8 +5,8 @@ Run from the repository root::
     .venv/bin/python -m benchmarks.hidden_seeds                    # make bench-seeds
     .venv/bin/python -m benchmarks.hidden_seeds --seeds 20 --mutant-seeds 2   # a quick look
 
-Grading draws a fresh seed per check at grading time (``course.grading.submission.draw_seeds``), from
-2**31 - 2 values. The test suite runs correct code at seeds 1 to 5 and the bug catalog at seed
+Grading draws a fresh seed per check at grading time (``course.grading.submission.draw_seeds``),
+from 2**31 - 2 values. The test suite runs correct code at seeds 1 to 5 and the bug catalog at seed
 7, so a check that fails correct code at one seed in a few hundred (a saturated unit, a batch
 that happens to fit) would pass the suite and still take points from an honest student now and
 then. This draws seeds the same way and runs, in a process pool:

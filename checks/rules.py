@@ -1,8 +1,8 @@
 """Every rule the graded checks hold a student to, the checks that judge it, and the lesson's
 words that state it where the student writes that code.
 
-``RULES`` is the one list of them. ``python -m course.authoring.build`` renders it as ``RULES.md`` beside
-the notebook (rule -> checks -> the lesson's words), and ``tests/course/test_rules.py`` fails
+``RULES`` is the one list of them. ``python -m course.authoring.build`` renders it as ``RULES.md``
+beside the notebook (rule -> checks -> the lesson's words), and ``tests/course/test_rules.py`` fails
 when a rule's words are missing from the student's notebook right before the answer cell the
 rule belongs to (or from that cell's docstrings, outside the solution), when a graded check
 judges no rule of the list, or when ``RULES.md`` is out of date. So a new judgment in a check

@@ -37,8 +37,8 @@ def copy_course(course_dir: Path) -> Callable[[Path], None]:
 # The student's side, built once per test session and shared by every test that needs it
 # (tests/course: make complete, the student's own command; tests/hub: the students' servers):
 # the student wheel, and the student's environment made from it the way `make lab` makes
-# .venv-student/ (course.student.environment.ensure_venv: the wheel, the Jupyter stack at pyproject's
-# pins, the students' configuration; about 40 s, most of it pip).
+# .venv-student/ (course.student.environment.ensure_venv: the wheel, the Jupyter stack at
+# pyproject's pins, the students' configuration; about 40 s, most of it pip).
 @pytest.fixture(scope="session")
 def student_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return student_env.build_wheel(tmp_path_factory.mktemp("dist"))

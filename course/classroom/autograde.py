@@ -1,8 +1,8 @@
 """Autograde a class, after `make release`: trusted grades, in nbgrader's gradebook.
 
-    python -m course.classroom.autograde               # what is in notebooks/submitted/ already
-    python -m course.classroom.autograde DOWNLOADS/    # first import DOWNLOADS/<student>.ipynb files
-                                             # (or DOWNLOADS/<student>/07_training.ipynb)
+    python -m course.classroom.autograde             # what is in notebooks/submitted/ already
+    python -m course.classroom.autograde DOWNLOADS/  # first import DOWNLOADS/<student>.ipynb files
+                                                     # (or DOWNLOADS/<student>/07_training.ipynb)
     python -m course.classroom.autograde --jobs 4 --limit 60
     python -m course.classroom.autograde --cluster tcp://HOST:8786   # on a Dask cluster's workers
     python -m course.classroom.autograde --student alice --student bob   # only these students
@@ -14,10 +14,10 @@ timestamp.txt (the file's modification time, or `--times times.csv` with columns
 student,submitted), so nbgrader's late penalty applies. Every submission is graded by
 ``course.grading.submission`` (run in a sandbox, judged outside it, one sandbox per core); then
 nbgrader's autograde writes those outcomes into the graded cells instead of executing the notebook
-(``course.classroom.nbgrader_trusted``), so the gradebook, ``make feedback`` and ``make export`` carry the
-trusted scores and messages. The scores are printed here. With ``--cluster`` the
-submissions are graded on a Dask cluster's workers instead (``course.grading.cluster``), with the same
-sandbox and judging.
+(``course.classroom.nbgrader_trusted``), so the gradebook, ``make feedback`` and ``make export``
+carry the trusted scores and messages. The scores are printed here. With ``--cluster`` the
+submissions are graded on a Dask cluster's workers instead (``course.grading.cluster``), with the
+same sandbox and judging.
 
 Nothing lost, nothing graded twice: each report is stored the moment it is decided
 (``course.grading.cache``: ``<course>/autograde-cache/``, keyed by the notebook's SHA-256 and the

@@ -1,7 +1,7 @@
 """Remove the course's data: what students handed in and what grading made of it.
 
-    python -m course.classroom.clean           # lists what it would remove, asks, then removes it
-    python -m course.classroom.clean --yes     # for scripts: removes without asking (make clean-course YES=1)
+    python -m course.classroom.clean        # lists what it would remove, asks, then removes it
+    python -m course.classroom.clean --yes  # for scripts: no question (make clean-course YES=1)
 
 This is the only command that removes the course's data, and no command regenerates it:
 
@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None, root: Path = paths.REPO) -> int:
     for path in found:
         print(f"  {describe(path, root)}")
     if not args.yes and not _confirmed():
-        print("nothing removed (to remove without being asked: python -m course.classroom.clean --yes, "
-              "or make clean-course YES=1)")
+        print("nothing removed (to remove without being asked: python -m "
+              "course.classroom.clean --yes, or make clean-course YES=1)")
         return 1
     for path in found:
         remove(path)

@@ -1,8 +1,8 @@
 """The feedback page a student receives: nbgrader's feedback, named and readable, made faster.
 
 ``make feedback`` runs nbgrader's ``generate_feedback`` with ``FeedbackExporter`` in place of
-its HTML exporter (``course.classroom.nbgrader_trusted`` sets it). What changes for the student, in the
-template ``course/classroom/templates/tinytorch-feedback`` (which extends nbgrader's):
+its HTML exporter (``course.classroom.nbgrader_trusted`` sets it). What changes for the student, in
+the template ``course/classroom/templates/tinytorch-feedback`` (which extends nbgrader's):
 
 - every graded cell is named by its check and title ("1.2: gradients are cleared before every
   optimizer step") in the list at the top and above the cell, instead of "Test cell" 21 times;

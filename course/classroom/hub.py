@@ -1,6 +1,6 @@
 """``make hub``: a real JupyterHub on this machine for a demo class, in one command.
 
-    python -m course.classroom.hub [--port 8000]      # as root: start it; Ctrl-C stops and removes it all
+    python -m course.classroom.hub [--port 8000]  # as root: start it; Ctrl-C stops, removes it all
 
 What it sets up, as the instructor guide's "On a JupyterHub with nbgrader" describes:
 
@@ -280,7 +280,8 @@ def run_as(account: str, command: list[str], **options) -> subprocess.CompletedP
 
 # ----------------------------------------------------------------------------- the hub's layout
 def nbgrader_config(exchange: Path, course_root: Path | None = None) -> str:
-    lines = ['"""nbgrader on the demo hub (course/classroom/hub.py): the course id and the exchange."""',
+    lines = ['"""nbgrader on the demo hub (course/classroom/hub.py): the course id and the '
+             'exchange."""',
              "c = get_config()  # noqa: F821", f"c.CourseDirectory.course_id = {COURSE_ID!r}",
              f"c.Exchange.root = {str(exchange)!r}"]
     if course_root is not None:

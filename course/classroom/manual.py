@@ -1,8 +1,8 @@
 """Written answers graded by hand: which ones wait for a grader, after ``make autograde``.
 
 The reflection's answers are nbgrader "manually graded answer" cells (markdown, ``solution``
-and ``grade``). nbgrader's autograde (``course.classroom.nbgrader_trusted``, which writes outcomes into
-code cells only) leaves each one as nbgrader does: an answer the student wrote, even an empty
+and ``grade``). nbgrader's autograde (``course.classroom.nbgrader_trusted``, which writes outcomes
+into code cells only) leaves each one as nbgrader does: an answer the student wrote, even an empty
 one, is marked ``needs_manual_grade`` and counts 0 until a grader gives it points in the
 formgrader; an answer left exactly as released ("YOUR ANSWER HERE") gets 0 from nbgrader with
 the comment "No response." and needs nothing. ``waiting`` reads both from the gradebook, and

@@ -3,14 +3,14 @@
 nbgrader's ``autograde`` sanitizes a submission (restores the graded cells from the source),
 executes it in a kernel, reads each graded cell's score from its outputs, and saves the scores
 in the gradebook. Here the execution step is replaced: ``TrustedOutputs`` writes into each
-graded cell the outcome that ``course.grading.submission`` decided (sandboxed run, judged outside), as an
-error output carrying the check's message when the check failed, or a one-line confirmation
+graded cell the outcome that ``course.grading.submission`` decided (sandboxed run, judged outside),
+as an error output carrying the check's message when the check failed, or a one-line confirmation
 when it passed. No kernel starts; nbgrader's own grading of outputs, gradebook, late penalties
 and ``generate_feedback`` then work as always, and the feedback shows the trusted messages.
 
 This process runs no student code: it reads notebooks as JSON and writes the gradebook, the one
-nbgrader is configured with (``course.assignment.config.db_url``: the course's SQLite file, or a database
-server that several graders share; each writes only its own students' rows).
+nbgrader is configured with (``course.assignment.config.db_url``: the course's SQLite file, or a
+database server that several graders share; each writes only its own students' rows).
 """
 
 from __future__ import annotations
@@ -160,8 +160,8 @@ def _in_processes(course: Path, shares: list[dict[str, dict[str, Any]]], *,
             given, refused = Path(folder) / f"reports-{index}.json", Path(folder) / f"{index}.out"
             log = Path(folder) / f"{index}.log"
             given.write_text(json.dumps(share))
-            command = [sys.executable, "-m", "course.classroom.nbgrader_trusted", str(course), str(given),
-                       str(refused), *([] if fallback else ["--no-fallback"])]
+            command = [sys.executable, "-m", "course.classroom.nbgrader_trusted", str(course),
+                       str(given), str(refused), *([] if fallback else ["--no-fallback"])]
             with open(log, "wb") as errors:
                 process = subprocess.Popen(  # noqa: S603 - this module, with its paths
                     command, stdout=subprocess.PIPE, stderr=errors, text=True)

@@ -23,8 +23,8 @@ What each worker needs, and gets
   naming it, and never trusted with a submission: tasks need the resource
   ``tinytorch-sandbox``, which only a worker whose sandbox works declares.
 * **A slot per sandbox, unique on its host.** Judging runs in a judging process per worker
-  thread, started by the worker, which takes a host-wide slot (``course.grading.slots``: a lock file,
-  released when the process ends) for its sandboxes' uid and control groups, so several
+  thread, started by the worker, which takes a host-wide slot (``course.grading.slots``: a lock
+  file, released when the process ends) for its sandboxes' uid and control groups, so several
   workers on one machine, or a worker beside a local ``make autograde``, never share a uid.
 * **A time budget that works.** Dask runs tasks in threads, where ``SIGALRM`` (the judging
   deadline of ``budget.Budget``) cannot be received, and the memory and CPU budgets are

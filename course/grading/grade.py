@@ -16,8 +16,8 @@ reason), 2 for a file that does not exist or a cluster that cannot grade.
 
 With several files, a progress bar (or, off a terminal, counted lines) and each score as it is
 decided go to stderr. With ``--cache DIR`` each report is stored there the moment it is decided
-(``course.grading.cache``: keyed by the notebook's SHA-256 and the release's digest), and a rerun grades
-only the files that are new or changed (``--regrade``: all).
+(``course.grading.cache``: keyed by the notebook's SHA-256 and the release's digest), and a rerun
+grades only the files that are new or changed (``--regrade``: all).
 
 This command is the caller that chooses where a class runs (``runner``): this machine's pool,
 or a Dask cluster's workers with ``--cluster``; ``course.classroom.autograde`` uses it too.

@@ -1,6 +1,6 @@
 """Run untrusted code (a student's notebook) with only what it needs, and nothing that lasts.
 
-    python -m course.grading.sandbox        # which isolation layers this machine provides (make isolation)
+    python -m course.grading.sandbox   # the isolation layers this machine provides (make isolation)
 
 Layers, each used where the machine allows it and reported by name:
 
@@ -18,7 +18,8 @@ Layers, each used where the machine allows it and reported by name:
 * ``limits``: per process, CPU seconds, address space, file size and open files (rlimits), and
   processes (RLIMIT_NPROC, which counts the slot's uid); per run, the caller's wall-clock
   deadline and output cap, enforced from outside.
-* ``memory cgroup``, ``cpu share``, ``pids cgroup`` (``course.grading.cgroups``): limits for the whole
+* ``memory cgroup``, ``cpu share``, ``pids cgroup`` (``course.grading.cgroups``): limits for the
+whole
   run, whatever its processes, uids and sessions. The run's first process joins a control
   group of its own before anything of the run executes (bubblewrap's cgroup namespace then
   roots the run's view there), and the group is emptied and removed when the run ends.
@@ -38,7 +39,8 @@ Without control groups (macOS, an unprivileged container, a cgroup v2 grader wit
 delegated subtree) memory is limited per process only (memfd and shared memory pages are not
 counted; ``/tmp`` and ``/dev/shm`` stay bounded inside bubblewrap) and a run's sessions each get
 a CPU share. Every result says which layers that run really had, so a report never claims
-protection it did not have; ``python -m course.grading.sandbox`` lists the missing ones with the reason.
+protection it did not have; ``python -m course.grading.sandbox`` lists the missing ones with the
+reason.
 """
 
 from __future__ import annotations

@@ -197,8 +197,8 @@ def grade_one(path: Path, template: Path, *, seeds: dict[str, int] | None = None
               graded: Sequence[GradedCell] | None = None,
               budget: Budget = DEFAULT_BUDGET) -> dict[str, Any]:
     """Grade one notebook: run it sandboxed, judge every check here. The report has the same
-    shape as ``course.grading.grade``'s, plus the isolation layers, how the run ended, the time spent
-    judging and the grading process's peak memory. Never raises: whatever goes wrong while
+    shape as ``course.grading.grade``'s, plus the isolation layers, how the run ended, the time
+    spent judging and the grading process's peak memory. Never raises: whatever goes wrong while
     reading, running, judging or reporting this submission (a ``SystemExit``, a
     ``RecursionError``, the memory or time budget) becomes its report, with the reason."""
     start = time.perf_counter()

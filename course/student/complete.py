@@ -14,8 +14,8 @@ student venv (``.venv-student/bin/tinytorch complete``); this module adds only w
 knows: the working copy's notebook as the default (``work/07_training/``) and two folders that
 never receive a student's module, the reference solution (the repository's ``tinytorch/``) and
 the nbgrader course folder (``notebooks/``), which ``make complete`` passes as ``--protect``.
-It imports the standard library, ``course.assignment.paths`` and ``course.assignment.solutions`` (for
-``given_module``, the released module the tests compare with) only.
+It imports the standard library, ``course.assignment.paths`` and ``course.assignment.solutions``
+(for ``given_module``, the released module the tests compare with) only.
 """
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ from tinytorch.complete import (  # noqa: F401  (the student's command's API, re
     run_checks,
 )
 
-#: The student's working copy's notebook (``make lab`` opens it; ``course.student.workspace`` makes it).
+#: The student's working copy's notebook (``make lab`` opens it; ``course.student.workspace`` makes
+# it).
 DEFAULT_NOTEBOOK = paths.REPO / "work" / paths.ASSIGNMENT / paths.NOTEBOOK
-#: The student's environment (``make lab``, ``course.student.environment``): ``make complete`` runs in it.
+#: The student's environment (``make lab``, ``course.student.environment``): ``make complete`` runs
+# in it.
 STUDENT_VENV = paths.REPO / ".venv-student"
 #: Folders of the course that never receive a student's module, and why.
 FORBIDDEN = {

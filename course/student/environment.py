@@ -1,12 +1,12 @@
 """What a student's environment installs: tinytorch with Module 07 stripped, ``checks``, the
 student's Jupyter stack, and nothing of the instructor's.
 
-    python -m course.student.environment wheel          # dist/tinytorch_student-<version>-py3-none-any.whl
-    python -m course.student.environment venv [--venv V]    # V (.venv-student/): wheel, Jupyter, config
-    python3 -m course.student.environment stack [--venv V]  # V with the Jupyter stack only (any python3)
-    python3 -m course.student.environment build-venv [--venv B] [--student V]   # B: V's packages + jupytext
-    python -m course.student.environment requirements   # the pinned Jupyter stack, one per line
-    python -m course.student.environment config [--prefix P] [--exchange]   # P/etc/jupyter
+    python -m course.student.environment wheel         # dist/tinytorch_student-<version>-*.whl
+    python -m course.student.environment venv [--venv V]       # V (.venv-student/): wheel, config
+    python3 -m course.student.environment stack [--venv V]     # V: the Jupyter stack (any python3)
+    python3 -m course.student.environment build-venv [--venv B] [--student V]  # B: V + jupytext
+    python -m course.student.environment requirements  # the pinned Jupyter stack, one per line
+    python -m course.student.environment config [--prefix P] [--exchange]    # P/etc/jupyter
 
 An install of this repository would put the reference solution (``tinytorch/core/training.py``)
 and the instructor's tools (``course``) into every student's kernel. The wheel is built instead
@@ -482,7 +482,8 @@ def installed_module(venv: Path) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course.student.environment", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m course.student.environment",
+                                     description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("wheel", help="build the student wheel into dist/ and print its path")

@@ -1,7 +1,7 @@
 """The student's working copy: made once from the release, never overwritten afterwards.
 
-    python -m course.student.workspace            # prepare work/07_training/ and print its notebook
-    python -m course.student.workspace --refuse-if-served   # exit 1 if a Jupyter server serves it now
+    python -m course.student.workspace                     # prepare work/07_training/, print it
+    python -m course.student.workspace --refuse-if-served  # exit 1 if a Jupyter server serves it
 
 ``make lab`` opens ``work/07_training/07_training.ipynb``, not the release: ``make release``
 regenerates ``notebooks/release/`` with ``--force`` every time, so a notebook edited there
@@ -18,9 +18,9 @@ ever replaced or removed.
 
 A notebook is written as the student's kernel will describe it: its ``language_info`` records
 the Python version of this machine (the release records the students' pinned one, see
-``course.authoring.build``), so JupyterLab, which writes the kernel's report into an open notebook, finds
-nothing to change and the notebook does not open marked modified. The manifest keeps, per file,
-the release's digest and the digest of what was written.
+``course.authoring.build``), so JupyterLab, which writes the kernel's report into an open notebook,
+finds nothing to change and the notebook does not open marked modified. The manifest keeps, per
+file, the release's digest and the digest of what was written.
 
 ``make lab`` first asks ``--refuse-if-served``: when a Jupyter server of this user already
 serves the working copy (a server records itself in Jupyter's runtime folder, which ``jupyter

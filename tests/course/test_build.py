@@ -23,8 +23,8 @@ def notebook() -> nbformat.NotebookNode:
 
 
 def test_generated_files_are_in_sync(capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m course.authoring.build --check`: the committed notebook and grading table are exactly
-    what the lesson and training.py produce."""
+    """`python -m course.authoring.build --check`: the committed notebook and grading table are
+    exactly what the lesson and training.py produce."""
     assert build.main(["--check"]) == 0, capsys.readouterr().err
 
 

@@ -1,9 +1,10 @@
-"""``python -m course.student.complete``: a notebook whose code passes every check becomes the student's
-``tinytorch/core/training.py``; one that fails a check, or bad input, changes nothing.
+"""``python -m course.student.complete``: a notebook whose code passes every check becomes the
+student's ``tinytorch/core/training.py``; one that fails a check, or bad input, changes nothing.
 
 Working copies are made in tmp_path the way the release lays them out (the notebook beside
-``tinytorch/`` with Module 07 stripped, ``course.assignment.packages.stage``); an installed tinytorch is a
-staged copy on PYTHONPATH, which is where ``import tinytorch`` finds it from any folder."""
+``tinytorch/`` with Module 07 stripped, ``course.assignment.packages.stage``); an installed
+tinytorch is a staged copy on PYTHONPATH, which is where ``import tinytorch`` finds it from any
+folder."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def _working_copy(root: Path, notebook: nbformat.NotebookNode) -> Path:
 
 def _run(notebook: Path, env: dict[str, str] | None = None,
          *options: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "course.student.complete", str(notebook), *options],
+    return subprocess.run([sys.executable, "-m", "course.student.complete", str(notebook),
+                           *options],
                           cwd=paths.REPO, capture_output=True, text=True, timeout=300,
                           env={**os.environ, **(env or {})})
 
@@ -307,13 +309,17 @@ def test_complete_imports_nothing_a_student_environment_lacks() -> None:
     """The student's command (tinytorch.complete, in the student wheel) needs the standard
     library only: no jupytext (the lesson's format), none of the grading tools, nothing of
     `course`; it runs the checks in a separate process and reads the graded cells from the
-    notebook itself. course.student.complete adds only course.assignment.paths and course.assignment.solutions."""
+    notebook itself. course.student.complete adds only course.assignment's paths and
+    solutions."""
     lacking = ["jupytext", "nbformat", "nbgrader", "nbclient", "numpy", "packaging", "checks",
-               "tinytorch.core", "course.authoring.build", "course.grading.submission", "course.authoring.release",
-               "course.grading.sandbox", "course.student.environment"]
+               "tinytorch.core", "course.authoring.build", "course.grading.submission",
+               "course.authoring.release", "course.grading.sandbox",
+               "course.student.environment"]
     for module, expected in (("tinytorch.complete", []),
-                             ("course.student.complete", ["course", "course.student.complete", "course.assignment.paths",
-                                                  "course.assignment.solutions"])):
+                             ("course.student.complete", [
+                                 "course", "course.assignment", "course.assignment.paths",
+                                 "course.assignment.solutions", "course.student",
+                                 "course.student.complete"])):
         code = (f"import sys\nfor name in {lacking!r}:\n    sys.modules[name] = None\n"
                 f"import json, {module}\n"
                 "print(json.dumps(sorted(name for name, module in sys.modules.items()\n"
@@ -321,8 +327,11 @@ def test_complete_imports_nothing_a_student_environment_lacks() -> None:
         done = subprocess.run([sys.executable, "-c", code], cwd=paths.REPO, capture_output=True,
                               text=True, timeout=60)
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout) == sorted([*expected, "tinytorch", "tinytorch.complete",
-                                                  "tinytorch.files"])
+        assert json.loads(done.stdout) == sorted([
+            *expected, "tinytorch", "tinytorch.complete", "tinytorch.files",
+            *(f"tinytorch.complete.{step}" for step in (  # its files, one step each
+                "assembly", "checking", "command", "common", "destinations", "notebook",
+                "released", "writing"))])
 
 
 def test_graded_cells_come_from_the_notebook_as_released(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-"""Trusted grading (`course.grading.grade`): every notebook runs in a sandbox and every score is decided
-outside it. The reference gets full marks, the untouched release gets 0 without crashing, three
-correct solutions written differently get full marks, and every mutant of the catalog loses
+"""Trusted grading (`course.grading.grade`): every notebook runs in a sandbox and every score is
+decided outside it. The reference gets full marks, the untouched release gets 0 without crashing,
+three correct solutions written differently get full marks, and every mutant of the catalog loses
 points in exactly the graded cells meant to catch it, each of which names its bug.
 
 All submissions are graded in one `grade(..., jobs=2)` call, two sandboxes at a time, as an

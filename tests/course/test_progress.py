@@ -1,7 +1,8 @@
-"""Progress of the long commands (``course.grading.progress``): on a terminal a tqdm bar with counts, rate
-and time left, each result printed above it; anywhere else (a CI log, a file, a hub's job log)
-one counted line per result and a closing line with the count, rate and time, never a redrawn
-bar. ``course.grading.grade`` with several files shows it on stderr, its JSON alone on stdout."""
+"""Progress of the long commands (``course.grading.progress``): on a terminal a tqdm bar with
+counts, rate and time left, each result printed above it; anywhere else (a CI log, a file, a hub's
+job log) one counted line per result and a closing line with the count, rate and time, never a
+redrawn bar. ``course.grading.grade`` with several files shows it on stderr, its JSON alone on
+stdout."""
 
 from __future__ import annotations
 

@@ -111,8 +111,8 @@ def test_every_answer_cell_has_rules(notebook: nbformat.NotebookNode) -> None:
 
 
 def test_rules_table_is_generated_beside_the_notebook_and_up_to_date() -> None:
-    """RULES.md is one of the build's outputs (so `course.authoring.build --check` covers it), lives in
-    the folder nbgrader releases, and is what the build writes now."""
+    """RULES.md is one of the build's outputs (so `course.authoring.build --check` covers it), lives
+    in the folder nbgrader releases, and is what the build writes now."""
     outputs = build.outputs()
     assert build.RULES_TABLE in outputs
     assert build.RULES_TABLE.parent == paths.SOURCE_NOTEBOOK.parent

@@ -197,7 +197,8 @@ def test_make_lab_and_binder_install_the_student_environment() -> None:
             if line and not line.startswith("#")]
     assert post == ["set -euo pipefail", "wheel=$(python -m course.student.environment wheel)",
                     'python -m pip install --no-deps "$wheel"',
-                    "python -m course.student.environment config", "python -m course.authoring.binder"]
+                    "python -m course.student.environment config",
+                    "python -m course.authoring.binder --strip-this-checkout"]
 
 
 def _zip(path: Path, files: dict[str, str]) -> Path:
@@ -403,8 +404,8 @@ NOT_COPIED = shutil.ignore_patterns(".git", ".venv", ".venv-student", "work", "d
 @pytest.mark.slow
 def test_the_wheel_builds_with_the_setuptools_a_plain_venv_has(wheel: Path,
                                                                tmp_path: Path) -> None:
-    """`python -m course.student.environment wheel` (what make student-wheel runs), by a plain venv's
-    Python with its own old pip, in a copy of the repository tree: that venv's setuptools
+    """`python -m course.student.environment wheel` (what make student-wheel runs), by a plain
+    venv's Python with its own old pip, in a copy of the repository tree: that venv's setuptools
     65.5 (what Python 3.11's venv ships) and then 76 (which the old `setuptools>=68` allowed)
     cannot read `license = "MIT"`; the build must not use them, and gives the files the
     instructor's environment builds (checked for solutions by the build, as always)."""

@@ -56,8 +56,8 @@ def test_make_lab_on_a_fresh_clone_never_builds_the_instructors_environment(
 
 
 def test_the_student_venv_is_made_with_the_standard_library_alone() -> None:
-    """`python3 -m course.student.environment stack` runs on any python3: with no site-packages at all
-    (``-S``), the module imports and knows what to install."""
+    """`python3 -m course.student.environment stack` runs on any python3: with no site-packages at
+    all (``-S``), the module imports and knows what to install."""
     code = ("import sys; sys.path.insert(0, sys.argv[1]); import course.student.environment as s; "
             "print(s.requirements()); print(s.build_requirements()); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "

@@ -184,9 +184,9 @@ def test_a_second_lab_is_refused_while_one_serves_the_working_copy(tmp_path: Pat
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
 
     def second_lab(folder: Path = work) -> subprocess.CompletedProcess:
-        return subprocess.run([base_python(), "-S", "-m", "course.student.workspace", "--refuse-if-served",
-                               "--work", str(folder)], cwd=paths.REPO, env=env,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run([base_python(), "-S", "-m", "course.student.workspace",
+                               "--refuse-if-served", "--work", str(folder)], cwd=paths.REPO,
+                              env=env, capture_output=True, text=True, timeout=60)
 
     assert second_lab().returncode == 0, "refused with no server running"
     with socket.socket() as probe:

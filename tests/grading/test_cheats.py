@@ -1,4 +1,5 @@
-"""Attacks on trusted grading, as a dishonest student would try them (``course.grading.submission``).
+"""Attacks on trusted grading, as a dishonest student would try them
+(``course.grading.submission``).
 
 Every attack is a notebook graded with the whole class in one parallel call, beside an honest
 classmate (the reference). Each must earn nothing beyond its honest baseline (the code it

@@ -10,8 +10,8 @@ what its honest code earns once the attack breaks its checkpoints or messages), 
 keeps 100, and judging each one stays within a bounded time and memory. The measured figures
 go to ``build/cheat-table-class.md``.
 
-Also here: ``python -m course.classroom.autograde`` on a class holding malformed notebooks, the pool that
-heals when a worker dies, the budgets, and unit tests of the notebook validator and the bounded
+Also here: ``python -m course.classroom.autograde`` on a class holding malformed notebooks, the pool
+that heals when a worker dies, the budgets, and unit tests of the notebook validator and the bounded
 line parser (``course.grading.intake``).
 """
 
@@ -229,7 +229,8 @@ def _write_table(reports: dict[str, dict[str, Any]], baselines: dict[str, float]
     out.mkdir(parents=True, exist_ok=True)
     (out / "cheat-table-class.md").write_text(
         f"Attacks on the grading process, graded as one class of {len(reports)} "
-        f"(`course.grading.grade.grade(..., jobs=2)`) in {seconds:.0f} s:\n\n" + "\n".join(rows) + "\n")
+        f"(`course.grading.grade.grade(..., jobs=2)`) in {seconds:.0f} s:\n\n"
+        + "\n".join(rows) + "\n")
 
 
 def test_the_suite_has_at_least_10_attacks() -> None:

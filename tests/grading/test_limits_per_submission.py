@@ -1,4 +1,5 @@
-"""Limits per submission, not per process (``course.grading.cgroups`` through ``course.grading.sandbox``).
+"""Limits per submission, not per process (``course.grading.cgroups`` through
+``course.grading.sandbox``).
 
 Each attack is a blank release notebook with one cell of the attacker's, graded in parallel
 (``jobs=2``) beside an honest classmate (the reference). The attacks spread what they take

@@ -1,7 +1,8 @@
-"""Nothing lost, nothing graded twice (``course.grading.cache``): ``python -m course.classroom.autograde`` is killed
-with SIGKILL once some scores have been printed; every score it printed was already stored, and
-the rerun grades only the rest, writes each student into the gradebook once, and shows its
-progress as counted lines (stderr is not a terminal here). A third run grades nothing."""
+"""Nothing lost, nothing graded twice (``course.grading.cache``): ``python -m
+course.classroom.autograde`` is killed with SIGKILL once some scores have been printed; every score
+it printed was already stored, and the rerun grades only the rest, writes each student into the
+gradebook once, and shows its progress as counted lines (stderr is not a terminal here). A third run
+grades nothing."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The sandbox itself (``course.grading.sandbox``): what it lets through, its limits, and the fallback
-where bubblewrap is missing (which still runs, and says which layers it lacks)."""
+"""The sandbox itself (``course.grading.sandbox``): what it lets through, its limits, and the
+fallback where bubblewrap is missing (which still runs, and says which layers it lacks)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The gradebook nbgrader is configured with (``course.assignment.config.db_url``), shared: a real
 PostgreSQL server, started here (Debian's ``postgresql``: ``initdb`` in a temporary folder,
 ``pg_ctl start`` on a loopback port, as an unprivileged user when we are root), and two graders
-(``python -m course.classroom.autograde --student ...``) running at the same time into it for different
-students. Both complete, each student's score is the one their grader decided, nothing is
+(``python -m course.classroom.autograde --student ...``) running at the same time into it for
+different students. Both complete, each student's score is the one their grader decided, nothing is
 overwritten, and no SQLite gradebook is made.
 
 Without PostgreSQL's binaries this test is skipped with the reason, except as root or in CI,
@@ -118,8 +118,8 @@ def test_two_graders_at_once_into_one_gradebook(course: Path, postgres: str) -> 
     def grader(*students: str) -> subprocess.Popen[str]:
         more = [a for s in students for a in ("--student", s)]
         return subprocess.Popen(  # noqa: S603 - our own module
-            [sys.executable, "-m", "course.classroom.autograde", "--course", str(course), "--jobs", "1",
-             "--limit", "30", *more], cwd=paths.REPO, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "course.classroom.autograde", "--course", str(course),
+             "--jobs", "1", "--limit", "30", *more], cwd=paths.REPO, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
 
     first, second = grader("alice", "carol"), grader("bob")

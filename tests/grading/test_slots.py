@@ -1,5 +1,5 @@
-"""Sandbox slots are unique on a host (``course.grading.slots``): a slot another live process holds is
-never handed out, and the slot of a process that was killed is free again at once."""
+"""Sandbox slots are unique on a host (``course.grading.slots``): a slot another live process holds
+is never handed out, and the slot of a process that was killed is free again at once."""
 
 from __future__ import annotations
 

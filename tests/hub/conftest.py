@@ -1,6 +1,6 @@
-"""One real JupyterHub for every hub test (course/classroom/hub.py, started once per session as `make hub`
-starts it): an instructor and four students as real Unix accounts, the students' servers from
-build/hub/student-venv, the instructor's from build/hub/instructor-venv, nbgrader's exchange
+"""One real JupyterHub for every hub test (course/classroom/hub.py, started once per session as
+`make hub` starts it): an instructor and four students as real Unix accounts, the students' servers
+from build/hub/student-venv, the instructor's from build/hub/instructor-venv, nbgrader's exchange
 (1777) and course id. The course cycle runs first (tests are collected in file order) and the
 walls are then tried on what it left: a real release, real submissions, a real gradebook.
 

@@ -9,8 +9,9 @@ its users go through it, with a screenshot of each step in build/screenshots/hub
 3. student B submits the untouched release; student C submits the answers, then a version with
    a bug (the later counts);
 4. the instructor collects; the course's trusted grading (``course.classroom.autograde`` and
-   ``course.classroom.nbgrader_trusted feedback``: what ``make autograde`` and ``make feedback`` run,
-   here on the instructor's course root) grades and writes feedback; the instructor releases it;
+   ``course.classroom.nbgrader_trusted feedback``: what ``make autograde`` and ``make feedback``
+   run, here on the instructor's course root) grades and writes feedback; the instructor releases
+   it;
 5. each student fetches their feedback (A from the Assignment List in the browser) and sees
    their own score and messages: A 100, B 0, C as graded, never anyone else's.
 

@@ -1,5 +1,6 @@
 """hub/Dockerfile, the students' image for Zero to JupyterHub, installs what `make hub` gives a
-student's server (course/classroom/hub.py): the student wheel, the Jupyter stack at the course's pins
+student's server (course/classroom/hub.py): the student
+wheel, the Jupyter stack at the course's pins
 (course.student.environment's requirements file), jupyterhub at the `hub` extra's pin, the students'
 configuration with the exchange on, and nbgrader's course id. Each is compared here."""
 
@@ -27,7 +28,8 @@ def test_it_installs_the_student_wheel_and_the_hubs_pins(text: str) -> None:
     assert f"COPY dist/{wheel} dist/student-requirements.txt" in text
     assert f"pip install --no-cache-dir /tmp/student/{wheel}" in text
     assert "-r /tmp/student/student-requirements.txt" in text
-    assert "python -m course.student.environment requirements > dist/student-requirements.txt" in text
+    assert ("python -m course.student.environment requirements "
+            "> dist/student-requirements.txt") in text
     for pin in hub.hub_requirements():
         assert f" {pin} " in text, pin
     installed = set(re.findall(r"\b([a-z][a-z0-9_-]*)==", text))

@@ -49,8 +49,8 @@ def test_post_build_is_executable_and_stops_on_the_first_error() -> None:
 
 
 def test_image_holds_no_solution(course_dir: Path, tmp_path: Path) -> None:
-    """The checkout as git tracks it, plus a release, stripped by `course.authoring.binder`: every text
-    file left is scanned for solution lines and hidden tests."""
+    """The checkout as git tracks it, plus a release, stripped by `course.authoring.binder`: every
+    text file left is scanned for solution lines and hidden tests."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
                              check=True).stdout.split()
     image = tmp_path / "image"

@@ -93,7 +93,7 @@ def test_outside_a_notebook_the_message_is_printed_to_stdout(
     def no_ipython(obj: object, **kwargs: object) -> None:
         raise ImportError("no IPython here")
 
-    monkeypatch.setattr(viz, "_display", no_ipython)
+    monkeypatch.setattr("tinytorch.viz.notebook._display", no_ipython)  # where demo() looks
     with viz.demo():
         Schedule().get_lr(0)
     out, err = capsys.readouterr()
