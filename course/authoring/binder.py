@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
               "in a working copy, use a throw-away clone.", file=sys.stderr)
         return 2
     secrets = release.secrets()  # read before the sources are deleted
-    if release.main() != 0:
+    if release.main([]) != 0:
         return 1
     leaks = strip_checkout(paths.REPO, secrets)
     for leak in leaks:

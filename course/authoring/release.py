@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import re
@@ -103,7 +104,8 @@ def make_course(root: Path) -> None:
     nbgrader("generate_assignment", paths.ASSIGNMENT, "--force", course=root)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     if build.main(["--check"]) != 0:
         return 1
     searched = secrets()

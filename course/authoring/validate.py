@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def problems_in_release(path: Path = RELEASED) -> list[str]:
     return problems
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     problems = problems_in_source() + problems_in_release()
     for problem in problems:
         print(problem, file=sys.stderr)

@@ -15,6 +15,7 @@ database server that several graders share; each writes only its own students' r
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -160,8 +161,9 @@ def _in_processes(course: Path, shares: list[dict[str, dict[str, Any]]], *,
             given, refused = Path(folder) / f"reports-{index}.json", Path(folder) / f"{index}.out"
             log = Path(folder) / f"{index}.log"
             given.write_text(json.dumps(share))
-            command = [sys.executable, "-m", "course.classroom.nbgrader_trusted", str(course),
-                       str(given), str(refused), *([] if fallback else ["--no-fallback"])]
+            command = [sys.executable, "-m", "course.classroom.nbgrader_trusted", "autograde",
+                       str(course), str(given), str(refused),
+                       *([] if fallback else ["--no-fallback"])]
             with open(log, "wb") as errors:
                 process = subprocess.Popen(  # noqa: S603 - this module, with its paths
                     command, stdout=subprocess.PIPE, stderr=errors, text=True)
@@ -290,9 +292,25 @@ def feedback(course: Path, students: list[str], jobs: int | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv or sys.argv[1:]
-    if args[:1] == ["feedback"]:  # python -m course.classroom.nbgrader_trusted feedback [COURSE]
-        course = Path(args[1]) if len(args) > 1 else paths.COURSE
+    parser = argparse.ArgumentParser(
+        prog="python -m course.classroom.nbgrader_trusted",
+        description="The course's feedback pages for every autograded student (make feedback); "
+                    "also the autograde step course.classroom.autograde runs in processes of "
+                    "its own (COURSE GIVEN REFUSED [--no-fallback]).")
+    commands = parser.add_subparsers(dest="command", required=True)
+    pages = commands.add_parser("feedback", help="write notebooks/feedback/ for every "
+                                                 "autograded student of COURSE")
+    pages.add_argument("course", nargs="?", type=Path, default=paths.COURSE,
+                       help="the nbgrader course root (default: %(default)s)")
+    step = commands.add_parser("autograde", help="(run by course.classroom.autograde) write "
+                                                 "the trusted outcomes of GIVEN into COURSE")
+    step.add_argument("course", type=Path)
+    step.add_argument("given", type=Path, help="the students' outcomes, JSON")
+    step.add_argument("refused", type=Path, help="where to write the students refused, JSON")
+    step.add_argument("--no-fallback", action="store_true")
+    args = parser.parse_args(argv)
+    if args.command == "feedback":
+        course = args.course
         submitted = sorted(p.name for p in (course / "autograded").iterdir()
                            if (p / paths.ASSIGNMENT / paths.NOTEBOOK).is_file())
         failed = feedback(course, submitted, progress=True)
@@ -301,8 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         for student in failed:
             print(f"  no feedback for {student}", file=sys.stderr)
         return 1 if failed else 0
-    fallback = "--no-fallback" not in args
-    course, given, refused = (Path(a) for a in args if a != "--no-fallback")
+    fallback = not args.no_fallback
+    course, given, refused = args.course, args.given, args.refused
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     def announce(student: str, written: bool) -> None:
         print(f"{_DONE}{student}\t{'written' if written else 'none'}", flush=True)

@@ -42,6 +42,7 @@ each submission: every student is reported once.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import io
@@ -562,12 +563,14 @@ def _kill_session(process: subprocess.Popen[bytes]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = argv if argv is not None else sys.argv[1:]
-    if args == ["judge"]:
-        return judge_main()
-    print("usage: python -m course.grading.cluster judge   (started by a Dask worker)",
-          file=sys.stderr)
-    return 2
+    parser = argparse.ArgumentParser(
+        prog="python -m course.grading.cluster",
+        description="A Dask worker's judging process (started by the worker itself; grade on a "
+                    "cluster with python -m course.grading.grade --cluster ADDRESS).")
+    parser.add_argument("command", choices=["judge"],
+                        help="judge: read requests on stdin, write reports on stdout")
+    parser.parse_args(argv)
+    return judge_main()
 
 
 if __name__ == "__main__":

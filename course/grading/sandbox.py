@@ -45,6 +45,7 @@ reason.
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import selectors
@@ -407,7 +408,9 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description="Print the isolation layers a graded run gets on this "
+                            "machine, and what is missing.").parse_args(argv)
     print(f"isolation of a graded run on this machine (grader uid {os.getuid()}):")
     for layer in layers():
         print(f"  active:  {layer}")

@@ -101,3 +101,19 @@ def _labextensions() -> str:
         env={**os.environ, "NO_COLOR": "1"},
     )
     return re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+
+
+def test_stripping_a_checkout_needs_the_flag_postbuild_gives(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Run by mistake in a working copy (``--help`` included), the Binder step deletes nothing:
+    without ``--strip-this-checkout`` it names what it would delete and stops."""
+    kept = [ROOT / name for name in binder.REMOVE if (ROOT / name).exists()]
+    assert kept, "a checkout holds what the Binder step removes"
+    assert binder.main([]) == 2
+    said = capsys.readouterr().err
+    assert "--strip-this-checkout" in said and ".git" in said and str(ROOT) in said
+    with pytest.raises(SystemExit) as help_asked:
+        binder.main(["--help"])
+    assert help_asked.value.code == 0
+    assert all(path.exists() for path in kept)
+    assert "--strip-this-checkout" in (BINDER / "postBuild").read_text()
