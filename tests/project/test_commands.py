@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,8 @@ from course.assignment import paths
 
 ROOT = paths.REPO
 OURS = ("course", "benchmarks", "tinytorch", "checks")
-MODULE = re.compile(r"python3? (?:-\w+ )*-m ((?:%s)(?:\.\w+)+)" % "|".join(OURS))
+PACKAGE = "(?:" + "|".join(OURS) + r")(?:\.\w+)+"
+MODULE = re.compile(rf"python3? (?:-\w+ )*-m ({PACKAGE})")
 #: Where a reader finds a command to type.
 DOCUMENTS = ["README.md", "Makefile", "binder/postBuild", "hub/Dockerfile", "docs/*.md",
              "course/**/*.py", "benchmarks/*.py", "tinytorch/**/*.py"]
@@ -68,6 +68,6 @@ def test_every_make_target_names_modules_that_exist(target: str) -> None:
     done = subprocess.run(["make", "-n", "--no-print-directory", target, "FILE=x.ipynb"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    missing = [m for m in re.findall(r"-m ((?:%s)(?:\.\w+)+)" % "|".join(OURS), done.stdout)
+    missing = [m for m in re.findall(rf"-m ({PACKAGE})", done.stdout)
                if importlib.util.find_spec(m) is None]
     assert not missing, f"make {target} runs modules that do not exist: {missing}"
