@@ -49,7 +49,7 @@ lab:  ## open the student's working copy (from the release: no solutions) in Jup
 # on the assembled Module 07 first; then it is written beside the notebook (work/07_training/
 # tinytorch) and into the tinytorch of the student's venv (the one `make lab` runs). It runs
 # with that venv's Python (no instructor tools there), made first if it is missing.
-# The student's own command (tinytorch/complete.py, in the student wheel: what a student on Binder
+# The student's own command (tinytorch/complete/, in the student wheel: what a student on Binder
 # or a hub runs as `tinytorch complete NOTEBOOK`), with the course's default notebook; the
 # reference solution and the nbgrader course folder are never written into.
 NOTEBOOK ?= work/07_training/07_training.ipynb
