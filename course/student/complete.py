@@ -1,5 +1,5 @@
 """``make complete`` in the course's repository: the student's own command, ``tinytorch
-complete`` (``tinytorch/complete.py``, shipped in the student wheel), with the course's
+complete`` (``tinytorch/complete/``, shipped in the student wheel), with the course's
 defaults.
 
     python -m course.student.complete                          # work/07_training/07_training.ipynb

@@ -190,7 +190,7 @@ def stage(folder: Path, pyproject: dict[str, Any]) -> None:
 
     packages.stage(folder)
     # Module 07 as released, kept beside the training.py that `tinytorch complete` overwrites:
-    # the student's answer cells are always written into this one (tinytorch/complete.py).
+    # the student's answer cells are always written into this one (tinytorch/complete/).
     module = folder / paths.REFERENCE.relative_to(paths.REPO)
     shutil.copyfile(module, module.with_name(RELEASED_MODULE))
     (folder / "pyproject.toml").write_text(staging_pyproject(pyproject))
