@@ -37,6 +37,22 @@ _INSTALLED = tuple(
 )
 
 
+#: What a terminal or a page would act on rather than show: C0 and C1 control characters (a
+#: tab and a newline are text) and the bidirectional overrides that reorder what follows.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` as inert characters: each control character shown as its escape (``\\x1b``)
+    instead of acting on a terminal (a cleared screen, a forged score, colours), cut at
+    ``limit`` characters. Student code names exceptions and writes warnings; nothing of it
+    may steer what a grader's terminal shows."""
+    shown = _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+    if limit is not None and len(shown) > limit:
+        shown = f"{shown[:limit]}… ({len(shown) - limit} more characters)"
+    return shown
+
+
 def fail(what: str, expected: Any, observed: Any, likely_bug: str) -> NoReturn:
     """Raise the AssertionError every check uses, in one fixed shape a student learns to read."""
     raise AssertionError(

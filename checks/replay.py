@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import Frame, innermost_name, located, student_frames
+from checks.diagnose import Frame, innermost_name, located, printable, student_frames
 from tinytorch.core.tensor import Tensor
 
 #: Module-level state of the checks that student code can change (a tripwire's list): name ->
@@ -503,11 +503,18 @@ def _warnings(caught: list[warnings.WarningMessage]) -> list[list[str]]:
     return [[w.category.__name__, str(w.message)] for w in caught]
 
 
+#: A record's warnings are the student's text: a check sees at most this many per call, each
+#: cut to this length and shown inert (``printable``), whatever the record holds.
+MAX_WARNINGS, MAX_WARNING_TEXT = 20, 500
+
+
 def _reissue(event: dict[str, Any]) -> None:
     """The warnings the student's call raised, raised again where the check can see them."""
-    for item in event.get("warnings", []) or []:
+    items = event.get("warnings", []) or []
+    for item in items[:MAX_WARNINGS] if isinstance(items, list) else []:
         if isinstance(item, list) and len(item) == 2:
-            warnings.warn(str(item[1]), _WARNINGS.get(str(item[0]), UserWarning), stacklevel=2)
+            warnings.warn(printable(str(item[1])[:MAX_WARNING_TEXT * 4], MAX_WARNING_TEXT),
+                          _WARNINGS.get(str(item[0]), UserWarning), stacklevel=2)
 
 
 # ============================================================================ files

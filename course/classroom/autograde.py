@@ -49,6 +49,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
+from checks.diagnose import printable
 from course.assignment import config, paths
 from course.classroom import manual, nbgrader_trusted
 from course.grading import cache, grade, sandbox
@@ -243,12 +244,13 @@ def main(argv: list[str] | None = None) -> int:
             note += f"  ({first['cell']} raised {first['error']}{line})"
         note += "  (nbgrader refused the notebook: scores written directly)" \
             if student in refused and not refused[student].startswith(NO_SCORE) else ""
-        print(f"{student:24s} {score:6.1f} / {max_score:.0f}{note}")
+        # every part of a student's line may be theirs (an id, an exception's name): inert
+        print(printable(f"{student:24s} {score:6.1f} / {max_score:.0f}{note}", 2000))
     for line in manual.lines(manual.waiting(args.course, list(by_student))):
-        print(line)  # the written answers: graded by hand, in nbgrader's formgrader
+        print(printable(line))  # the written answers: graded by hand, in nbgrader's formgrader
     problems = not_graded(by_student, refused)
     for student, reason in problems.items():
-        print(f"error: {student}: {reason}", file=sys.stderr)
+        print(printable(f"error: {student}: {reason}", 2000), file=sys.stderr)
     if problems:
         print(f"error: {len(problems)} of {len(by_student)} submissions could not be graded "
               "(their score is 0); every other score is written", file=sys.stderr)

@@ -15,6 +15,8 @@ import time
 from types import TracebackType
 from typing import IO, Any
 
+from checks.diagnose import printable
+
 ENV = "TINYTORCH_PROGRESS"
 
 
@@ -87,9 +89,10 @@ class Progress:
 
 def score_line(name: str, report: dict[str, Any]) -> str:
     """One student's result as it is decided: the score, and how the run ended if it did."""
-    line = f"{name:24s} {report.get('total', 0):6.1f} / {report.get('max_total', 0):.0f}"
+    line = f"{printable(name, 60):24s} {report.get('total', 0):6.1f} / " \
+           f"{report.get('max_total', 0):.0f}"
     ended = report.get("ended")
     if ended:
         first = str(ended).splitlines()[0] if str(ended) else ""
-        line += f"  ({first[:120]})"
+        line += f"  ({printable(first, 120)})"
     return line

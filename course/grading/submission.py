@@ -69,6 +69,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from checks import judge
+from checks.diagnose import printable
 from course.assignment.cells import DEMO, GradedCell, source_graded_cells
 from course.assignment.packages import stage
 from course.grading import intake, sandbox
@@ -343,17 +344,17 @@ def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, 
             message = "" if passed else first + messages[0]
         cells.append({"grade_id": cell.grade_id, "points": cell.points if passed else 0.0,
                       "max_points": cell.points, "passed": passed,
-                      "message": _bounded(message, MAX_MESSAGE_CHARS)})
+                      "message": printable(message, MAX_MESSAGE_CHARS)})
     return {
         "file": str(path),
         "total": sum(c["points"] for c in cells),
         "max_total": sum(c["max_points"] for c in cells),
         "seconds": round(time.perf_counter() - start, 2),
         "cells": cells,
-        "ended": _bounded(ended, MAX_MESSAGE_CHARS) if ended else ended,
+        "ended": printable(ended, MAX_MESSAGE_CHARS) if ended else ended,
         "cells_that_raised": [
             {"cell": (labels or [])[number - 1] if 0 < number <= len(labels or []) else
-             f"code cell {number}", "error": name, "message": text,
+             f"code cell {number}", "error": printable(name), "message": printable(text),
              "line": rest[0] if rest else None}
             for number, name, text, *rest in failed_cells],
         "isolation": layers,
@@ -374,10 +375,5 @@ def refused(path: Path | str, graded: Sequence[GradedCell], start: float,
     """The report of a submission refused before it ran (unreadable, too large): 0 points,
     and ``reason`` as how it ended."""
     return _report(Path(path), graded, {}, start, reason, [], layers=[], gradable=False)
-
-
-def _bounded(text: str, limit: int) -> str:
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more " \
-                                           "characters)"
 
 

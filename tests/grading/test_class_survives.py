@@ -325,6 +325,34 @@ def test_autograde_writes_every_other_score_and_names_the_bad_notebooks(
     assert "Traceback" not in printed.out + printed.err
 
 
+def test_student_text_reaches_the_graders_terminal_inert(
+        course: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """An exception class named with terminal escapes (a cleared screen, a forged score) and a
+    flood of warnings reach ``make autograde``'s output only as shown escapes, bounded; the
+    classmate's line is unchanged."""
+    forged = "\x1b[2J\x1b[H\x1b[32mmallory 100.0 / 100"
+    downloads = tmp_path / "downloads"
+    write(_reference(), downloads / "alice.ipynb")
+    write(with_cell(_reference(),
+                    "import warnings\n"
+                    "warnings.warn('\\x1b[2J' + 'fake score table ' * 200_000)\n"
+                    f"raise type({forged!r}, (Exception,), {{}})('\\x1b]0;owned\\x07')\n",
+                    at=1), downloads / "mallory.ipynb")
+    capfd.readouterr()
+    status = autograde.main([str(downloads), "--course", str(course), "--limit", str(LIMIT)])
+    printed = capfd.readouterr()
+    shown = printed.out + printed.err
+    assert status == 0, shown
+    assert "\x1b" not in shown and "\x07" not in shown, repr(shown[:2000])
+    assert len(shown) < 200_000, len(shown)
+    mallory = next(line for line in printed.out.splitlines() if line.startswith("mallory"))
+    assert "\\x1b[2J" in mallory, mallory  # shown, not acted on
+    alice = next(line for line in printed.out.splitlines() if line.startswith("alice"))
+    assert alice.split()[1:3] == ["100.0", "/"], alice
+    scores = {student: score for student, score, _ in autograde.scores(course)}
+    assert scores["alice"] == 100.0
+
+
 # ----------------------------------------------------------------------------- the record
 def _run_line(index: int, size: int) -> bytes:
     return b'{"run": %d, "events": ["' % index + b"a" * size + b'"]}'
