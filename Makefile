@@ -115,7 +115,7 @@ HUB_STAMP := $(VENV)/.hub-installed
 hub-deps: setup  ## install what make hub needs: configurable-http-proxy (npm) and the hub's environments (build/hub)
 	@test -f $(HUB_STAMP) -a $(HUB_STAMP) -nt pyproject.toml || { \
 	  $(PY) -m pip install --quiet -e '.[hub]' && touch $(HUB_STAMP); }
-	@$(PY) -c "from course import hub; print(hub.ensure_proxy()); \
+	@$(PY) -c "from course.classroom import hub; print(hub.ensure_proxy()); \
 	  print(hub.student_environment()); print(hub.instructor_environment())"
 
 hub: hub-deps  ## start a local JupyterHub for a demo class (as root; Ctrl-C stops and removes it)

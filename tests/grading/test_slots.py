@@ -14,7 +14,7 @@ import pytest
 from course.assignment import paths
 from course.grading import slots
 
-HOLD = ("import sys; from course import slots; print(slots.acquire(), flush=True); "
+HOLD = ("import sys; from course.grading import slots; print(slots.acquire(), flush=True); "
         "sys.stdin.read()")
 
 
