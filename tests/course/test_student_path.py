@@ -117,7 +117,8 @@ def test_the_build_venv_releases_and_builds_the_wheel_over_the_students_stack(
     assert released.stdout.strip() == "0", released.stdout  # no leak
     assert (tmp_path / "course" / "release" / paths.ASSIGNMENT / paths.NOTEBOOK).is_file()
     assert (tmp_path / "course" / "gradebook.db").is_file()
-    wheel = run("-c", "import sys; from pathlib import Path; from course.student import environment as s;"
+    wheel = run("-c", "import sys; from pathlib import Path; "
+                "from course.student import environment as s;"
                 " print(s.unmet_build_requirements(s.project()['build-system']['requires']));"
                 " print(s.build_wheel(Path(sys.argv[1])).name)", str(tmp_path / "dist"))
     assert wheel.returncode == 0, wheel.stderr

@@ -2,8 +2,9 @@
 
 The command itself (``tinytorch complete``, ``python -m tinytorch.complete``): it reads the
 answer cells, assembles them onto the module as released, runs every check on the result and
-writes it only when all pass, printing what it did; ``main`` is what ``course.student.complete`` calls
-with the course's defaults, ``cli`` the ``tinytorch`` console script of the student wheel.
+writes it only when all pass, printing what it did; ``main`` is what
+``course.student.complete`` calls with the course's defaults, ``cli`` the ``tinytorch`` console
+script of the student wheel.
 """
 
 from __future__ import annotations
