@@ -279,13 +279,19 @@ def run_as(account: str, command: list[str], **options) -> subprocess.CompletedP
 
 
 # ----------------------------------------------------------------------------- the hub's layout
+#: The instructor's ``nbgrader collect`` (``course.classroom.exchange``): regular files only, from
+#: the account that owns the submission.
+COLLECT = "course.classroom.exchange.SafeCollect"
+
+
 def nbgrader_config(exchange: Path, course_root: Path | None = None) -> str:
     lines = ['"""nbgrader on the demo hub (course/classroom/hub.py): the course id and the '
              'exchange."""',
              "c = get_config()  # noqa: F821", f"c.CourseDirectory.course_id = {COURSE_ID!r}",
              f"c.Exchange.root = {str(exchange)!r}"]
-    if course_root is not None:
-        lines.append(f"c.CourseDirectory.root = {str(course_root)!r}")
+    if course_root is not None:  # the instructor's: collect takes from owners only
+        lines += [f"c.CourseDirectory.root = {str(course_root)!r}",
+                  f"c.ExchangeFactory.collect = {COLLECT!r}"]
     return "\n".join(lines) + "\n"
 
 
