@@ -52,6 +52,8 @@ from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbconvert.preprocessors import Preprocessor
 from traitlets import default
 
+from course.classroom import inert
+
 TEMPLATES = Path(__file__).with_name("templates")
 TEMPLATE = "tinytorch-feedback"
 _FORMGRADER = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader"
@@ -225,7 +227,7 @@ def _markdown_html(source: str, anchor_link_text: str, exclude_anchor_links: boo
     """A markdown cell without attachments as HTML: the same on most pages of a class."""
     renderer = _MathMLRenderer(escape=False, anchor_link_text=anchor_link_text,
                                exclude_anchor_links=exclude_anchor_links)
-    return MarkdownWithMath(renderer=renderer).render(source)
+    return inert.clean(MarkdownWithMath(renderer=renderer).render(source))
 
 
 class _SharedHighlight(Highlight2HTML):
@@ -278,7 +280,8 @@ class FeedbackExporter(HTMLExporter):
     @pass_context
     def markdown2html(self, context: Any, source: str) -> str:
         """Markdown to HTML with the maths as MathML (nbconvert's filter, which leaves the
-        LaTeX for MathJax, otherwise)."""
+        LaTeX for MathJax, otherwise), holding only what ``inert`` allows: a student's answer
+        and a grader's comment alike run and load nothing."""
         cell = context.get("cell", {})
         attachments = cell.get("attachments", {}) if hasattr(cell, "get") else {}
         if not attachments and not self.embed_images and not self.lexer_options:
@@ -288,7 +291,7 @@ class FeedbackExporter(HTMLExporter):
             escape=False, attachments=attachments, embed_images=self.embed_images, path=path,
             anchor_link_text=self.anchor_link_text,
             exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
-        return MarkdownWithMath(renderer=renderer).render(source)
+        return inert.clean(MarkdownWithMath(renderer=renderer).render(source))
 
     @default("template_name")
     def _template_name_default(self) -> str:

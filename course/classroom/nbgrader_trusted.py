@@ -41,6 +41,7 @@ from traitlets import Dict
 
 from course.assignment import config, paths
 from course.classroom import feedback as feedback_page
+from course.classroom import inert
 
 
 def _settings(course: Path) -> Any:
@@ -54,6 +55,20 @@ def _settings(course: Path) -> Any:
                                        *paths.STUDENT_PACKAGES]
     feedback_page.configure(settings)  # the course's feedback page (named cells, wrapped messages)
     return settings
+
+
+class InertMarkdown(NbGraderPreprocessor):
+    """Every markdown cell of a submission that would run or load something when shown
+    (``inert.answer_as_text``) kept as its text, before the autograded notebook exists: the
+    formgrader shows it to a grader, the feedback page to the student."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[Any, Any]:
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                shown = inert.answer_as_text(cell.source)
+                if shown is not None:
+                    cell.source = shown
+        return nb, resources
 
 
 class TrustedOutputs(NbGraderPreprocessor):
@@ -203,7 +218,7 @@ def autograde_here(course: Path, reports: dict[str, dict[str, Any]], *,
     # autograde runs first has validated these cells' metadata, and TrustedOutputs writes
     # outputs only. The check is a quarter of nbgrader's time per notebook.
     settings.Autograde.autograde_preprocessors = [
-        TrustedOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+        InertMarkdown, TrustedOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties,
     ]
     api = NbGraderAPI(config=settings)
