@@ -8,3 +8,11 @@ c.CourseDirectory.course_id = "tinytorch-07-training"
 c.Execute.timeout = 120
 # Restore a test cell a student deleted, so it is graded (and fails) instead of vanishing.
 c.OverwriteCells.add_missing_cells = True
+# nbgrader's own autograde (`nbgrader autograde`, the formgrader's Autograde button) would run
+# each student's notebook in a kernel on the grader's account: it is refused, saying to run
+# `make autograde`, which sandboxes the notebook and judges outside it (and sets its own steps),
+# before any folder is touched.
+c.Autograde.exporter_class = "course.classroom.nbgrader_trusted.KernelRefused"
+# `nbgrader generate_feedback` and the formgrader's Generate Feedback write the course's page
+# (the checks named, the hidden tests hidden, the maths offline), as `make feedback` does.
+c.GenerateFeedback.exporter_class = "course.classroom.feedback.FeedbackExporter"

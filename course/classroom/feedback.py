@@ -50,7 +50,7 @@ from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbconvert.preprocessors import Preprocessor
-from traitlets import default
+from traitlets import List, Unicode
 
 from course.classroom import inert
 
@@ -293,13 +293,12 @@ class FeedbackExporter(HTMLExporter):
             exclude_anchor_links=self.exclude_anchor_links, **self.lexer_options)
         return inert.clean(MarkdownWithMath(renderer=renderer).render(source))
 
-    @default("template_name")
-    def _template_name_default(self) -> str:
-        return TEMPLATE
-
-    @default("extra_template_basedirs")
-    def _extra_template_basedirs_default(self) -> list[str]:
-        return [str(TEMPLATES), str(NBGRADER_TEMPLATES)]
+    # The course's page, whatever the configuration says of HTML exporters: nbgrader's
+    # ``GenerateFeedback`` (the command, the formgrader's button) sets its own ``feedback``
+    # template for every one of them. Not configurable here, so its settings do not apply.
+    template_name = Unicode(TEMPLATE)
+    extra_template_basedirs = List(Unicode(), [str(TEMPLATES), str(NBGRADER_TEMPLATES)])
+    extra_template_paths = List(Unicode(), [str(NBGRADER_TEMPLATES), str(BOOTSTRAP_CSS)])
 
     def default_filters(self) -> Any:
         yield from super().default_filters()
@@ -318,8 +317,7 @@ class FeedbackExporter(HTMLExporter):
 
 
 def configure(settings: Any) -> None:
-    """Make nbgrader's ``generate_feedback`` write this course's page."""
+    """Make nbgrader's ``generate_feedback`` write this course's page (the course's
+    ``nbgrader_config.py`` names ``FeedbackExporter`` too, for the formgrader's button and
+    ``nbgrader generate_feedback``; the exporter chooses its own template)."""
     settings.GenerateFeedback.exporter_class = FeedbackExporter
-    settings.FeedbackExporter.template_name = TEMPLATE
-    settings.FeedbackExporter.extra_template_basedirs = [str(TEMPLATES), str(NBGRADER_TEMPLATES)]
-    settings.FeedbackExporter.extra_template_paths = [str(NBGRADER_TEMPLATES), str(BOOTSTRAP_CSS)]

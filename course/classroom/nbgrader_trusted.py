@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from nbconvert.exporters import NotebookExporter
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
@@ -55,6 +56,23 @@ def _settings(course: Path) -> Any:
                                        *paths.STUDENT_PACKAGES]
     feedback_page.configure(settings)  # the course's feedback page (named cells, wrapped messages)
     return settings
+
+
+#: Why nbgrader's own autograde is refused, where a grader sees it (the formgrader, a terminal).
+KERNEL_REFUSED = (
+    "nbgrader's own autograde would run each student's notebook in a kernel on your account; "
+    "this course grades in a sandbox and judges outside it: run `make autograde` (python -m "
+    "course.classroom.autograde) in the course's repository")
+
+
+class KernelRefused(NotebookExporter):
+    """nbgrader's autograde exporter, as the course's ``nbgrader_config.py`` names it for the
+    formgrader's Autograde button and ``nbgrader autograde``: made before nbgrader touches any
+    folder (so the autograded notebook already there is kept), it refuses, saying what to run.
+    The course's own autograde (``autograde_here``) sets nbgrader's exporter back."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(KERNEL_REFUSED)
 
 
 class InertMarkdown(NbGraderPreprocessor):
@@ -217,6 +235,7 @@ def autograde_here(course: Path, reports: dict[str, dict[str, Any]], *,
     # (there because executing a notebook could change it) is left out: the sanitizing pass
     # autograde runs first has validated these cells' metadata, and TrustedOutputs writes
     # outputs only. The check is a quarter of nbgrader's time per notebook.
+    settings.Autograde.exporter_class = NotebookExporter  # the course's nbgrader_config refuses
     settings.Autograde.autograde_preprocessors = [
         InertMarkdown, TrustedOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
         SaveAutoGrades, AssignLatePenalties,
