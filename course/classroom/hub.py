@@ -295,11 +295,30 @@ def nbgrader_config(exchange: Path, course_root: Path | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def prepare_exchange(exchange: Path) -> None:
-    """The exchange root: everyone writes, nobody removes another's files (1777)."""
-    exchange.mkdir(parents=True, exist_ok=True)
+#: The course's folders in the exchange, as nbgrader's release makes them, and their modes:
+#: students read what is released, write submissions they cannot list, and fetch feedback
+#: by its hashed name only.
+COURSE_FOLDERS = {"": 0o755, "outbound": 0o755, "inbound": 0o2733, "feedback": 0o711}
+
+
+def prepare_exchange(exchange: Path, instructor: str | None = None) -> None:
+    """The exchange root (1777: everyone writes, nobody removes another's files), new, and
+    the course's folders in it owned by ``instructor`` before any student can log in: a
+    student who made the course's folder first would own what the instructor releases and
+    what classmates submit."""
+    if exchange.exists():  # a killed run's: whatever an account left in it goes with it
+        shutil.rmtree(exchange)
+    exchange.mkdir(parents=True)
     os.chown(exchange, 0, 0)
     exchange.chmod(0o1777)
+    if instructor is None:
+        return
+    owner = pwd.getpwnam(instructor)
+    for name, mode in COURSE_FOLDERS.items():
+        folder = exchange / COURSE_ID / name
+        folder.mkdir(exist_ok=True)
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        folder.chmod(mode)
 
 
 def instructor_course(account: Account) -> Path:
@@ -455,7 +474,8 @@ class Hub:
             create_account(account)
             if account.role == "instructor":
                 instructor_course(account)
-        prepare_exchange(self.exchange)
+        instructors = [a.name for a in self.accounts if a.role == "instructor"]
+        prepare_exchange(self.exchange, instructors[0] if instructors else None)
         return self.write_config()
 
     def tear_down(self) -> None:

@@ -173,3 +173,38 @@ def test_nbgrader_s_own_collect_falls_for_the_same_inbound(
     assert taken["ttc-bob"] == '{"by": "ttc-bob", "kind": "mallory\'s, in bob\'s name"}', (
         done.stderr)
     assert SECRET in taken["ttc-mallory"]
+
+
+def test_the_courses_exchange_folders_are_the_instructors_before_any_student_logs_in(
+        accounts: dict[str, int]) -> None:
+    """``make hub`` makes the course's folders in the exchange, owned by the instructor, before
+    a student can: a squatter's folder left from an earlier run is gone, and a student can
+    neither make nor move the course's folder."""
+    import tempfile
+
+    top = Path(tempfile.mkdtemp(prefix="tt-exchange-", dir="/tmp"))
+    try:
+        top.chmod(0o755)
+        exchange = top / "exchange"
+        squatted = exchange / hub.COURSE_ID / "outbound" / ASSIGNMENT
+        squatted.mkdir(parents=True)
+        for path in (exchange / hub.COURSE_ID, squatted.parent, squatted):
+            os.chown(path, accounts["ttc-mallory"], accounts["ttc-mallory"])
+        hub.prepare_exchange(exchange, "ttc-alice")
+        assert not squatted.exists()
+        for name, mode in hub.COURSE_FOLDERS.items():
+            info = (exchange / hub.COURSE_ID / name).stat()
+            assert (info.st_uid, info.st_mode & 0o7777) == (accounts["ttc-alice"], mode), name
+        assert exchange.stat().st_mode & 0o7777 == 0o1777
+        for command in (["mkdir", str(exchange / hub.COURSE_ID)],
+                        ["mv", str(exchange / hub.COURSE_ID), str(exchange / "moved")],
+                        ["mkdir", str(exchange / hub.COURSE_ID / "outbound" / ASSIGNMENT)]):
+            done = subprocess.run(["runuser", "-u", "ttc-mallory", "--", *command],
+                                  capture_output=True, text=True)
+            assert done.returncode != 0, command
+        own = subprocess.run(["runuser", "-u", "ttc-mallory", "--", "mkdir",
+                              str(exchange / "another-course")], capture_output=True, text=True)
+        assert own.returncode == 0, own.stderr  # she can act there: the refusals are real
+        assert (exchange / hub.COURSE_ID).stat().st_uid == accounts["ttc-alice"]
+    finally:
+        shutil.rmtree(top)
