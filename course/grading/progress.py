@@ -89,7 +89,7 @@ class Progress:
 
 def score_line(name: str, report: dict[str, Any]) -> str:
     """One student's result as it is decided: the score, and how the run ended if it did."""
-    line = f"{printable(name, 60):24s} {report.get('total', 0):6.1f} / " \
+    line = f"{printable(name):24s} {report.get('total', 0):6.1f} / " \
            f"{report.get('max_total', 0):.0f}"
     ended = report.get("ended")
     if ended:
