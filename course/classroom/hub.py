@@ -243,6 +243,15 @@ def create_account(account: Account) -> None:
     if done.returncode != 0:
         raise HubError(f"useradd {account.name} failed: {done.stderr.strip()}")
     account.home.chmod(0o700)
+    # a server's terminal is a login shell (JupyterLab's, started by a spawner), which sets
+    # PATH anew from /etc/profile: the account's environment goes first in its ~/.profile,
+    # so the commands the guide names (nbgrader, tinytorch) are found there
+    profile = account.home / ".profile"
+    with open(profile, "a") as shell:
+        shell.write(f"\n# The course's environment (make hub): its commands come first.\n"
+                    f'PATH="{account.python.parent}:$PATH"\n')
+    owner = pwd.getpwnam(account.name)
+    os.chown(profile, owner.pw_uid, owner.pw_gid)
 
 
 def processes_of(name: str) -> list[int]:
@@ -491,8 +500,12 @@ class Hub:
         pid_file = self.run_dir / "proxy.pid"
         with contextlib.suppress(OSError, ValueError, ProcessLookupError):
             os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
-        for account in self.accounts:
-            remove_account(account.name)
+        for account in self.accounts:  # each one, whatever happened to the one before
+            try:
+                remove_account(account.name)
+            except Exception as error:  # noqa: BLE001 - named, and the rest still removed
+                print(f"error: could not remove the account {account.name}: {error}",
+                      file=sys.stderr)
         shutil.rmtree(self.exchange, ignore_errors=True)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -557,6 +570,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = {"now": False}
 
     def interrupted(number: int, frame: object) -> None:
+        # the first signal stops it; any later one (make relays to its process group the
+        # signal that group already got) must not cut the tear-down short, leaving accounts
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise KeyboardInterrupt
 
     # Ctrl-C and SIGTERM stop it; SIGINT too where a shell started it with SIGINT ignored
