@@ -326,11 +326,15 @@ def test_autograde_writes_every_other_score_and_names_the_bad_notebooks(
 
 
 def test_student_text_reaches_the_graders_terminal_inert(
-        course: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+        copy_course: Callable[[Path], None], tmp_path: Path,
+        capfd: pytest.CaptureFixture[str]) -> None:
     """An exception class named with terminal escapes (a cleared screen, a forged score) and a
     flood of warnings reach ``make autograde``'s output only as shown escapes, bounded; the
     classmate's line is unchanged."""
     forged = "\x1b[2J\x1b[H\x1b[32mmallory 100.0 / 100"
+    course = tmp_path / "course"  # a class of its own: alice and mallory
+    course.mkdir()
+    copy_course(course)
     downloads = tmp_path / "downloads"
     write(_reference(), downloads / "alice.ipynb")
     write(with_cell(_reference(),
