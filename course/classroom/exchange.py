@@ -11,7 +11,8 @@ configured as ``c.ExchangeFactory.collect`` (the command line and the formgrader
 * counts a folder in the inbound for student X only if X's account owns it (``accounts`` maps
   nbgrader ids to accounts; by default they are the same), so a folder named for a classmate
   is refused, never compared with the classmate's;
-* takes only the assignment's notebook and nbgrader's ``timestamp.txt``, each a regular file
+* takes only the assignment's notebook, nbgrader's ``timestamp.txt`` and its
+  ``submission_secret.txt`` (which keys the feedback), each a regular file
   the student owns, opened without following links, within ``max_file_bytes`` (its apparent
   size: a sparse file counts whole); nothing else goes on to grading or feedback;
 * writes the submission into a temporary folder first, so a refused submission never replaces
@@ -41,8 +42,9 @@ from traitlets import Dict, Integer
 
 from checks.diagnose import printable
 
-#: The files a submission is made of; every other entry is left in the inbound, named.
-TIMESTAMP = "timestamp.txt"
+#: The files a submission is made of besides its notebook (``nbgrader submit`` writes both;
+#: the secret keys the feedback the student fetches); every other entry is left in the inbound.
+TIMESTAMP, SECRET = "timestamp.txt", "submission_secret.txt"
 
 
 class Refused(Exception):
@@ -129,6 +131,8 @@ class SafeCollect(ExchangeCollect):
         files = {}
         for name in (notebook, TIMESTAMP):
             files[name] = read_regular(source / name, owner, self.max_file_bytes)
+        if (source / SECRET).exists() or (source / SECRET).is_symlink():
+            files[SECRET] = read_regular(source / SECRET, owner, 4096)
         left = sorted(p.name for p in _entries(source) if p.name not in files)
         if left:
             self.log.warning("%s: left in the inbound, not collected: %s", printable(src, 300),

@@ -56,6 +56,7 @@ def _submission(inbound: Path, named: str, owner: int, minutes: int,
     folder = inbound / f"{named}+{ASSIGNMENT}+{_stamp(minutes)}+abc{minutes}"
     folder.mkdir()
     (folder / "timestamp.txt").write_text(_stamp(minutes))
+    (folder / "submission_secret.txt").write_text(f"secret-{named}-{minutes}")
     if notebook is not None:
         (folder / NOTEBOOK).write_text(f'{{"by": "{named}", "kind": "{notebook}"}}')
     for path in [folder, *folder.iterdir()]:
@@ -132,7 +133,7 @@ def test_collect_takes_each_students_own_notebook_and_names_every_refusal(
         "ttc-carol": '{"by": "ttc-carol", "kind": "honest"}'}, said
     for folder in (course / "submitted").iterdir():
         assert sorted(p.name for p in (folder / ASSIGNMENT).iterdir()) == sorted(
-            [NOTEBOOK, "timestamp.txt"])
+            [NOTEBOOK, "timestamp.txt", "submission_secret.txt"])
     assert SECRET not in "".join(p.read_text() for p in (course / "submitted").rglob("*.ipynb"))
     assert "owned by ttc-mallory, not by ttc-bob" in said, said
     assert "refused: ttc-mallory" in said and "is not a regular file" in said, said

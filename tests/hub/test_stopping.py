@@ -67,6 +67,8 @@ def test_a_stop_relayed_twice_leaves_no_account(
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
     assert [n for n in names if hubmod.exists(n)] == []
     assert not [n for n in names if Path("/home", n).exists()]
     assert not (hubmod.HUB / "exchange").exists() and not (hubmod.HUB / "run").exists()
