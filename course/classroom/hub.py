@@ -34,9 +34,11 @@ id, the accounts and their homes are removed (``userdel -r``), and so is the exc
 environments and the proxy stay in ``build/hub/`` for the next run.
 
 The hub's own state (its configuration, database, cookie secret, log) is in
-``build/hub/run/``, readable by root only. The environments and the exchange are under
-the repository, so every account must be able to traverse it: on this demo machine the
-students can read the checkout itself, the reference solution included. On a real hub the
+``build/hub/run/``, readable by root only. Everything the accounts run or reach (the
+environments, the exchange, the configuration) is in ``build/hub/`` when every account can
+traverse the checkout; a checkout in a private folder (mode 700, as ``mktemp -d`` makes) keeps
+it instead in ``/var/lib/tinytorch-hub/<checkout>/`` (``hub_root``), where the instructor's
+environment holds a copy of the course, and no account can read the checkout. On a real hub the
 course lives in the instructor's home and students get an image built from the student wheel
 (``hub/Dockerfile``, for Zero to JupyterHub on Kubernetes): see the instructor guide.
 """
@@ -66,7 +68,28 @@ from pathlib import Path
 from course.assignment import paths
 from course.student import environment as student_env
 
-HUB = paths.REPO / "build" / "hub"
+#: Where the hub's environments, proxy, configuration, exchange and state live when the
+#: checkout is in a private folder (``hub_root``): root's, outside every checkout.
+PRIVATE_CHECKOUT_ROOT = Path("/var/lib/tinytorch-hub")
+
+
+def _traversable(path: Path) -> bool:
+    """Whether every account can reach ``path`` (each folder above it searchable by others)."""
+    return all(folder.stat().st_mode & stat.S_IXOTH
+               for folder in reversed(path.resolve().parents))
+
+
+def hub_root(repo: Path = paths.REPO) -> Path:
+    """``build/hub`` of the checkout ``repo`` when every account can reach it; else (a
+    checkout in a folder of mode 700, as ``mktemp -d`` makes and many homes are) a folder of
+    its own under ``PRIVATE_CHECKOUT_ROOT``: the accounts' servers run from there, and the
+    instructor's environment holds a copy of the course instead of the checkout itself."""
+    if _traversable(repo):
+        return repo / "build" / "hub"
+    return PRIVATE_CHECKOUT_ROOT / hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:16]
+
+
+HUB = hub_root()
 #: configurable-http-proxy from the npm registry, the version ``make hub-deps`` installs.
 PROXY_VERSION = "5.3.0"
 PROXY = HUB / "node_modules" / ".bin" / "configurable-http-proxy"
@@ -184,18 +207,37 @@ def instructor_environment(venv: Path = INSTRUCTOR_VENV) -> Path:
     _usable(venv)
     python = venv / "bin" / "python"
     stamp = venv / ".hub-installed"
-    wanted = hashlib.sha256((paths.REPO / "pyproject.toml").read_bytes()).hexdigest()
+    editable = _traversable(paths.REPO)
+    wanted = _installed_digest(editable)
     if not (python.exists() and stamp.is_file() and stamp.read_text() == wanted):
         if not python.exists():
+            venv.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
             made = subprocess.run([base_python(), "-m", "venv", str(venv)], capture_output=True,
                                   text=True)
             if made.returncode != 0:
                 raise HubError(f"could not make {venv}:\n{made.stdout}{made.stderr}")
         stamp.unlink(missing_ok=True)
-        _pip(python, "-e", f"{paths.REPO}[course,hub]")
+        # an account that cannot reach the checkout gets a copy of it, made again whenever
+        # the course's code changes
+        _pip(python, *(["-e"] if editable else []), f"{paths.REPO}[course,hub]")
+        if not editable:  # the same version number, other code: the copy made anew
+            _pip(python, "--force-reinstall", "--no-deps", str(paths.REPO))
         stamp.write_text(wanted)
     _reachable(venv)
     return python
+
+
+def _installed_digest(editable: bool) -> str:
+    """What the instructor's environment was made from: pyproject.toml, and for a copy (not
+    editable) every file of the packages it copies."""
+    digest = hashlib.sha256((paths.REPO / "pyproject.toml").read_bytes())
+    if not editable:
+        for package in ("course", *paths.STUDENT_PACKAGES):
+            for path in sorted((paths.REPO / package).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    digest.update(str(path.relative_to(paths.REPO)).encode() + b"\0")
+                    digest.update(path.read_bytes())
+    return ("editable " if editable else "copy ") + digest.hexdigest()
 
 
 def blocked(python: Path) -> Path | None:
@@ -592,8 +634,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"(course id {COURSE_ID}, exchange {hub.exchange}, mode 1777)\n")
             for account in hub.accounts:
                 print(f"  {account.role:<10} {account.name:<14} password {account.password}")
-            print("\nThe accounts are real Unix users; every account can read this checkout "
-                  "(demo only). Ctrl-C stops the hub and removes the accounts.", flush=True)
+            shown = ("every account can read this checkout (demo only)" if HUB.is_relative_to(
+                paths.REPO) else "the checkout is private to root")
+            print(f"\nThe accounts are real Unix users; {shown}. Ctrl-C stops the hub and "
+                  "removes the accounts.", flush=True)
             while not stop["now"]:
                 time.sleep(1)
     except KeyboardInterrupt:

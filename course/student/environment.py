@@ -158,7 +158,9 @@ def staging_pyproject(pyproject: dict[str, Any]) -> str:
     runtime dependencies, its package data, and only the student's packages."""
     meta = pyproject["project"]
     build = pyproject["build-system"]
-    package_data = pyproject["tool"]["setuptools"]["package-data"]
+    package_data = {package: files for package, files
+                    in pyproject["tool"]["setuptools"]["package-data"].items()
+                    if package.split(".")[0] in paths.STUDENT_PACKAGES}
     lines = [
         "[build-system]",
         f"requires = {_toml(build['requires'])}",

@@ -209,3 +209,22 @@ def test_the_courses_exchange_folders_are_the_instructors_before_any_student_log
         assert (exchange / hub.COURSE_ID).stat().st_uid == accounts["ttc-alice"]
     finally:
         shutil.rmtree(top)
+
+
+def test_a_checkout_in_a_private_folder_keeps_the_hub_outside_it(tmp_path: Path) -> None:
+    """What the accounts run must be reachable: for a checkout under a folder of mode 700 the
+    hub's environments, exchange and configuration go to a folder of their own, root's."""
+    private = tmp_path / "private"
+    (private / "repo").mkdir(parents=True)
+    private.chmod(0o700)
+    shared = Path("/tmp") / f"tt-shared-{os.getpid()}"
+    (shared / "repo").mkdir(parents=True, exist_ok=True)
+    try:
+        shared.chmod(0o755)
+        (shared / "repo").chmod(0o755)
+        assert hub.hub_root(shared / "repo") == shared / "repo" / "build" / "hub"
+        kept = hub.hub_root(private / "repo")
+        assert kept.parent == hub.PRIVATE_CHECKOUT_ROOT and not kept.is_relative_to(private)
+        assert kept != hub.hub_root(shared / "repo")
+    finally:
+        shutil.rmtree(shared)
