@@ -73,6 +73,15 @@ def graded_titles() -> dict[str, str]:
             for cell in graded_cells()}
 
 
+def _titles(notebook: Any) -> dict[str, str]:
+    """grade_id -> "check: title" for the graded test cells of ``notebook``."""
+    from checks.registry import TITLES
+    from course.assignment.cells import graded_cells
+
+    return {grade_id: f"{check}: {TITLES.get(check, grade_id)}"
+            for grade_id, _, check in graded_cells(notebook) if check}
+
+
 def graded_title(grade_id: str) -> str:
     """A graded cell's name as the student reads it (its grade_id if it is not the course's)."""
     return graded_titles().get(grade_id, grade_id)
@@ -310,6 +319,10 @@ class FeedbackExporter(HTMLExporter):
         info = nb.metadata.get("language_info", {})
         lexer = info.get("pygments_lexer", info.get("name", None))
         self.register_filter("highlight_code", _SharedHighlight(pygments_lexer=lexer, parent=self))
+        # each graded cell named from this notebook's own test cells (read before their source
+        # is hidden): the page needs no copy of the course's source notebook
+        titles = _titles(nb)
+        self.register_filter("graded_title", lambda grade_id: titles.get(grade_id, grade_id))
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
