@@ -4,11 +4,15 @@ hub)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import shutil
 import subprocess
 import time
 import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +64,32 @@ def as_account(hub: hubmod.Hub, name: str, command: list[str], *, cwd: Path | No
         pytest.fail(f"`{' '.join(command)}` as {name} failed ({done.returncode}):\n"
                     f"{done.stdout[-3000:]}{done.stderr[-3000:]}")
     return done.stdout + done.stderr
+
+
+def create(url: str, token: str, collection: str) -> dict[str, Any]:
+    """A new kernel or terminal of the server at ``url`` (its REST API: ``/api/kernels``,
+    ``/api/terminals``), as the browser makes one."""
+    request = urllib.request.Request(f"{url}/api/{collection}", data=b"{}", method="POST",
+                                     headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+async def open_websocket(url: str, token: str, path: str) -> Any:
+    """The server's websocket at ``path`` (a kernel's channels, a terminal)."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    return await websocket_connect(HTTPRequest(url.replace("http://", "ws://") + path,
+                                               headers={"Authorization": f"token {token}"}))
+
+
+async def close_websocket(connection: Any) -> None:
+    """Close ``connection`` and wait for the server's answer, then its socket: tornado's
+    close() only starts the closing handshake, and a loop that ends first leaks the socket."""
+    stream = connection.protocol.stream
+    connection.close()
+    closing = time.monotonic() + 5
+    while not stream.closed() and time.monotonic() < closing:
+        await asyncio.sleep(0.05)
+    stream.close()

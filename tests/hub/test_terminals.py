@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from hub_accounts import ALICE, INSTRUCTOR, start_server
+from hub_accounts import ALICE, INSTRUCTOR, close_websocket, create, open_websocket, start_server
 
 from course.classroom import hub as hubmod
 
@@ -23,16 +23,8 @@ DONE = "terminal-done"
 async def _in_terminal(url: str, token: str, line: str, timeout: float = 60) -> str:
     """What the terminal shows for ``line``, typed into a new terminal of the server at
     ``url``, up to the line the shell prints when it is done."""
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    headers = {"Authorization": f"token {token}"}
-    request = urllib.request.Request(f"{url}/api/terminals", data=b"{}", method="POST",
-                                     headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as response:
-        name = json.loads(response.read())["name"]
-    ws_url = url.replace("http://", "ws://") + f"/terminals/websocket/{name}"
-    connection = await websocket_connect(HTTPRequest(ws_url, headers=headers))
+    name = create(url, token, "terminals")["name"]
+    connection = await open_websocket(url, token, f"/terminals/websocket/{name}")
     # the shell prints the marker computed, so the typed line's echo never ends the wait
     connection.write_message(json.dumps(["stdin", f"{line}; echo terminal-$((1+1))one\r"]))
     shown = []
@@ -47,14 +39,9 @@ async def _in_terminal(url: str, token: str, line: str, timeout: float = 60) -> 
                 if "terminal-2one" in "".join(shown):
                     break
     finally:
-        stream = connection.protocol.stream
-        connection.close()
-        closing = time.monotonic() + 5
-        while not stream.closed() and time.monotonic() < closing:
-            await asyncio.sleep(0.05)
-        stream.close()
+        await close_websocket(connection)
         delete = urllib.request.Request(f"{url}/api/terminals/{name}", method="DELETE",
-                                        headers=headers)
+                                        headers={"Authorization": f"token {token}"})
         urllib.request.urlopen(delete, timeout=30).close()
     text = "".join(shown)
     assert "terminal-2one" in text, f"the terminal did not finish: {text[-2000:]!r}"

@@ -20,7 +20,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hub_accounts import ALICE, BOB, INSTRUCTOR, MISCONFIGURED, as_account, start_server
+from hub_accounts import (
+    ALICE,
+    BOB,
+    INSTRUCTOR,
+    MISCONFIGURED,
+    as_account,
+    close_websocket,
+    create,
+    open_websocket,
+    start_server,
+)
 
 from course.classroom import hub as hubmod
 
@@ -111,17 +121,8 @@ def breaches(seen: dict, student: str, student_prefix: Path) -> list[str]:
 async def _execute(url: str, token: str, code: str, timeout: float = 60) -> str:
     """Run ``code`` in a new kernel of the server at ``url`` (REST and the kernel websocket);
     its stdout, or fail with its error."""
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    headers = {"Authorization": f"token {token}"}
-    import urllib.request
-    request = urllib.request.Request(f"{url}/api/kernels", data=b"{}", method="POST",
-                                     headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as response:
-        kernel = json.loads(response.read())["id"]
-    ws_url = url.replace("http://", "ws://") + f"/api/kernels/{kernel}/channels"
-    connection = await websocket_connect(HTTPRequest(ws_url, headers=headers))
+    kernel = create(url, token, "kernels")["id"]
+    connection = await open_websocket(url, token, f"/api/kernels/{kernel}/channels")
     msg_id = uuid.uuid4().hex
     connection.write_message(json.dumps({
         "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
@@ -144,14 +145,7 @@ async def _execute(url: str, token: str, code: str, timeout: float = 60) -> str:
             error = "\n".join(message["content"]["traceback"])
         elif kind == "status" and message["content"]["execution_state"] == "idle":
             break
-    # close the websocket and wait for the server's answer, then its socket: tornado's close()
-    # only starts the closing handshake, and a loop that ends first leaks the socket
-    stream = connection.protocol.stream
-    connection.close()
-    closing = time.monotonic() + 5
-    while not stream.closed() and time.monotonic() < closing:
-        await asyncio.sleep(0.05)
-    stream.close()
+    await close_websocket(connection)
     assert error is None, error
     return "".join(out)
 
