@@ -68,15 +68,22 @@ from pathlib import Path
 from course.assignment import paths
 from course.student import environment as student_env
 
+
+def blocked(python: Path) -> Path | None:
+    """The first folder on the way to ``python`` (an interpreter, or a checkout; symlinks
+    followed: a venv's ``bin/python`` points at its base Python) that other accounts cannot
+    traverse, or None. A pyenv Python under ``/root`` (0700) is such a case: no demo account
+    could run it."""
+    for path in (python, python.resolve()):
+        for folder in reversed(path.parents):
+            if not folder.stat().st_mode & stat.S_IXOTH:
+                return folder
+    return None
+
+
 #: Where the hub's environments, proxy, configuration, exchange and state live when the
 #: checkout is in a private folder (``hub_root``): root's, outside every checkout.
 PRIVATE_CHECKOUT_ROOT = Path("/var/lib/tinytorch-hub")
-
-
-def _traversable(path: Path) -> bool:
-    """Whether every account can reach ``path`` (each folder above it searchable by others)."""
-    return all(folder.stat().st_mode & stat.S_IXOTH
-               for folder in reversed(path.resolve().parents))
 
 
 def hub_root(repo: Path = paths.REPO) -> Path:
@@ -84,7 +91,7 @@ def hub_root(repo: Path = paths.REPO) -> Path:
     checkout in a folder of mode 700, as ``mktemp -d`` makes and many homes are) a folder of
     its own under ``PRIVATE_CHECKOUT_ROOT``: the accounts' servers run from there, and the
     instructor's environment holds a copy of the course instead of the checkout itself."""
-    if _traversable(repo):
+    if blocked(repo) is None:
         return repo / "build" / "hub"
     return PRIVATE_CHECKOUT_ROOT / hashlib.sha256(str(repo.resolve()).encode()).hexdigest()[:16]
 
@@ -207,7 +214,7 @@ def instructor_environment(venv: Path = INSTRUCTOR_VENV) -> Path:
     _usable(venv)
     python = venv / "bin" / "python"
     stamp = venv / ".hub-installed"
-    editable = _traversable(paths.REPO)
+    editable = blocked(paths.REPO) is None
     wanted = _installed_digest(editable)
     if not (python.exists() and stamp.is_file() and stamp.read_text() == wanted):
         if not python.exists():
@@ -238,17 +245,6 @@ def _installed_digest(editable: bool) -> str:
                     digest.update(str(path.relative_to(paths.REPO)).encode() + b"\0")
                     digest.update(path.read_bytes())
     return ("editable " if editable else "copy ") + digest.hexdigest()
-
-
-def blocked(python: Path) -> Path | None:
-    """The first folder on the way to ``python``'s interpreter (symlinks followed: a venv's
-    ``bin/python`` points at its base Python) that other accounts cannot traverse, or None.
-    A pyenv Python under ``/root`` (0700) is such a case: no demo account could run it."""
-    for path in (python, python.resolve()):
-        for folder in reversed(path.parents):
-            if not folder.stat().st_mode & stat.S_IXOTH:
-                return folder
-    return None
 
 
 # ----------------------------------------------------------------------------- accounts
