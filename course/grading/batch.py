@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from course.assignment.cells import source_graded_cells
 from course.grading import sandbox
@@ -22,6 +22,7 @@ from course.grading.budget import DEFAULT_BUDGET, Budget
 from course.grading.submission import OnReport, Task, draw_seeds, staged
 
 
+@runtime_checkable
 class Runner(Protocol):
     """Where a class's submissions are graded."""
 

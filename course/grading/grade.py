@@ -61,7 +61,10 @@ def check_notebook(path: Path) -> None:
 
 def runner(*, jobs: int | None = None, cluster: Any = None) -> Runner:
     """Where a class is graded: the Dask cluster at ``cluster`` (an address or a
-    ``distributed.Client``), else this machine's pool of ``jobs`` processes."""
+    ``distributed.Client``), or ``cluster`` itself when it is a runner already made, else this
+    machine's pool of ``jobs`` processes."""
+    if isinstance(cluster, Runner):
+        return cluster
     if cluster is not None:
         from course.grading.cluster import DaskCluster
 
