@@ -138,8 +138,8 @@ validate: release  ## source passes every graded cell; release fails only NotImp
 
 # CLUSTER=tcp://HOST:8786 grades on a Dask cluster's workers (docs/instructor-guide.md);
 # REGRADE=1 grades again what notebooks/autograde-cache/ already holds for this release.
-autograde: setup  ## trusted grades of notebooks/submitted/ (or SUBMISSIONS=dir/) into the gradebook (CLUSTER=tcp://HOST:8786)
-	$(PY) -m course.classroom.autograde $(SUBMISSIONS) $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(REGRADE),--regrade) \
+autograde: setup  ## trusted grades of notebooks/submitted/ (or SUBMISSIONS=dir/) into the gradebook (CLUSTER=tcp://HOST:8786, COURSE=another course root)
+	$(PY) -m course.classroom.autograde $(SUBMISSIONS) $(if $(COURSE),--course $(COURSE)) $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(REGRADE),--regrade) \
 		$(if $(TIMES),--times $(TIMES))
 
 grade: setup  ## grade one file in a sandbox and print JSON: make grade FILE=path/to/07_training.ipynb

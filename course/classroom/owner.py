@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from checks.diagnose import printable
+from course.assignment.cells import source_graded_cells
+from course.grading import cache, intake, sandbox
 from course.grading import grade as grading
-from course.grading import intake, sandbox
-from course.grading.submission import OnReport, Task
+from course.grading.submission import OnReport, Task, staged
 
 #: The longest line root reads from the owner's process: one notebook, base64, in JSON.
 _MAX_LINE = (intake.NOTEBOOK.max_bytes + 1) * 4 // 3 + 4096
@@ -115,11 +116,17 @@ def refusal(course: Path, found: Sequence[str]) -> str:
 @dataclass
 class RootGrades:
     """A runner (``course.grading.batch``) for the owner's process: each notebook's bytes go
-    to root, which grades them and sends back each report as it is decided. The tasks' seeds
-    and limits stay here: root draws its own seeds and grades with the limits root was given."""
+    to root, which grades them against its own release (``release``: its digest, which root
+    sends first, and the cache keys reports by) and sends back each report as it is decided.
+    Root draws the seeds and grades with the limits root was given."""
 
     ask: IO[bytes]
     answer: IO[bytes]
+    release: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.release:
+            self.release = str(json.loads(self.answer.readline() or b"{}")["release"])
 
     def grade(self, tasks: Sequence[Task], *, template: Path,
               on_report: OnReport | None = None) -> list[dict[str, Any]]:
@@ -155,7 +162,8 @@ def serve(ask: IO[bytes], answer: IO[bytes], *, jobs: int | None, limits: sandbo
           cluster: str | None) -> None:
     """Grade what the owner's process sends, round after round, until it closes its pipe:
     each notebook written into a folder only root can read, graded here (or on ``cluster``),
-    each report sent back as it is decided."""
+    each report sent back as it is decided. First, the digest of the release root grades
+    against (the cache's key)."""
     lock = threading.Lock()
 
     def send(index: int, report: dict[str, Any]) -> None:
@@ -163,6 +171,15 @@ def serve(ask: IO[bytes], answer: IO[bytes], *, jobs: int | None, limits: sandbo
             answer.write(json.dumps({"index": index, "report": report}).encode() + b"\n")
             answer.flush()
 
+    with staged() as template:
+        answer.write(json.dumps({"release": cache.release_digest(
+            template, source_graded_cells())}).encode() + b"\n")
+        answer.flush()
+        _rounds(ask, template, send, jobs=jobs, limits=limits, cluster=cluster)
+
+
+def _rounds(ask: IO[bytes], template: Path, send: OnReport, *, jobs: int | None,
+            limits: sandbox.Limits, cluster: str | None) -> None:
     while True:
         with tempfile.TemporaryDirectory(prefix="tinytorch-root-grades-") as folder:
             files: list[Path] = []
@@ -181,7 +198,8 @@ def serve(ask: IO[bytes], answer: IO[bytes], *, jobs: int | None, limits: sandbo
                 files.append(path)
             if not files:
                 continue
-            grading.grade(files, jobs=jobs, limits=limits, cluster=cluster, on_report=send)
+            grading.grade(files, jobs=jobs, limits=limits, cluster=cluster, on_report=send,
+                          template=template)
 
 
 def _relay(stream: IO[bytes], to: IO[str]) -> None:
@@ -253,9 +271,11 @@ def run(account: pwd.struct_passwd, args: list[str], *, python: Path | None, job
     with os.fdopen(to_root_r, "rb") as ask, os.fdopen(to_owner_w, "wb") as answer:
         try:
             serve(ask, answer, jobs=jobs, limits=limits, cluster=cluster)
-        except (BrokenPipeError, ValueError) as error:
-            print(f"error: grading for {account.pw_name}'s process stopped: {error}",
-                  file=sys.stderr)
+        except BrokenPipeError:
+            pass  # the owner's process ended early: what it printed says why
+        except (ValueError, KeyError, TypeError) as error:
+            print(f"error: {account.pw_name}'s process sent what is not a notebook to grade "
+                  f"({type(error).__name__}: {str(error)[:200]}): stopped", file=sys.stderr)
             process.kill()
     status = process.wait()
     for relay in relays:

@@ -24,7 +24,9 @@ from course.grading.submission import OnReport, Task, draw_seeds, staged
 
 @runtime_checkable
 class Runner(Protocol):
-    """Where a class's submissions are graded."""
+    """Where a class's submissions are graded. A runner with a ``release`` attribute (that
+    release's digest) grades against a release of its own: it is given no staged template,
+    graded cells or seeds."""
 
     def grade(self, tasks: Sequence[Task], *, template: Path,
               on_report: OnReport | None = None) -> list[dict[str, Any]]: ...
@@ -42,7 +44,9 @@ def grade(files: Sequence[Path | str], *, runner: Runner | None = None,
     (``submission.staged()``); ``on_report`` is told of each report the moment it is decided
     (to store it, show progress)."""
     files = [Path(f) for f in files]
-    graded = source_graded_cells()  # read once here, not by every submission's process
+    own = getattr(runner, "release", None)
+    # read once here, not by every submission's process
+    graded = [] if own else source_graded_cells()
     chosen = list(seeds) if seeds is not None else [draw_seeds(graded) for _ in files]
     if len(chosen) != len(files):
         raise ValueError(f"seeds: {len(chosen)} mappings for {len(files)} files")
@@ -51,7 +55,7 @@ def grade(files: Sequence[Path | str], *, runner: Runner | None = None,
 
         runner = LocalPool()
     tasks = [Task(str(f), s, limits, graded, budget) for f, s in zip(files, chosen, strict=True)]
-    if template is None:
+    if template is None and not own:
         with staged() as folder:
             return runner.grade(tasks, template=folder, on_report=on_report)
     return runner.grade(tasks, template=template, on_report=on_report)

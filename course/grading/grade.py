@@ -101,13 +101,15 @@ def grade_named(named: dict[str, Path], folder: Path | None, *, jobs: int | None
     """The report of every notebook of ``named`` (name -> path): kept from the cache in
     ``folder`` when this notebook was graded against this release already (unless
     ``regrade``), else graded now, each stored the moment it is decided and shown with its
-    score. Without ``folder`` nothing is kept. Returns (reports by name, notebook digests,
-    the cache, how many were graded now)."""
+    score. Without ``folder`` nothing is kept. A runner that grades against a release of its
+    own (``cluster`` with a ``release`` digest) is trusted for it: nothing is staged here then.
+    Returns (reports by name, notebook digests, the cache, how many were graded now)."""
     digests = {name: cache.file_digest(path) for name, path in named.items()}
+    release = getattr(cluster, "release", None)
     reports: dict[str, dict[str, Any]] = {}
-    with submission.staged() as template:
-        store = cache.Reports(folder or Path(), cache.release_digest(template,
-                                                                    source_graded_cells()))
+    with nullcontext(None) if release else submission.staged() as template:
+        store = cache.Reports(folder or Path(), release or cache.release_digest(
+            template, source_graded_cells()))
         for name, path in named.items():
             kept = None if regrade or folder is None else store.get(digests[name])
             if kept is not None:

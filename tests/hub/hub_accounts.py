@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -93,3 +94,42 @@ async def close_websocket(connection: Any) -> None:
     while not stream.closed() and time.monotonic() < closing:
         await asyncio.sleep(0.05)
     stream.close()
+
+
+async def _typed(url: str, token: str, line: str, timeout: float) -> tuple[int, str]:
+    name = create(url, token, "terminals")["name"]
+    connection = await open_websocket(url, token, f"/terminals/websocket/{name}")
+    # the shell prints the status and a marker it computes, so the typed line's echo (which
+    # shows `$((1+1))` as typed) never ends the wait
+    connection.write_message(json.dumps(
+        ["stdin", f"{line}\recho \"tt-status=$?:$((1+1))one\"\r"]))
+    shown: list[str] = []
+    deadline = time.monotonic() + timeout
+    found = None
+    try:
+        while found is None and time.monotonic() < deadline:
+            raw = await asyncio.wait_for(connection.read_message(), deadline - time.monotonic())
+            assert raw is not None, "the terminal's websocket closed"
+            kind, *content = json.loads(raw)
+            if kind == "stdout":
+                shown.append(content[0])
+                found = _STATUS.search("".join(shown))
+    finally:
+        await close_websocket(connection)
+        delete = urllib.request.Request(f"{url}/api/terminals/{name}", method="DELETE",
+                                        headers={"Authorization": f"token {token}"})
+        urllib.request.urlopen(delete, timeout=30).close()
+    text = "".join(shown)
+    assert found is not None, f"the terminal did not finish `{line}`: {text[-2000:]!r}"
+    return int(found.group(1)), text
+
+
+_STATUS = re.compile(r"tt-status=(\d+):2one")
+
+
+def in_terminal(hub: hubmod.Hub, name: str, line: str, timeout: float = 300) -> tuple[int, str]:
+    """``line`` typed into a new terminal of ``name``'s server (JupyterLab's terminal: a login
+    shell, through the server's REST API and terminal websocket, as the browser opens it);
+    the shell's exit status for it and what the terminal showed."""
+    start_server(hub, name)
+    return asyncio.run(_typed(f"{hub.url}/user/{name}", hub.service_token, line, timeout))

@@ -15,22 +15,22 @@ its users go through it, with a screenshot of each step in build/screenshots/hub
 5. each student fetches their feedback (A from the Assignment List in the browser) and sees
    their own score and messages: A 100, B 0, C as graded, never anyone else's.
 
-Students B and C and the instructor type their commands as in their server's terminal (run as
-their Unix account, with their server's environment)."""
+Students B and C and the instructor type the guide's commands (docs/instructor-guide.md, its
+``hub-cycle`` block, read here line by line) into their servers' real terminals (JupyterLab's
+terminal websocket, a login shell); root types its one line on the grading host."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
-from hub_accounts import ALICE, BOB, CAROL, INSTRUCTOR, as_account
+from hub_accounts import ALICE, BOB, CAROL, INSTRUCTOR, in_terminal
 from submissions import from_training_source
 from variants import mutant_source
 
@@ -72,9 +72,44 @@ def _answers(path: Path, owner: str, code: str) -> None:
     shutil.chown(path, owner, owner)
 
 
-def _nbgrader(hub: hubmod.Hub, name: str, *args: str, cwd: Path | None = None) -> str:
-    return as_account(hub, name, [str(hub.account(name).python), "-m", "nbgrader", *args],
-                      cwd=cwd)
+def guide_steps(guide: Path = paths.REPO / "docs" / "instructor-guide.md"
+                ) -> dict[int, list[tuple[str, str]]]:
+    """The guide's hub cycle: step number -> (who types it, the line), from its ``hub-cycle``
+    block (``instructor$``, ``student$``, ``root#`` prompts)."""
+    block = guide.read_text().split("<!-- hub-cycle")[1].split("```sh")[1].split("```")[0]
+    steps: dict[int, list[tuple[str, str]]] = {}
+    for line in (raw.strip() for raw in block.splitlines()):
+        if (heading := re.match(r"# (\d+)\.", line)) is not None:
+            steps[int(heading.group(1))] = []
+        elif line:
+            prompt, _, command = line.partition(" ")
+            steps[max(steps)].append((prompt.rstrip("$#"), command))
+    return steps
+
+
+STEPS = guide_steps()
+
+
+def _type(hub: hubmod.Hub, step: int, line: int, student: str = "") -> str:
+    """The guide's ``line`` of ``step``, typed where its prompt says: the instructor's or
+    ``student``'s server terminal, or root's shell in this repository."""
+    who, command = STEPS[step][line]
+    if who == "root":
+        command = command.replace("INSTRUCTOR", INSTRUCTOR)
+        done = subprocess.run(["bash", "-c", command], cwd=paths.REPO, capture_output=True,
+                              text=True, timeout=900)
+        status, shown = done.returncode, done.stdout + done.stderr
+    else:
+        status, shown = in_terminal(hub, INSTRUCTOR if who == "instructor" else student,
+                                    command)
+    assert status == 0, f"step {step}, `{command}` as {who} {student}: {shown[-3000:]}"
+    return shown
+
+
+def test_the_guide_gives_every_step_of_the_cycle() -> None:
+    assert [[who for who, _ in STEPS[n]] for n in sorted(STEPS)] == [
+        ["instructor"], ["student", "student"], ["instructor"], ["root"],
+        ["instructor", "instructor"], ["student"]], STEPS
 
 
 def _page_text(page: Page) -> str:
@@ -111,7 +146,7 @@ def course_root(hub: hubmod.Hub) -> Path:
 
 
 def test_the_instructor_releases_the_assignment(hub: hubmod.Hub, course_root: Path) -> None:
-    _nbgrader(hub, INSTRUCTOR, "release_assignment", ASSIGNMENT, cwd=course_root)
+    _type(hub, 1, 0)
     released = hub.exchange / hubmod.COURSE_ID / "outbound" / ASSIGNMENT / paths.NOTEBOOK
     assert released.is_file(), f"expected the release in the exchange at {released}"
     text = released.read_text()
@@ -155,35 +190,31 @@ def test_student_a_fetches_validates_and_submits_in_the_browser(
 
 def test_students_b_and_c_submit_from_their_terminals(hub: hubmod.Hub) -> None:
     for name in (BOB, CAROL):
-        _nbgrader(hub, name, "fetch_assignment", ASSIGNMENT)
-    _nbgrader(hub, BOB, "submit", ASSIGNMENT)  # the untouched release
+        _type(hub, 2, 0, name)  # fetch
+    _type(hub, 2, 1, BOB)  # submit the untouched release
     notebook = hub.account(CAROL).home / ASSIGNMENT / paths.NOTEBOOK
     _answers(notebook, CAROL, paths.REFERENCE.read_text())
-    _nbgrader(hub, CAROL, "submit", ASSIGNMENT)
+    _type(hub, 2, 1, CAROL)
     _answers(notebook, CAROL, _bug())  # a second submission, with a bug: this one counts
-    _nbgrader(hub, CAROL, "submit", ASSIGNMENT)
+    _type(hub, 2, 1, CAROL)
     assert [len(_submitted(hub, n)) for n in (BOB, CAROL)] == [1, 2]
 
 
 def test_the_instructor_collects_grades_and_returns_feedback(
         hub: hubmod.Hub, course_root: Path) -> None:
-    _nbgrader(hub, INSTRUCTOR, "collect", ASSIGNMENT, cwd=course_root)
+    _type(hub, 3, 0)  # collect
     collected = sorted(p.name for p in (course_root / "submitted").iterdir())
     assert collected == sorted((ALICE, BOB, CAROL)), collected
-    # as the guide says on a hub: trusted grading as root (each sandbox runs as a uid of its
-    # own, in control groups), on the instructor's course root, which is then given back; the
-    # feedback pages need no root: the instructor makes them
-    command = ["-m", "course.classroom.autograde", "--course", str(course_root)]
-    done = subprocess.run([sys.executable, *command], cwd=paths.REPO, capture_output=True,
-                          text=True, timeout=600)
-    assert done.returncode == 0, f"{command}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
-    subprocess.run(["chown", "-R", f"{INSTRUCTOR}:{INSTRUCTOR}", str(course_root)], check=True)
+    # trusted grading as root (each sandbox runs as a uid of its own, in control groups);
+    # everything it writes in the course is written by the instructor's own process
+    _type(hub, 4, 0)
+    owner = course_root.stat().st_uid
+    roots = [str(p) for p in course_root.rglob("*") if p.lstat().st_uid != owner]
+    assert not roots, f"root wrote into the instructor's course: {roots[:10]}"
     graded = {student: score for student, score, _ in autograde.scores(course_root)}
     assert graded[ALICE] == 100 and graded[BOB] == 0 and 0 < graded[CAROL] < 100, graded
-    as_account(hub, INSTRUCTOR, [str(hub.account(INSTRUCTOR).python), "-m",
-                                 "course.classroom.nbgrader_trusted", "feedback",
-                                 str(course_root)], cwd=course_root)
-    _nbgrader(hub, INSTRUCTOR, "release_feedback", ASSIGNMENT, cwd=course_root)
+    _type(hub, 5, 0)  # the feedback pages, in the instructor's account
+    _type(hub, 5, 1)  # released
 
 
 def _feedback(hub: hubmod.Hub, name: str) -> str:
@@ -203,7 +234,7 @@ def test_each_student_fetches_their_own_feedback(
     submitted.get_by_text("view feedback").first.wait_for(timeout=60_000)
     screenshot("hub-06-feedback-fetched.png")
     for name in (BOB, CAROL):
-        _nbgrader(hub, name, "fetch_feedback", ASSIGNMENT)
+        _type(hub, 6, 0, name)
     for name in (ALICE, BOB, CAROL):
         text = _feedback(hub, name)
         shown = SCORE.search(re.sub(r"<[^>]+>", " ", text).replace("\n", " "))

@@ -5,52 +5,20 @@ from that account's environment."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from hub_accounts import ALICE, INSTRUCTOR, close_websocket, create, open_websocket, start_server
+from hub_accounts import ALICE, INSTRUCTOR, in_terminal
 
 from course.classroom import hub as hubmod
 
 pytestmark = pytest.mark.slow
-DONE = "terminal-done"
-
-
-async def _in_terminal(url: str, token: str, line: str, timeout: float = 60) -> str:
-    """What the terminal shows for ``line``, typed into a new terminal of the server at
-    ``url``, up to the line the shell prints when it is done."""
-    name = create(url, token, "terminals")["name"]
-    connection = await open_websocket(url, token, f"/terminals/websocket/{name}")
-    # the shell prints the marker computed, so the typed line's echo never ends the wait
-    connection.write_message(json.dumps(["stdin", f"{line}; echo terminal-$((1+1))one\r"]))
-    shown = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            raw = await asyncio.wait_for(connection.read_message(), deadline - time.monotonic())
-            assert raw is not None, "the terminal's websocket closed"
-            kind, *content = json.loads(raw)
-            if kind == "stdout":
-                shown.append(content[0])
-                if "terminal-2one" in "".join(shown):
-                    break
-    finally:
-        await close_websocket(connection)
-        delete = urllib.request.Request(f"{url}/api/terminals/{name}", method="DELETE",
-                                        headers={"Authorization": f"token {token}"})
-        urllib.request.urlopen(delete, timeout=30).close()
-    text = "".join(shown)
-    assert "terminal-2one" in text, f"the terminal did not finish: {text[-2000:]!r}"
-    return text
 
 
 def _shell(hub: hubmod.Hub, name: str, line: str) -> str:
-    start_server(hub, name)
-    return asyncio.run(_in_terminal(f"{hub.url}/user/{name}", hub.service_token, line))
+    status, shown = in_terminal(hub, name, line, timeout=60)
+    assert status == 0, shown
+    return shown
 
 
 def test_the_instructors_terminal_finds_nbgrader(hub: hubmod.Hub,
