@@ -24,7 +24,9 @@ What it sets up, as the instructor guide's "On a JupyterHub with nbgrader" descr
   accounts cannot reach (a pyenv Python in root's 0700 home).
 - **nbgrader's exchange.** ``build/hub/exchange``, mode 1777 (everyone writes, nobody removes
   another's files), and ``course_id`` ``tinytorch-07-training``, given to every server in an
-  ``nbgrader_config.py`` on its ``JUPYTER_CONFIG_PATH`` (``build/hub/etc/<role>/``).
+  ``nbgrader_config.py`` on its ``JUPYTER_CONFIG_PATH`` (``build/hub/etc/<role>/``). There,
+  the instructor's ``nbgrader collect`` is ``COLLECT`` and everyone's ``fetch_feedback`` is
+  ``FETCH_FEEDBACK`` (in the student wheel): each takes only regular files of the right owner.
 - **The proxy.** ``configurable-http-proxy`` from the npm registry, installed with npm into
   ``build/hub/node_modules`` (``make hub-deps``), at ``PROXY_VERSION``.
 
@@ -329,13 +331,18 @@ def run_as(account: str, command: list[str], **options) -> subprocess.CompletedP
 #: The instructor's ``nbgrader collect`` (``course.classroom.exchange``): regular files only, from
 #: the account that owns the submission.
 COLLECT = "course.classroom.exchange.SafeCollect"
+#: Every account's ``nbgrader fetch_feedback`` and Assignment List (``tinytorch.exchange``, in the
+#: student wheel: a student's environment has no ``course``): regular files only, from the
+#: account that owns the course's feedback folder.
+FETCH_FEEDBACK = "tinytorch.exchange.SafeFetchFeedback"
 
 
 def nbgrader_config(exchange: Path, course_root: Path | None = None) -> str:
     lines = ['"""nbgrader on the demo hub (course/classroom/hub.py): the course id and the '
              'exchange."""',
              "c = get_config()  # noqa: F821", f"c.CourseDirectory.course_id = {COURSE_ID!r}",
-             f"c.Exchange.root = {str(exchange)!r}"]
+             f"c.Exchange.root = {str(exchange)!r}",
+             f"c.ExchangeFactory.fetch_feedback = {FETCH_FEEDBACK!r}"]
     if course_root is not None:  # the instructor's: collect takes from owners only
         lines += [f"c.CourseDirectory.root = {str(course_root)!r}",
                   f"c.ExchangeFactory.collect = {COLLECT!r}"]

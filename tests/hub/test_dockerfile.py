@@ -2,7 +2,8 @@
 student's server (course/classroom/hub.py): the student
 wheel, the Jupyter stack at the course's pins
 (course.student.environment's requirements file), jupyterhub at the `hub` extra's pin, the students'
-configuration with the exchange on, and nbgrader's course id. Each is compared here."""
+configuration with the exchange on, nbgrader's course id, and the class that fetches feedback.
+Each is compared here."""
 
 from __future__ import annotations
 
@@ -57,3 +58,13 @@ def test_its_course_id_is_the_hubs_and_the_courses(text: str) -> None:
     course = (paths.COURSE / "nbgrader_config.py").read_text()
     assert f'c.CourseDirectory.course_id = "{hub.COURSE_ID}"' in course
     assert "c.Exchange.root = " in text
+
+
+def test_its_students_fetch_feedback_as_the_hubs_do(text: str) -> None:
+    """Both name the student wheel's ``SafeFetchFeedback`` (tinytorch/exchange.py): the image
+    has no ``course`` package to take it from."""
+    named = f'c.ExchangeFactory.fetch_feedback = "{hub.FETCH_FEEDBACK}"'
+    assert named in text
+    assert f"c.ExchangeFactory.fetch_feedback = {hub.FETCH_FEEDBACK!r}" in hub.nbgrader_config(
+        Path("/srv/nbgrader/exchange"))
+    assert hub.FETCH_FEEDBACK.split(".")[0] in paths.STUDENT_PACKAGES
