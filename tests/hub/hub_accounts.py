@@ -12,6 +12,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -132,4 +133,7 @@ def in_terminal(hub: hubmod.Hub, name: str, line: str, timeout: float = 300) -> 
     shell, through the server's REST API and terminal websocket, as the browser opens it);
     the shell's exit status for it and what the terminal showed."""
     start_server(hub, name)
-    return asyncio.run(_typed(f"{hub.url}/user/{name}", hub.service_token, line, timeout))
+    # a loop of its own, in a thread of its own: playwright's sync API runs one in this thread
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, _typed(f"{hub.url}/user/{name}", hub.service_token,
+                                                 line, timeout)).result()
