@@ -82,6 +82,7 @@ test: setup lint system-packages hub-deps  ## every test: lint, notebook in sync
 # configurable-http-proxy with npm and make the hub's environments from Debian's python3 (venv).
 # All are installed from Debian's packages when missing and we may; otherwise say how.
 SYSTEM_PACKAGES := $(if $(wildcard /usr/bin/chromium),,chromium) $(if $(wildcard /usr/bin/bwrap),,bubblewrap) \
+	$(if $(shell /sbin/ldconfig -p | grep 'libseccomp\.so\.2 '),,libseccomp2) \
 	$(if $(shell command -v npm),,npm) \
 	$(if $(shell /usr/bin/python3 -c 'import ensurepip' 2>/dev/null && echo ok),,python3-venv)
 # PostgreSQL's server, which the shared-gradebook test starts: installed as root; otherwise that

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from course.grading import cgroups
+from course.grading import cgroups, seccomp
 
 BWRAP = shutil.which("bwrap") or "/usr/bin/bwrap"
 SETPRIV = shutil.which("setpriv") or "/usr/bin/setpriv"
@@ -226,6 +226,8 @@ def _base_layers() -> list[str]:
                    "/dev/shm)",
                    "network (own namespace, host loopback unreachable)",
                    "pid (own namespace: nothing outlives the run)"]
+        if seccomp.works():
+            active.append(seccomp.LAYER)
     if os.getuid() == 0 and (bubblewrap_works() or _can_drop()):
         active.append("unprivileged uid (61000 + slot, no capabilities, no-new-privs)")
         active.append("processes (per-slot uid)")
@@ -243,6 +245,10 @@ def missing_layers() -> list[str]:
     missing = []
     if not bubblewrap_works():
         missing += ["filesystem", "network", "pid"]
+    elif not seccomp.works():
+        missing.append("system calls: no seccomp filter (install libseccomp2 and pyseccomp), "
+                       "so the run may open internet sockets on its own loopback, whose "
+                       "buffers a version-1 memory cgroup does not count, and keep keyrings")
     cgroup_missing = dict(cgroups.probe()[1])
     if os.getuid() != 0 and "pids" in cgroup_missing:
         missing.append("processes limit (needs a dedicated uid: run the grader as root, or a "
@@ -282,9 +288,14 @@ def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], boo
     is available); everything it started ends with it."""
     isolated = bubblewrap_works()
     python = [_python(), "-I", "-S", "-c", code]
-    scratch = None
+    scratch, rules = None, None
     if isolated:
         argv, cwd, env = _bwrap_argv(folder, slot, limits) + python, None, None
+        if seccomp.works():  # bubblewrap loads it just before it runs the student's Python
+            rules = os.memfd_create("tinytorch-seccomp", os.MFD_CLOEXEC)
+            os.write(rules, seccomp.program())
+            os.lseek(rules, 0, os.SEEK_SET)
+            argv[1:1] = ["--seccomp", str(rules)]
     else:  # no private /tmp: a scratch folder of the run's own, removed afterwards
         scratch = tempfile_dir()
         if os.getuid() == 0 and _can_drop():
@@ -294,7 +305,8 @@ def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], boo
     groups = _open_cgroups(limits, slot)
     start = time.monotonic()
     popen = dict(cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, start_new_session=True)
+                 stderr=subprocess.PIPE, start_new_session=True,
+                 pass_fds=(rules,) if rules is not None else ())
     try:
         process = subprocess.Popen(  # noqa: S603 - argv built above, no shell
             argv, **popen, preexec_fn=_set_limits(limits, slot, drop=not isolated,
@@ -310,6 +322,9 @@ def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], boo
         if groups is not None:
             groups.remove()
         raise
+    finally:
+        if rules is not None:
+            os.close(rules)  # bubblewrap has its own descriptor, or no run started
 
     def over_memory() -> str | None:
         return memory_reason(limits) if groups is not None and groups.oom_kills() else None
