@@ -44,7 +44,7 @@ from checks.diagnose import (
     student_frames,
     unwritten,
 )
-from checks.replay import TRACKED_GLOBALS
+from checks.replay import TRACKED_GLOBALS, graded
 from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Dropout, Linear
@@ -710,22 +710,27 @@ def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any, *, seed: int = 0)
                 fresh = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
                 fresh.load(str(path) if not as_str else path, "checkpoint safety")
 
-        # loading must not unpickle
-        with found.part():
-            decoy = root / "decoy.ckpt"
-            decoy.write_bytes(pickle.dumps(_Decoy()))
-            _TRIPPED.clear()
-            other = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
-            try:
-                other.trainer.load_checkpoint(decoy)
-            except Exception as error:  # noqa: BLE001 - refusing is right; running it is not
-                unwritten(error)
-            tripped = bool(_TRIPPED)
-            _TRIPPED.clear()
-            require(not tripped, "loading a pickle file", "refused without running it",
-                    "the pickle ran code while loading",
-                    "the file is a pickle: loading it can run arbitrary code (pickle.load or "
-                    "np.load(allow_pickle=True)); read with np.load(..., allow_pickle=False)")
+        # loading must not unpickle. Known only by a tripwire in this process, which the
+        # student's code can reach and empty after it ran (and a load that unpickles and then
+        # refuses leaves no other trace): the student's feedback in the kernel, never the
+        # trusted grade (``graded``). What a grade does judge is the file save wrote: a pickle
+        # there is refused above, a consequence the judge reads from the file itself.
+        if not graded(Trainer):
+            with found.part():
+                decoy = root / "decoy.ckpt"
+                decoy.write_bytes(pickle.dumps(_Decoy()))
+                _TRIPPED.clear()
+                other = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
+                try:
+                    other.trainer.load_checkpoint(decoy)
+                except Exception as error:  # noqa: BLE001 - refusing is right; running it is not
+                    unwritten(error)
+                tripped = bool(_TRIPPED)
+                _TRIPPED.clear()
+                require(not tripped, "loading a pickle file", "refused without running it",
+                        "the pickle ran code while loading",
+                        "the file is a pickle: loading it can run arbitrary code (pickle.load or "
+                        "np.load(allow_pickle=True)); read with np.load(..., allow_pickle=False)")
 
         good = root / "plain"
         if not good.is_file():

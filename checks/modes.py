@@ -116,6 +116,59 @@ def _masks_drawn(before: dict, after: dict, p: float, sizes: list[int]) -> int |
     return None
 
 
+def _losses_in_each_mode(model: _ModeModel, data: list[tuple[Tensor, Tensor]], drawn: dict
+                         ) -> tuple[list[float], list[float]]:
+    """Each batch's MSE with the model in eval mode, and in training mode with its Dropout
+    drawing from the generator state ``drawn``: tinytorch's own forward, here. The model is
+    left as it was found (flags, generator, logs), so the check goes on unchanged."""
+    kept = (model.training, model.dropout.training, model.probe.training,
+            [layer.training for layer in (model.first, model.blocks[1])],
+            list(model.seen), list(model.graph), model.dropout.rng.bit_generator.state)
+
+    def losses() -> list[float]:
+        with no_grad():
+            return [float(np.mean((model.forward(xb).data.astype(np.float64) - yb.data) ** 2))
+                    for xb, yb in data]
+
+    try:
+        model.set_all(False)
+        idle = losses()
+        model.set_all(True)
+        model.dropout.rng.bit_generator.state = drawn
+        active = losses()
+    finally:
+        model.training, model.dropout.training, model.probe.training = kept[:3]
+        model.first.training, model.blocks[1].training = kept[3]
+        model.seen, model.graph = kept[4], kept[5]
+        model.dropout.rng.bit_generator.state = kept[6]
+    return idle, active
+
+
+def _judge_evaluate_loss(model: _ModeModel, data: list[tuple[Tensor, Tensor]],
+                         sizes: list[int], result: Any, drawn: dict) -> None:
+    """The mode inside evaluate, judged by a second consequence the student's code cannot
+    rewind: the loss it returned. A Dropout left in training mode scales and zeroes the
+    activations, so the loss is the one the masks of its generator (as it was before
+    evaluate) give, not the eval-mode one; a generator put back afterwards hides the draws,
+    not the numbers. Averaged by samples or per batch alike (2.2 judges the averaging)."""
+    try:
+        loss = float(result[0])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return  # 2.2 judges what evaluate returns
+    idle, active = _losses_in_each_mode(model, data, drawn)
+
+    def averages(per_batch: list[float]) -> list[float]:
+        return [float(np.dot(per_batch, sizes) / sum(sizes)), float(np.mean(per_batch))]
+
+    if any(_close(loss, a) for a in averages(active)) and not any(
+            _close(loss, a) for a in averages(idle)):
+        fail("evaluate's loss on 3 batches", f"{averages(idle)[0]:.6g} (the model in eval mode)",
+             f"{loss:.6g} (the loss with Dropout active)",
+             "the model was in training mode during evaluate's forward passes: call "
+             "self._set_mode(False) before the loop (and leave the Dropout's random generator "
+             "alone)")
+
+
 def _mode_trainer(Trainer: Any, seed: int = 0) -> tuple[Any, _ModeModel]:  # noqa: N803
     model = _ModeModel(seed=seed)
     return Trainer(model, SGD(model.parameters(), lr=0.05), MSELoss()), model
@@ -184,7 +237,7 @@ def check_mode_switching(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     judge("train_epoch (model was left in eval mode)", True, before)
     flag("train_epoch", True, "self._set_mode(True) does both")
     before = state()
-    _run("evaluate", trainer.evaluate, data)
+    result = _run("evaluate", trainer.evaluate, data)
     after = (model.training, model.dropout.training, model.probe.training)
     inside = [tuple(s) for s in model.seen if isinstance(s, tuple | list)]
     if after == (True, True, True) and inside and all(s == (False,) * 3 for s in inside) \
@@ -194,6 +247,7 @@ def check_mode_switching(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
              "evaluate must leave the model in eval mode (train_epoch switches back); do not "
              "restore training mode at its end")
     judge("evaluate", False, before)
+    _judge_evaluate_loss(model, data, sizes, result, before)
     flag("evaluate", False, "self._set_mode(False) sets it and the model's mode")
     before = state()
     _run("train_epoch after evaluate", trainer.train_epoch, data)

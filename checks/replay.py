@@ -27,9 +27,12 @@ trusted side can recompute from that state: a spy's log is believed only as far 
 consequence bears it out (``checks.fixtures.SpySGD`` replays every logged step with
 tinytorch's own optimizer from the weights it was built with, and the replay must end at the
 weights recorded; the weights before each step are the replay's, not a log's); a model's mode
-inside ``forward`` is judged by the random draws its Dropout made. A property that leaves no
-consequence at all (whether ``forward`` built a graph) is the student's feedback in the kernel
-and is left out of a trusted verdict (``graded``).
+inside ``forward`` is judged by the random draws its Dropout made, and inside ``evaluate`` by
+the loss it returned too (a generator put back hides the draws, not the numbers). A property
+that leaves no consequence at all (whether ``forward`` built a graph; whether
+``load_checkpoint`` unpickled a file it then refused, known only by a tripwire the student's
+code can empty) is the student's feedback in the kernel and is left out of a trusted verdict
+(``graded``).
 
 Plain data only: arrays travel as base64 of their bytes with dtype and shape (bit for bit, NaN
 and -0.0 included), random generators as their bit-generator state, exceptions as names and

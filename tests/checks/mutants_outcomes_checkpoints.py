@@ -128,6 +128,28 @@ MUTANTS: list[Mutant] = [
         message=r"the file is a pickle: loading it can run arbitrary code",
     ),
     Mutant(
+        # saves plain arrays, but a file it cannot read as one is unpickled: known only by the
+        # decoy's tripwire, which the student's code can empty, so the trusted grade leaves it
+        # to the kernel's feedback (checks/checkpoints.py, "loading must not unpickle")
+        name="load_falls_back_to_pickle",
+        patches=(
+            ("        arrays, meta = read_checkpoint(path)",
+             "        try:\n"
+             "            arrays, meta = read_checkpoint(path)\n"
+             "        except CheckpointError:\n"
+             "            import pickle\n"
+             "            try:\n"
+             "                with open(path, 'rb') as f:\n"
+             "                    arrays, meta = pickle.load(f)\n"
+             "            except Exception:\n"
+             "                raise CheckpointError(f'{path} is not a checkpoint') from None"),
+        ),
+        caught_by=_ids("checkpoint-safety"),
+        named_by=_ids("checkpoint-safety"),
+        message=r"the pickle ran code while loading",
+        ungraded=_ids("checkpoint-safety"),
+    ),
+    Mutant(
         name="save_not_atomic",
         patches=((
             "        return write_checkpoint(path, arrays, meta)",

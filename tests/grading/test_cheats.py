@@ -201,7 +201,80 @@ def _attacks() -> dict[str, tuple[Any, float]]:
     # --- writing what the checks' instruments should have seen (baseline: the same code
     # without the writes, graded in the same class)
     a["writes-the-checks-instruments"] = (lambda: _forger(write=True), TWIN)
+    # --- hiding what an instrument saw (baseline: the same code without hiding it)
+    a["unpickles-the-decoy-then-empties-the-tripwire"] = (
+        lambda: _patched_trainer(f"HIDE = True\n{UNPICKLES}", "load_checkpoint"), UNPICKLER)
+    a["evaluates-in-training-mode-then-rewinds-the-dropout"] = (
+        lambda: _patched_trainer(f"REWIND = True\n{TRAINING_EVALUATE}", "evaluate"),
+        TRAINING_EVALUATOR)
     return a
+
+
+#: The twins of the attacks that hide what an instrument saw: the same code, not hiding it.
+UNPICKLER = "unpickles the decoy, hides nothing"
+TRAINING_EVALUATOR = "evaluates in training mode, rewinds nothing"
+UNPICKLES = """
+import pickle as _pickle
+_real_load = Trainer.load_checkpoint
+
+def _loads_pickles(self, path):
+    # a file it cannot read as a checkpoint is unpickled (the decoy's code runs), then refused
+    try:
+        return _real_load(self, path)
+    except Exception:
+        try:
+            with open(path, 'rb') as f:
+                _pickle.load(f)
+        except Exception:
+            pass
+        if HIDE:
+            import checks.checkpoints as _c
+            _c._TRIPPED.clear()
+        raise
+
+Trainer.load_checkpoint = _loads_pickles
+"""
+TRAINING_EVALUATE = """
+_real_evaluate = Trainer.evaluate
+
+def _dropouts(obj, seen):
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    found = [obj] if hasattr(obj, 'rng') and hasattr(obj, 'p') else []
+    inner = obj if isinstance(obj, (list, tuple)) else (
+        list(vars(obj).values()) if hasattr(obj, '__dict__') else [])
+    for value in inner:
+        if isinstance(value, (list, tuple)) or hasattr(value, '__dict__'):
+            found += _dropouts(value, seen)
+    return found
+
+def _evaluate_in_training_mode(self, dataloader):
+    layers = _dropouts(self.model, set())
+    states = [d.rng.bit_generator.state for d in layers]
+    set_mode = self._set_mode
+    self._set_mode = lambda training: set_mode(True)
+    try:
+        result = _real_evaluate(self, dataloader)
+    finally:
+        del self._set_mode
+    set_mode(False)  # the flags evaluate should leave
+    if REWIND:  # the generators as if no mask had been drawn
+        for layer, state in zip(layers, states):
+            layer.rng.bit_generator.state = state
+    return result
+
+Trainer.evaluate = _evaluate_in_training_mode
+"""
+
+
+def _patched_trainer(code: str, after: str) -> nbformat.NotebookNode:
+    """The reference with ``code`` in a cell of the student's right after the cell that
+    defines ``after`` (a method added to ``Trainer``), before the graded cells that use it."""
+    notebook = _reference()
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    at = next(i for i, c in enumerate(code_cells) if f"def {after}(" in c.source)
+    return with_cell(notebook, code, at=at + 1)
 
 
 TWIN = "same code without the writes"
@@ -369,6 +442,11 @@ def graded(
         files[name] = path
         baselines[name] = baseline
     files[TWIN] = write(_forger(write=False), folder / "forger-without-writes.ipynb")
+    files[UNPICKLER] = write(_patched_trainer(f"HIDE = False\n{UNPICKLES}", "load_checkpoint"),
+                             folder / "unpickler.ipynb")
+    files[TRAINING_EVALUATOR] = write(_patched_trainer(f"REWIND = False\n{TRAINING_EVALUATE}",
+                                                      "evaluate"),
+                                      folder / "training-evaluator.ipynb")
     huge = folder / "hundred-megabytes.ipynb"
     with open(huge, "w") as handle:  # a valid notebook of 100 MB
         handle.write('{"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], '
@@ -478,3 +556,15 @@ def test_every_report_says_which_isolation_layers_were_active(graded: dict[str, 
     if sandbox.bubblewrap_works():
         assert any(layer.startswith("filesystem") for layer in layers)
         assert any(layer.startswith("pid") for layer in layers)
+
+
+def test_hiding_what_an_instrument_saw_earns_nothing(graded: dict[str, Any]) -> None:
+    """Evaluating with Dropout active is seen in the loss evaluate returns (2.1 fails), whether
+    or not the generator is put back; a tripwire emptied after the decoy ran is not believed
+    (the trusted grade leaves the decoy to the kernel's feedback, hider and twin alike)."""
+    reports = graded["reports"]
+    for name in ("evaluates-in-training-mode-then-rewinds-the-dropout", TRAINING_EVALUATOR):
+        failed = {c["grade_id"] for c in reports[name]["cells"] if not c["passed"]}
+        assert any(g.startswith("audit_2_1") for g in failed), (name, sorted(failed))
+    assert (reports["unpickles-the-decoy-then-empties-the-tripwire"]["total"]
+            == reports[UNPICKLER]["total"]), (reports[UNPICKLER]["total"])
