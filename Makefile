@@ -12,7 +12,7 @@ BUILD_PY   := $(BUILD_VENV)/bin/python
 
 .PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds isolation clean \
 	clean-course notebook release validate autograde grade feedback export student-wheel \
-	student-venv complete hub hub-deps
+	student-venv complete hub hub-deps certificates
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -137,11 +137,19 @@ release: setup  ## student release: notebook without solutions + stripped tinyto
 validate: release  ## source passes every graded cell; release fails only NotImplementedError
 	$(PY) -m course.authoring.validate
 
-# CLUSTER=tcp://HOST:8786 grades on a Dask cluster's workers (docs/instructor-guide.md);
-# REGRADE=1 grades again what notebooks/autograde-cache/ already holds for this release.
-autograde: setup  ## trusted grades of notebooks/submitted/ (or SUBMISSIONS=dir/) into the gradebook (CLUSTER=tcp://HOST:8786, COURSE=another course root)
-	$(PY) -m course.classroom.autograde $(SUBMISSIONS) $(if $(COURSE),--course $(COURSE)) $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(REGRADE),--regrade) \
+# CLUSTER=tls://HOST:8786 grades on a Dask cluster's workers over mutual TLS, with the course's
+# certificates (make certificates; CERTIFICATES=dir when they are elsewhere than
+# cluster-certificates/) (docs/instructor-guide.md); a plain tcp:// address is refused off
+# loopback. REGRADE=1 grades again what notebooks/autograde-cache/ already holds for this release.
+autograde: setup  ## trusted grades of notebooks/submitted/ (or SUBMISSIONS=dir/) into the gradebook (CLUSTER=tls://HOST:8786, COURSE=another course root)
+	$(if $(CERTIFICATES),TINYTORCH_CLUSTER_CERTIFICATES=$(abspath $(CERTIFICATES))) $(PY) -m course.classroom.autograde $(SUBMISSIONS) $(if $(COURSE),--course $(COURSE)) $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(REGRADE),--regrade) \
 		$(if $(TIMES),--times $(TIMES))
+
+# The course's CA and one certificate per role of its Dask cluster (scheduler, workers, the
+# grader), made once into CERTIFICATES=dir (default cluster-certificates/: mode 0700, keys 0600,
+# never in git, never removed by make clean); course/grading/certificates.py.
+certificates: setup  ## make the course's CA and its grading cluster's certificates (CERTIFICATES=dir)
+	$(PY) -m course.grading.certificates make $(CERTIFICATES)
 
 grade: setup  ## grade one file in a sandbox and print JSON: make grade FILE=path/to/07_training.ipynb
 	@test -n "$(FILE)" || { echo "usage: make grade FILE=path/to/notebook.ipynb" >&2; exit 2; }

@@ -2,7 +2,7 @@
 
     python -m benchmarks.grading [--class-size 100] [--baseline 10] [--limit 60]
     python -m benchmarks.grading --cluster local [--class-size 1000] [--workers 2]
-    python -m benchmarks.grading --cluster tcp://HOST:8786 [--class-size 1000]
+    python -m benchmarks.grading --cluster tls://HOST:8786 [--class-size 1000] [--certificates DIR]
 
 A class of ``--class-size`` submissions (correct implementations, the mutant catalog, and quick
 cheats, in turn) is graded the way ``make autograde`` grades it: ``course.grading.submission`` in
@@ -14,12 +14,14 @@ and an endless loop, which must cost no more than its limit. Results go to stdou
 ``benchmarks/results/grading.json``.
 
 ``--cluster`` grades the same class twice in one run: on this machine's process pool (one
-sandbox per core) and on a Dask cluster (``course.grading.cluster``): ``local`` starts a real ``dask
-scheduler`` and ``--workers`` ``dask worker`` processes (one thread each) on loopback, an
-address uses that cluster. Measured: both wall times, the cluster's set-up (shipping the
-release, checking each worker's sandbox), the per-submission cost of going through Dask, and
-Dask's own round trip for a task carrying a notebook's bytes; from them, projected wall times
-for 1,000 and 10,000 submissions on 2, 16 and 64 cores (``benchmarks/results/
+sandbox per core) and on a Dask cluster (``course.grading.cluster``): ``local`` starts a real
+``dask scheduler`` and ``--workers`` ``dask worker`` processes (one thread each) on loopback,
+with mutual TLS and certificates made for the run (as the grader always connects); an address
+uses that cluster (with the course's certificates: ``course.grading.cluster.connect``).
+Measured: both wall times and their ratio, the cluster's set-up (shipping the release,
+checking each worker's sandbox), the per-submission cost of going through Dask, and Dask's
+own round trip for a task carrying a notebook's bytes; from them, projected wall times for
+1,000 and 10,000 submissions on 2, 16 and 64 cores (``benchmarks/results/
 grading-cluster.json``).
 """
 
@@ -104,8 +106,6 @@ def _echo(data: bytes) -> int:
 
 def _cluster(args: argparse.Namespace) -> int:
     """The class on the process pool, then on the Dask cluster; see the module's docstring."""
-    from distributed import Client
-
     from course.grading import cluster
 
     jobs = os.cpu_count() or 1
@@ -128,11 +128,14 @@ def _cluster(args: argparse.Namespace) -> int:
 
         if args.cluster == "local":
             running = stack.enter_context(cluster.local(workers=args.workers))
-            address, where = running.address, (f"a local dask scheduler and {args.workers} "
-                                               "dask worker processes (1 thread each)")
+            where = (f"a local dask scheduler and {args.workers} dask worker processes (1 "
+                     "thread each), mutual TLS")
+            client = stack.enter_context(running.connect(timeout=60))
         else:
-            address, where = args.cluster, f"the Dask cluster at {args.cluster}"
-        client = stack.enter_context(Client(address, timeout=60))
+            where = f"the Dask cluster at {args.cluster}"
+            client = stack.enter_context(cluster.connect(
+                args.cluster, certificates=args.certificates, insecure=args.insecure,
+                timeout=60))
         client.wait_for_workers(args.workers if args.cluster == "local" else 1, timeout=120)
         threads = sum(w["nthreads"] for w in client.scheduler_info()["workers"].values())
         start = time.perf_counter()
@@ -176,6 +179,8 @@ def _cluster(args: argparse.Namespace) -> int:
         "cluster_overhead_per_submission_s": round(overhead, 4),
         "of_which_on_the_worker_s": round(on_worker, 4),
         "wall_difference_per_submission_s": round((cluster_s - pool_s) * threads / n, 3),
+        "cluster_vs_pool": round((cluster_s + setup_s) / pool_s, 4),
+        "cluster_vs_pool_without_setup": round(cluster_s / pool_s, 4),
         "dask_round_trip_per_task_s": round(dask_task_s, 4),
         "median_report_seconds": {"pool": statistics.median(r["seconds"] for r in pool),
                                   "cluster": statistics.median(r["seconds"] for r in on_cluster)},
@@ -188,6 +193,8 @@ def _cluster(args: argparse.Namespace) -> int:
     (out / "grading-cluster.json").write_text(json.dumps(result, indent=1))
     print(f"class of {n}: process pool ({jobs} processes) {pool_s:.1f} s; {where}: "
           f"{cluster_s:.1f} s (+ {setup_s:.2f} s set-up); the same total for {same} of {n}")
+    print(f"the cluster against the process pool: {result['cluster_vs_pool']:.3f}x the wall "
+          f"time, set-up included ({result['cluster_vs_pool_without_setup']:.3f}x without)")
     print(f"per submission: {per_core:.3f} core-seconds; the cluster adds "
           f"{overhead * 1000:.1f} ms (Dask's round trip for a task with "
           f"{len(payload) // 1024} KiB: {dask_task_s * 1000:.1f} ms; on the worker: "
@@ -209,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="compare the process pool with a Dask cluster (see above)")
     parser.add_argument("--workers", type=int, default=2,
                         help="with --cluster local: dask worker processes")
+    parser.add_argument("--certificates", type=Path, default=None, metavar="DIR",
+                        help="with --cluster tls://...: the course's certificates (default: "
+                             "those `make certificates` made)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="with --cluster tcp://HOST:PORT off loopback: use it without TLS")
     args = parser.parse_args(argv)
     if args.cluster:
         return _cluster(args)

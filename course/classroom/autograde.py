@@ -20,21 +20,25 @@ submissions are graded on a Dask cluster's workers instead (``course.grading.clu
 same sandbox and judging.
 
 Nothing lost, nothing graded twice: each report is stored the moment it is decided
-(``course.grading.cache``: ``<course>/autograde-cache/``, keyed by the notebook's SHA-256 and the
-release's digest), so a rerun, after a finished run or a killed one, grades only the
-submissions that are new or changed (``--regrade`` grades all again), and writes into the
-gradebook only the students whose entry is missing or stale. A progress bar (on a terminal;
-elsewhere, counted lines) and each score as it is decided go to stderr; the table of scores,
-read back from the gradebook, to stdout.
+(``course.grading.cache``: ``<course>/autograde-cache/``, keyed by the SHA-256 of the bytes
+graded and the digest of the release, limits and budget), so a rerun, after a finished run or a
+killed one, grades only the submissions that are new or changed (``--regrade`` grades all
+again), and writes into the gradebook only the students whose entry is missing or stale, as
+the gradebook itself says (``gradebook_holds``: a deleted and remade gradebook is written
+again whole). A progress bar (on a terminal; elsewhere, counted lines) and each score as it is
+decided go to stderr; the table of scores, read back from the gradebook, to stdout.
 
 The gradebook is the one nbgrader is configured with (``c.CourseDirectory.db_url`` in
 ``nbgrader_config.py``; by default ``<course>/gradebook.db``): graders on several machines may
 share one database server, each grading its own students (``--student``).
 
 One submission can only fail itself: a notebook that cannot be read or graded (not JSON, a
-malformed cell, a grading that failed) is imported and scored 0 like any other, the others are
-graded and written, and only then is each such student named with the reason (on stderr) and
-the exit status 1.
+malformed cell, a judging budget it broke) is imported and scored 0 like any other, the others
+are graded and written, and only then is each such student named with the reason (on stderr)
+and the exit status 1. When the grader itself failed on a submission ("grading failed
+(grader): ...": its judging process killed, no sandbox slot, the grader's own error), nothing
+was decided about it: no score is written (the gradebook keeps what it held), nothing is
+cached, the student is named the same way, and a plain rerun grades them again.
 """
 
 from __future__ import annotations
@@ -157,15 +161,42 @@ def grade_submissions(submitted: dict[str, Path], course: Path, *, jobs: int | N
                              cluster=cluster, regrade=regrade)
 
 
+def gradebook_holds(course: Path, reports: dict[str, dict]) -> set[str]:
+    """The students of ``reports`` the gradebook itself holds with these reports' scores: a
+    submission of the assignment whose every autograded cell has its report's points. The
+    cache's memo of what was written (``cache.Reports.written``) says only what this grader
+    once wrote; a gradebook deleted and made again, restored from a backup or edited holds
+    something else, and its students are written again."""
+    if not reports:
+        return set()
+    held = set()
+    with Gradebook(config.db_url(course), config.course_id(course)) as gradebook:
+        for entry in gradebook.find_assignment(paths.ASSIGNMENT).submissions:
+            report = reports.get(entry.student.id)
+            if report is None:
+                continue  # another grader's student (a shared gradebook)
+            points = {c["grade_id"]: c["points"] for c in report.get("cells", [])}
+            autograded = [grade for notebook in entry.notebooks for grade in notebook.grades
+                          if grade.cell_type == "code"]
+            if autograded and all(grade.auto_score == points.get(grade.name, 0.0)
+                                  for grade in autograded):
+                held.add(entry.student.id)
+    return held
+
+
 def write_gradebook(course: Path, reports: dict[str, dict], digests: dict[str, str],
                     store: cache.Reports, *, jobs: int | None = None,
                     rewrite: bool = False) -> dict[str, str]:
     """nbgrader's autograde for every student whose gradebook entry is missing or stale (all
-    with ``rewrite``), each remembered as written the moment it is; returns nbgrader's
-    refusals (``nbgrader_trusted.autograde``)."""
+    with ``rewrite``): the memo of what was written is believed only for a student the
+    gradebook holds with these scores (``gradebook_holds``). Each is remembered as written the
+    moment it is. A report of the grader's failure is never written: no score was decided.
+    Returns nbgrader's refusals (``nbgrader_trusted.autograde``)."""
     url = config.db_url(course)
-    todo = {s: r for s, r in reports.items()
-            if rewrite or not store.written(s, digests[s], url)}
+    decided = {s: r for s, r in reports.items() if not cache.grader_failed(r)}
+    held = set() if rewrite else gradebook_holds(course, decided)
+    todo = {s: r for s, r in decided.items()
+            if rewrite or s not in held or not store.written(s, digests[s], url)}
     for student in todo:
         store.forget_written(student)
     with Progress(len(todo), "written to the gradebook", unit="student") as progress:
@@ -255,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             continue  # another grader's student (a shared gradebook)
         ended = by_student.get(student, {}).get("ended")
         note = f"  ({ended})" if ended else ""
+        if cache.grader_failed(by_student[student]):
+            note = f"  (the gradebook's earlier entry: not graded now, {ended})"
         raised = by_student.get(student, {}).get("cells_that_raised") or []
         if raised:  # the first thing to fix: every failing check's message starts with it
             first = raised[0]
@@ -269,9 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     problems = not_graded(by_student, refused)
     for student, reason in problems.items():
         print(printable(f"error: {student}: {reason}", 2000), file=sys.stderr)
-    if problems:
-        print(f"error: {len(problems)} of {len(by_student)} submissions could not be graded "
-              "(their score is 0); every other score is written", file=sys.stderr)
+    lost = sum(cache.grader_failed(by_student[s]) for s in problems if s in by_student)
+    if len(problems) > lost:
+        print(f"error: {len(problems) - lost} of {len(by_student)} submissions could not be "
+              "graded (their score is 0); every other score is written", file=sys.stderr)
+    if lost:
+        print(f"error: the grader failed on {lost} of {len(by_student)} submissions: no score "
+              "was decided or written for them; run again to grade them", file=sys.stderr)
     return 1 if problems or skipped else 0
 
 
@@ -302,7 +339,8 @@ def _as_root(args: argparse.Namespace) -> int | None:
 
 def not_graded(reports: dict[str, dict], refused: dict[str, str]) -> dict[str, str]:
     """Student -> why their submission could not be graded: a notebook the grader cannot
-    read, a grading that failed, or a score nbgrader could not take (those get 0)."""
+    read, a grading that failed (the submission's: 0; the grader's: nothing written), or a
+    score nbgrader could not take (those get 0)."""
     problems = {student: str(report.get("ended") or "not gradable")
                 for student, report in reports.items() if report.get("gradable") is False}
     for student, error in refused.items():

@@ -163,7 +163,8 @@ def serve(ask: IO[bytes], answer: IO[bytes], *, jobs: int | None, limits: sandbo
     """Grade what the owner's process sends, round after round, until it closes its pipe:
     each notebook written into a folder only root can read, graded here (or on ``cluster``),
     each report sent back as it is decided. First, the digest of the release root grades
-    against (the cache's key)."""
+    against, with root's ``limits`` (the cache's key: a report decided with other limits is
+    another)."""
     lock = threading.Lock()
 
     def send(index: int, report: dict[str, Any]) -> None:
@@ -173,7 +174,7 @@ def serve(ask: IO[bytes], answer: IO[bytes], *, jobs: int | None, limits: sandbo
 
     with staged() as template:
         answer.write(json.dumps({"release": cache.release_digest(
-            template, source_graded_cells())}).encode() + b"\n")
+            template, source_graded_cells(), limits=limits)}).encode() + b"\n")
         answer.flush()
         _rounds(ask, template, send, jobs=jobs, limits=limits, cluster=cluster)
 

@@ -6,7 +6,9 @@
   may use);
 * a class: ``batch`` (grading one submission mapped over a class through a runner),
   ``process`` (a grading process), ``pool`` (this machine's processes), ``cluster`` (a Dask
-  cluster's workers), ``slots`` (sandbox uids unique on a host);
+  cluster's workers), ``certificates`` and ``roles`` (who may be part of that cluster: the
+  course's CA, and the scheduler's check of each peer's role), ``slots`` (sandbox uids unique
+  on a host);
 * around it: ``cache`` (decided reports kept), ``progress`` (bars and counted lines),
   ``grade`` (``python -m course.grading.grade``: grade files, print JSON).
 

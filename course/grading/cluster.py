@@ -1,14 +1,37 @@
 """Grading a class on a Dask cluster: the same sandbox and judging, on many machines.
 
-    python -m course.grading.grade a.ipynb b.ipynb ... --cluster tcp://HOST:8786
-    make autograde CLUSTER=tcp://HOST:8786
+    python -m course.grading.grade a.ipynb b.ipynb ... --cluster tls://HOST:8786
+    make autograde CLUSTER=tls://HOST:8786
 
 ``DaskCluster(ADDRESS)`` is a runner (``course.grading.batch``): it sends each submission (its
 bytes, its hidden seeds, the limits) to a worker of the Dask cluster at ``ADDRESS``
 (``dask.distributed``), which runs exactly what a local grading process runs
 (``course.grading.process``: the student's code in a bubblewrap sandbox, every check judged
-outside it) and returns the same plain-data report.
+outside it) and returns the same report, as JSON text.
 Dask schedules, balances and reschedules; nothing here is a scheduler of its own.
+
+Who may be part of the cluster, and what the grader believes
+------------------------------------------------------------
+A cluster runs whatever it is sent and hands students' notebooks and hidden seeds to its
+workers, so only the course may use it, and what comes back is data:
+
+* **Credentials, not claims.** The grader connects only over mutual TLS with the course's
+  certificates (``course.grading.certificates``; ``connect``): the scheduler must prove a
+  *scheduler* certificate of the course's CA and run the role gate (``course.grading.roles``,
+  which lets only a *worker* certificate join as a worker and only the *grader*'s connect as
+  a client). A worker is trusted because it holds a worker certificate; what it reports about
+  itself (its sandbox, its code's digest, below) only keeps an honest but broken worker out.
+  A plain ``tcp://`` address is refused unless it is loopback or the caller says ``insecure``
+  (``--insecure``); a loopback cluster this process starts (``local``) uses throw-away
+  certificates.
+* **Results are data.** A task returns JSON text; the grader parses it within bounds and checks
+  every field it reads (``report_problem``), as it reads a sandbox's lines
+  (``course.grading.intake``). The grader's process unpickles nothing its cluster sends but
+  plain built-in types (``refuse_unpickling``): Dask's ``deserializers`` (msgpack only, here)
+  cover results, but not the errors of a failed task, a result's type, pickled frames or the
+  print and warn events workers may send, which Dask unpickles regardless. A worker's answer
+  the grader cannot believe, or a task that failed on a worker, makes that submission's report
+  "grading failed (grader)", never a score; its classmates go on.
 
 What each worker needs, and gets
 --------------------------------
@@ -46,6 +69,9 @@ import argparse
 import contextlib
 import hashlib
 import io
+import ipaddress
+import json
+import math
 import os
 import pickle
 import queue
@@ -64,8 +90,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from checks.diagnose import printable
 from course.assignment.cells import GradedCell
-from course.grading import cache, intake, process, sandbox, submission
+from course.grading import cache, intake, process, roles, sandbox, submission
+from course.grading import certificates as course_ca
 from course.grading.budget import Budget
 from course.grading.submission import OnReport, Task
 
@@ -246,9 +274,22 @@ _STARTED = 0  # judging processes this worker started
 
 def grade_task(name: str, notebook: bytes, release: str, seeds: dict[str, int],
                limits: sandbox.Limits, graded: list[GradedCell],
-               budget: Budget) -> dict[str, Any]:
+               budget: Budget) -> str:
     """Grade one submission on this worker (a Dask task): the report ``process.work`` gives for
-    ``notebook`` (its bytes), as if it had been graded at ``name``. Safe to run twice."""
+    ``notebook`` (its bytes), as if it had been graded at ``name``, as JSON text
+    (``{"report": ...}``, or ``{"failed": why}`` when this worker could not grade it): plain
+    data, which the grader reads without unpickling anything. Safe to run twice."""
+    try:
+        report = _grade_here(name, notebook, release, seeds, limits, graded, budget)
+        return json.dumps({"report": report}, allow_nan=False)
+    except Exception as error:  # noqa: BLE001 - said as data: the grader unpickles no error
+        return json.dumps({"failed": f"the worker could not grade it: "
+                                     f"{type(error).__name__}: {error}"[:2000]})
+
+
+def _grade_here(name: str, notebook: bytes, release: str, seeds: dict[str, int],
+                limits: sandbox.Limits, graded: list[GradedCell],
+                budget: Budget) -> dict[str, Any]:
     from distributed import get_worker
 
     with _STATE_LOCK:
@@ -326,13 +367,172 @@ def judge_main() -> int:
 
 
 # ----------------------------------------------------------------------------- the client
-def connect(address: str, timeout: float = 30.0) -> Any:
+#: What a worker's answer may hold: an honest one is a few KB, at most about 1 MB (its
+#: messages, and the cells that raised, are cut at fixed lengths on the worker).
+ANSWER = intake.JsonBounds(max_bytes=8 * 2**20, max_depth=8, max_containers=2**14,
+                           max_items=2**17)
+#: Why a submission whose task failed on the cluster has no report (the grader reads no error
+#: a worker sends: the workers' logs have it).
+TASK_FAILED = ("its task failed on the cluster (a worker reported an error, which the grader "
+               "does not read: see the workers' logs)")
+INSECURE = ("refusing {address}: a plain tcp:// cluster is neither encrypted nor "
+            "authenticated, so anyone who can reach it can run code on its workers, read the "
+            "students' notebooks and change their grades. Start the cluster with the course's "
+            "certificates and grade on tls://{rest} (docs/instructor-guide.md, \"Grading a "
+            "class of thousands\"), or say --insecure to grade on it anyway.")
+
+
+def _client_base() -> type:
     from distributed import Client
 
+    return Client
+
+
+class GraderClient(_client_base()):  # type: ignore[misc]
+    """A ``distributed.Client`` made by ``connect``: it accepts only msgpack from its cluster,
+    in a process that unpickles nothing from it but plain built-in types
+    (``refuse_unpickling``). ``grade`` takes no other client, so no caller can forget either."""
+
+
+#: What the grader's process unpickles from its cluster: a few built-in types, as Dask names
+#: the type of plain data it sends (``bytes`` for a failed task's error bytes, ``str`` for a
+#: result). Calling one of them runs no code a worker chose.
+PLAIN_TYPES = frozenset({"bytes", "bytearray", "str", "int", "float", "complex", "bool",
+                         "tuple", "list", "dict", "set", "frozenset"})
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "builtins" and name in PLAIN_TYPES:
+            return super().find_class(module, name)
+        raise TypeError(f"refused to unpickle {module}.{name}: the grader unpickles nothing "
+                        "but plain built-in types from its Dask cluster "
+                        "(course.grading.cluster.refuse_unpickling)")
+
+
+def _plain_loads(data: Any, *, buffers: Any = ()) -> Any:
+    return _PlainUnpickler(io.BytesIO(data), buffers=buffers).load()
+
+
+def refuse_unpickling() -> None:
+    """Make this process unpickle nothing from a Dask cluster but plain built-in types
+    (``PLAIN_TYPES``), for as long as it lives. Dask's ``deserializers`` keep a client from
+    unpickling results, but Dask unpickles, whatever they say: a failed task's exception and
+    traceback (``distributed.core.clean_exception``), a result's type
+    (``Client._handle_key_in_memory``), the type of data it sends its own way
+    (``dask_loads``), any ``__Pickled__`` frame of a message (``distributed.protocol.core``),
+    an RPC error of ``Client.run``, and the ``print`` and ``warn`` events a worker may send
+    every client (``warn`` with the standard ``pickle``). Each is an object a worker chose, and
+    unpickling it runs the worker's code here. So the function Dask unpickles with refuses
+    every global but a built-in type (the standard library's "restricting globals"; Dask then
+    keeps a refused error as bytes, or drops the field, and the grader sees a failed task),
+    and the clients of this process subscribe to no event. Idempotent."""
+    import distributed.client
+    import distributed.protocol.pickle
+
+    distributed.protocol.pickle.loads = _plain_loads
+    distributed.client.loads = _plain_loads
+    distributed.client.Client._default_event_handlers = {}
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        return Client(address, timeout=timeout)
-    except OSError as error:
-        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {error}") from error
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def security_for(address: str, *, certificates: Path | None = None, insecure: bool = False,
+                 log: Any = None) -> Any:
+    """The ``distributed.Security`` the grader reaches ``address`` with: the course's grader
+    certificate for ``tls://`` (in ``certificates``, else ``course_ca.default_folder()``);
+    None for plain ``tcp://`` on loopback, or anywhere when the caller said ``insecure`` (with
+    a warning on ``log``, stderr). Any other plain address, or another protocol, is a
+    ``ClusterError`` that says what to do."""
+    log = log if log is not None else sys.stderr
+    scheme, found, rest = address.partition("://")
+    if not found:
+        scheme, rest = "tcp", address
+    if scheme == "tls":
+        try:
+            return course_ca.security(certificates or course_ca.default_folder(), "grader")
+        except course_ca.CertificateError as error:
+            raise ClusterError(str(error)) from error
+    if scheme != "tcp":
+        raise ClusterError(f"{address}: the grader reaches a cluster over tls:// (the course's "
+                           "certificates), or plain tcp:// on loopback or with --insecure")
+    host = rest.rsplit(":", 1)[0].strip("[]")
+    if not (insecure or _loopback(host)):
+        raise ClusterError(INSECURE.format(address=address, rest=rest))
+    print(f"warning: {address} is neither encrypted nor authenticated: "
+          + ("every account of this machine can use it" if _loopback(host) else
+             "anyone who can reach it can use it (--insecure)"), file=log, flush=True)
+    return None
+
+
+def connect(address: str, *, certificates: Path | None = None, insecure: bool = False,
+            timeout: float = 30.0, log: Any = None) -> GraderClient:
+    """A client of the cluster at ``address`` that the grader may use (``security_for``): over
+    TLS, the scheduler must prove a *scheduler* certificate of the course's CA and answer that
+    it checks every peer's role (``course.grading.roles``), else it is refused. The process
+    unpickles nothing from it but plain built-in types (``refuse_unpickling``)."""
+    refuse_unpickling()
+    security = security_for(address, certificates=certificates, insecure=insecure, log=log)
+    try:
+        client = GraderClient(address, security=security, timeout=timeout,
+                              deserializers=["msgpack"])
+    except (OSError, TimeoutError) as error:
+        raise ClusterError(f"cannot reach the Dask scheduler at {address}: {error}"
+                           + (" (is it started with the course's certificates, and are these "
+                              "the course's?)" if security is not None else "")) from error
+    if security is None:
+        return client
+    try:
+        _check_scheduler(client, address)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _check_scheduler(client: Any, address: str) -> None:
+    """The scheduler proved a scheduler certificate, and gates its peers by role."""
+    comm = getattr(client.scheduler_comm, "comm", None)
+    proved = course_ca.role_of((comm.extra_info if comm is not None else {}).get("peercert"))
+    if proved != "scheduler":
+        raise ClusterError(f"{address} is not the course's scheduler: its certificate is a "
+                           f"{proved or 'certificate of no course role'}, not a scheduler's")
+    try:
+        answer = client.sync(getattr(client.scheduler, roles.QUESTION))
+    except Exception as error:  # noqa: BLE001 - any failure means no gate
+        answer = f"{type(error).__name__}: {error}"
+    if not (isinstance(answer, dict) and answer.get("version") == roles.VERSION
+            and answer.get("you") == "grader"):
+        raise ClusterError(
+            f"the scheduler at {address} does not check the roles of its peers' certificates "
+            f"(asked, it answered {str(answer)[:200]!r}), so any certificate of the course's "
+            "CA could join it as a worker: start it with --preload course.grading.roles "
+            "(docs/instructor-guide.md)")
+
+
+def _status(value: Any) -> dict[str, Any]:
+    """A worker's status (``_worker_status``) as the grader may use it: every field of its
+    type, else a refused worker's status saying so."""
+    shape = isinstance(value, dict) and type(value.get("ok")) is bool and all(
+        isinstance(value.get(k), list) and all(isinstance(i, str) for i in value[k])
+        for k in ("layers", "missing")) and isinstance(value.get("host"), str) and (
+        value.get("reason") is None or isinstance(value.get("reason"), str)) and (
+        value.get("nthreads") is None or type(value.get("nthreads")) is int)
+    if not shape:
+        return {"ok": False, "host": "?", "layers": [], "missing": [], "nthreads": None,
+                "reason": "its status is not what a grading worker reports"}
+    return {"ok": value["ok"], "host": printable(value["host"], 200),
+            "layers": [printable(v, 300) for v in value["layers"][:50]],
+            "missing": [printable(v, 300) for v in value["missing"][:50]],
+            "reason": printable(value["reason"], 2000) if value["reason"] else None,
+            "nthreads": value.get("nthreads")}
 
 
 def setup(client: Any, template: Path, graded: Sequence[GradedCell], *,
@@ -347,14 +547,26 @@ def setup(client: Any, template: Path, graded: Sequence[GradedCell], *,
         client.wait_for_workers(1, timeout=wait)
     except TimeoutError as error:
         raise ClusterError(f"the cluster at {client.scheduler.address} has no worker") from error
-    client.register_plugin(plugin)
-    statuses = client.run(_worker_status, release, on_error="return")
+    try:
+        client.register_plugin(plugin)
+    except Exception as error:  # noqa: BLE001 - a worker's error, unread (refuse_unpickling)
+        raise ClusterError(f"a worker of the cluster at {client.scheduler.address} failed to "
+                           f"set up grading: {type(error).__name__} (see its log)") from None
+    try:
+        statuses = client.run(_worker_status, release, on_error="return")
+    except TypeError:  # a worker's error the grader refused to unpickle: ask one at a time
+        statuses = {}
+        for address in client.scheduler_info()["workers"]:
+            try:
+                statuses.update(client.run(_worker_status, release, workers=[address]))
+            except Exception as error:  # noqa: BLE001 - that worker is refused
+                statuses[address] = error
     found: dict[str, dict[str, Any]] = {}
     for address, status in sorted(statuses.items()):
         if isinstance(status, BaseException):
             status = {"ok": False, "host": "?", "layers": [], "missing": [],
-                      "reason": f"it could not report: {type(status).__name__}: {status}"}
-        found[address] = status
+                      "reason": f"it could not report ({type(status).__name__})"}
+        found[address] = status = _status(status)
         if status["ok"]:
             print(f"worker {address} ({status['host']}): grading, slot per thread; "
                   f"{len(status['layers'])} isolation layers"
@@ -370,18 +582,135 @@ def setup(client: Any, template: Path, graded: Sequence[GradedCell], *,
     return release, found
 
 
+# ----------------------------------------------------------------------------- what comes back
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def report_problem(report: Any, graded: Sequence[GradedCell]) -> str | None:
+    """What makes ``report`` (a worker's, parsed from JSON) unlike any report this grader would
+    make for ``graded``, or None. Every field the grader and its callers read is checked for its
+    type, and the points for what the graded cells allow: one per graded cell, in order, each
+    all or nothing, adding up to the total. (A worker holding the course's certificate is
+    trusted to have judged; this keeps out what no judging gives.)"""
+    if not isinstance(report, dict):
+        return "it is not an object"
+    for key in ("file", "ended"):
+        if key in report and report[key] is not None and not isinstance(report[key], str):
+            return f"its {key} is not text"
+    for key in ("total", "max_total", "seconds", "judge_seconds"):
+        if not _number(report.get(key)) or report[key] < 0:
+            return f"its {key} is not a number of at least 0"
+    for key in ("gradable", "grader_failed"):
+        if key in report and type(report[key]) is not bool:
+            return f"its {key} is not true or false"
+    if "gradable" not in report:
+        return "it does not say whether the submission was gradable"
+    if "peak_memory_mb" in report and report["peak_memory_mb"] is not None and not _number(
+            report["peak_memory_mb"]):
+        return "its peak_memory_mb is not a number"
+    cells = report.get("cells")
+    if not isinstance(cells, list) or len(cells) != len(graded):
+        return f"it does not hold one result per graded cell ({len(graded)})"
+    for cell, expected in zip(cells, graded, strict=True):
+        if not isinstance(cell, dict) or cell.get("grade_id") != expected.grade_id:
+            return f"its cells are not the graded cells, in order (expected {expected.grade_id})"
+        if not (_number(cell.get("points")) and _number(cell.get("max_points"))
+                and type(cell.get("passed")) is bool and isinstance(cell.get("message"), str)):
+            return f"its cell {expected.grade_id} is not a cell's result"
+        if cell["max_points"] != expected.points or cell["points"] != (
+                expected.points if cell["passed"] else 0):
+            return (f"its cell {expected.grade_id} gives {cell['points']!r} of "
+                    f"{cell['max_points']!r} points (passed: {cell['passed']}); the cell is "
+                    f"worth {expected.points}, all or nothing")
+    if not (math.isclose(report["total"], sum(c["points"] for c in cells), abs_tol=1e-9)
+            and math.isclose(report["max_total"], sum(c["max_points"] for c in cells),
+                             abs_tol=1e-9)):
+        return "its total is not the sum of its cells' points"
+    raised = report.get("cells_that_raised", [])
+    if not isinstance(raised, list) or not all(
+            isinstance(r, dict) and all(isinstance(r.get(k), str)
+                                        for k in ("cell", "error", "message"))
+            and (r.get("line") is None or type(r.get("line")) is int) for r in raised):
+        return "its cells_that_raised are not a list of raised cells"
+    layers = report.get("isolation", [])
+    if not isinstance(layers, list) or not all(isinstance(v, str) for v in layers):
+        return "its isolation is not a list of layers"
+    grader = report.get("grader", {})
+    if not isinstance(grader, dict) or not all(
+            isinstance(v, str | int | float | None) for v in grader.values()):
+        return "its grader is not an object of plain values"
+    return None
+
+
+def _inert(report: dict[str, Any]) -> dict[str, Any]:
+    """Every text of a believed report as inert characters (``printable``): a terminal shows
+    it, a gradebook stores it, and a worker wrote it."""
+    def inert(value: Any) -> Any:
+        if isinstance(value, str):
+            return printable(value)
+        if isinstance(value, list):
+            return [inert(v) for v in value]
+        if isinstance(value, dict):
+            return {printable(str(k)): inert(v) for k, v in value.items()}
+        return value
+
+    return inert(report)
+
+
+def from_worker(answer: Any, path: Path, graded: Sequence[GradedCell],
+                start: float) -> dict[str, Any]:
+    """The report a worker's ``answer`` (``grade_task``'s JSON text) gives for ``path``, read
+    as a sandbox's lines are (within ``ANSWER``'s bounds, then field by field:
+    ``report_problem``); an answer that cannot be believed is the grader's failure for this
+    submission ("grading failed (grader)"), never a score."""
+    def failed(why: str) -> dict[str, Any]:
+        return submission.not_gradable(path, graded, start, why)
+
+    if not isinstance(answer, str):
+        return failed(f"the worker's answer is not JSON text but {type(answer).__name__}")
+    try:
+        parsed = intake.parse(answer.encode("utf-8", "replace"), ANSWER)
+    except intake.Refused as error:
+        return failed(f"the worker's answer was refused: {error}")
+    if isinstance(parsed, dict) and isinstance(parsed.get("failed"), str):
+        return failed(printable(parsed["failed"], 2000))
+    report = parsed.get("report") if isinstance(parsed, dict) else None
+    problem = report_problem(report, graded)
+    if problem is not None:
+        return failed(f"the worker's report cannot be believed: {problem}")
+    assert isinstance(report, dict)
+    return {**_inert(report), "file": str(path)}
+
+
+def _task_failed(error: BaseException) -> str:
+    """Why a task failed, from what the grader may read of its error: a ``KilledWorker``
+    (Dask's, pickled by the scheduler, never unpickled here) is named by its bytes."""
+    if isinstance(error, TypeError) and "deserialize" in str(error):
+        return f"the worker's answer was refused: {str(error)[:300]}"
+    data = error.args[0] if error.args else None
+    if isinstance(data, bytes) and b"KilledWorker" in data:
+        return ("the Dask workers grading it died each time it ran; the rest of the class "
+                "was graded on the others")
+    return TASK_FAILED
+
+
 def grade(cluster: Any, files: Sequence[Path], *, template: Path,
           seeds: Sequence[dict[str, int]], limits: sandbox.Limits, budget: Budget,
-          graded: Sequence[GradedCell],
-          on_report: OnReport | None = None, log: Any = None) -> list[dict[str, Any]]:
-    """Grade a class on a Dask cluster (an address or a ``distributed.Client``): reports in
-    the order of ``files``, each handed to ``on_report`` as it arrives. At most a few tasks per
-    worker thread are in flight at a time (the notebooks travel with their tasks)."""
+          graded: Sequence[GradedCell], on_report: OnReport | None = None, log: Any = None,
+          certificates: Path | None = None, insecure: bool = False) -> list[dict[str, Any]]:
+    """Grade a class on a Dask cluster (an address, reached by ``connect`` with
+    ``certificates`` and ``insecure``, or a ``GraderClient``): reports in the order of
+    ``files``, each handed to ``on_report`` as it arrives. At most a few tasks per worker
+    thread are in flight at a time (the notebooks travel with their tasks)."""
     from distributed import Client, as_completed
     from distributed.client import FutureCancelledError
-    from distributed.scheduler import KilledWorker
 
-    client = cluster if isinstance(cluster, Client) else connect(str(cluster))
+    if isinstance(cluster, Client) and not isinstance(cluster, GraderClient):
+        raise ClusterError("grade on a client made by course.grading.cluster.connect: a plain "
+                           "distributed.Client would unpickle what workers send")
+    client = cluster if isinstance(cluster, Client) else connect(
+        str(cluster), certificates=certificates, insecure=insecure, log=log)
     owned = client is not cluster
     graded = list(graded)
     try:
@@ -426,17 +755,13 @@ def grade(cluster: Any, files: Sequence[Path], *, template: Path,
             index = futures.pop(future)
             start = time.perf_counter()
             try:
-                report = future.result()
-            except KilledWorker as error:
-                report = submission.not_gradable(files[index], graded, start, (
-                    "the Dask workers grading it died each time it ran; the rest of the "
-                    f"class was graded on the others ({error})")[:1000])
-            except FutureCancelledError as error:
+                report = from_worker(future.result(), files[index], graded, start)
+            except FutureCancelledError:
                 report = submission.not_gradable(files[index], graded, start,
-                                              f"the cluster cancelled it ({error})"[:1000])
+                                                 "the cluster cancelled its task")
             except Exception as error:  # noqa: BLE001 - this submission's failure only
-                report = submission.not_gradable(files[index], graded, start, (
-                    f"the cluster failed on it: {type(error).__name__}: {error}")[:1000])
+                report = submission.not_gradable(files[index], graded, start,
+                                                 _task_failed(error))
             future.release()
             settle(index, report)
             submit_next()
@@ -448,10 +773,13 @@ def grade(cluster: Any, files: Sequence[Path], *, template: Path,
 
 class DaskCluster:
     """A runner (``course.grading.batch``) that grades on the workers of the Dask cluster at
-    ``address`` (a scheduler's address, or a ``distributed.Client`` already connected)."""
+    ``address`` (a scheduler's address, reached with the course's certificates in
+    ``certificates`` or plain when ``insecure``: ``connect``; or a ``GraderClient``)."""
 
-    def __init__(self, address: Any, *, log: Any = None) -> None:
+    def __init__(self, address: Any, *, log: Any = None, certificates: Path | None = None,
+                 insecure: bool = False) -> None:
         self.address, self.log = address, log
+        self.certificates, self.insecure = certificates, insecure
 
     def grade(self, tasks: Sequence[Task], *, template: Path,
               on_report: OnReport | None = None) -> list[dict[str, Any]]:
@@ -460,7 +788,7 @@ class DaskCluster:
         return grade(self.address, [Path(t.path) for t in tasks], template=template,
                      seeds=[t.seeds for t in tasks], limits=tasks[0].limits,
                      budget=tasks[0].budget, graded=tasks[0].graded, on_report=on_report,
-                     log=self.log)
+                     log=self.log, certificates=self.certificates, insecure=self.insecure)
 
 
 # ----------------------------------------------------------------------------- a cluster here
@@ -468,8 +796,9 @@ class DaskCluster:
 def local(workers: int = 2, *, threads: int = 1, env: dict[str, str] | None = None,
           log: Path | None = None) -> Iterator[LocalCluster]:
     """A real cluster on loopback: ``dask scheduler`` and ``workers`` ``dask worker``
-    processes (each ``threads`` threads), for tests and the benchmark. Yields a
-    ``LocalCluster`` (its address; ``add_worker`` and ``kill_worker``)."""
+    processes (each ``threads`` threads), for tests and the benchmark, over mutual TLS with
+    certificates made for this cluster alone. Yields a ``LocalCluster`` (its address and
+    certificates; ``connect``, ``add_worker`` and ``kill_worker``)."""
     cluster = LocalCluster(env=env, log=log)
     try:
         cluster.start_scheduler()
@@ -482,12 +811,18 @@ def local(workers: int = 2, *, threads: int = 1, env: dict[str, str] | None = No
 
 class LocalCluster:
     """Scheduler and worker processes on 127.0.0.1, each in a session of its own (so a worker
-    and everything it started can be killed together, as a machine that dies would be)."""
+    and everything it started can be killed together, as a machine that dies would be). A
+    loopback port is open to every account of the machine, so it is not trusted for being
+    local: a throw-away CA made here (``course_ca.make``, in this cluster's private folder,
+    removed with it) signs its scheduler's, workers' and grader's certificates, and the
+    scheduler gates roles (``course.grading.roles``), exactly as the guide's cluster does."""
 
     def __init__(self, env: dict[str, str] | None = None, log: Path | None = None) -> None:
         self.env = {**os.environ, **(env or {})}
-        self.folder = Path(tempfile.mkdtemp(prefix="tinytorch-dask-"))
+        self.folder = Path(tempfile.mkdtemp(prefix="tinytorch-dask-"))  # mode 0700
         self.log = log or self.folder
+        self.certificates = self.folder / "certificates"
+        course_ca.make(self.certificates, days=2)
         self.address = ""
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
@@ -501,16 +836,19 @@ class LocalCluster:
         finally:
             out.close()
 
+    def tls_options(self, role: str) -> list[str]:
+        """The ``--tls-*`` options of ``dask scheduler`` or ``dask worker`` for ``role``."""
+        return course_ca.credentials(self.certificates, role).dask_options()
+
     def start_scheduler(self, timeout: float = 60.0) -> str:
         port_file = self.folder / "scheduler.json"
         self.scheduler = self._start("scheduler", [
-            "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address", ":0",
-            "--no-show", "--scheduler-file", str(port_file)], self.env)
+            "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+            "--protocol", "tls", "--preload", "course.grading.roles",
+            *self.tls_options("scheduler"), "--scheduler-file", str(port_file)], self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if port_file.is_file():
-                import json
-
                 try:
                     self.address = json.loads(port_file.read_text())["address"]
                     return self.address
@@ -521,12 +859,20 @@ class LocalCluster:
             time.sleep(0.1)
         raise ClusterError(f"the scheduler did not start: {self.log_of('scheduler')}")
 
+    def connect(self, timeout: float = 30.0) -> GraderClient:
+        """A grader's client of this cluster, with its grader certificate (``connect``)."""
+        return connect(self.address, certificates=self.certificates, timeout=timeout)
+
     def add_worker(self, *, threads: int = 1, env: dict[str, str] | None = None,
-                   preload: str | None = None) -> subprocess.Popen[bytes]:
+                   preload: str | None = None,
+                   tls: Sequence[str] | None = None) -> subprocess.Popen[bytes]:
+        """Start a ``dask worker`` named ``worker-N``, with the course's worker certificate
+        unless ``tls`` gives other ``--tls-*`` options (a test's rogue worker)."""
         name = f"worker-{len(self.workers)}"
         argv = ["worker", self.address, "--nworkers", "1", "--nthreads", str(threads),
-                "--host", "127.0.0.1", "--dashboard-address", ":0", "--name", name,
-                "--local-directory", str(self.folder / name)]
+                "--host", "127.0.0.1", "--no-dashboard", "--name", name,
+                "--local-directory", str(self.folder / name),
+                *(self.tls_options("worker") if tls is None else tls)]
         if preload:
             argv += ["--preload", preload]
         process = self._start(name, argv, {**self.env, **(env or {})})

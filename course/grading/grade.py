@@ -5,19 +5,24 @@ the class in parallel.
     python -m course.grading.grade submission.ipynb             # one JSON object
     python -m course.grading.grade a.ipynb b.ipynb [--jobs N]   # a JSON list, in the order given
     python -m course.grading.grade a.ipynb --limit 30           # seconds a submission may run
-    python -m course.grading.grade *.ipynb --cluster tcp://HOST:8786   # on a Dask cluster
+    python -m course.grading.grade *.ipynb --cluster tls://HOST:8786   # on a Dask cluster
     python -m course.grading.grade *.ipynb --cache DIR [--regrade]     # keep each report
 
 For every graded cell: its grade_id, points, max_points, passed, and the check's message; then
 total, max_total, seconds, how the run ended (``ended``: None, or why it stopped early), the
 code cells that raised, and the isolation layers that were active. Exit status 0 when every
 file was graded (whatever the scores; an unreadable notebook gets a report with 0 and the
-reason), 2 for a file that does not exist or a cluster that cannot grade.
+reason), 1 when the grader failed on some (``grader_failed``: "grading failed (grader): ...",
+each named on stderr; no score was decided for them, a rerun grades them again), 2 for a file
+that does not exist or a cluster that cannot grade.
 
 With several files, a progress bar (or, off a terminal, counted lines) and each score as it is
 decided go to stderr. With ``--cache DIR`` each report is stored there the moment it is decided
-(``course.grading.cache``: keyed by the notebook's SHA-256 and the release's digest), and a rerun
-grades only the files that are new or changed (``--regrade``: all).
+(``course.grading.cache``: keyed by the SHA-256 of the bytes graded and the digest of the
+release, limits and budget), and a rerun grades only the files that are new or changed
+(``--regrade``: all). Each file is read once, into a private copy (``snapshots``) that is both
+hashed and graded, so a file changed while the class is graded (``nbgrader collect --update``)
+can never have one notebook's report kept under another's digest.
 
 This command is the caller that chooses where a class runs (``runner``): this machine's pool,
 or a Dask cluster's workers with ``--cluster``; ``course.classroom.autograde`` uses it too.
@@ -26,18 +31,24 @@ or a Dask cluster's workers with ``--cluster``; ``course.classroom.autograde`` u
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
+import tempfile
+import time
 from collections import Counter
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from checks.diagnose import printable
 from course.assignment.cells import source_graded_cells
-from course.grading import batch, cache, sandbox, submission
+from course.grading import batch, cache, intake, sandbox, submission
 from course.grading.batch import Runner
 from course.grading.budget import DEFAULT_BUDGET, Budget
 from course.grading.pool import LocalPool
@@ -94,34 +105,113 @@ def grade(files: Sequence[Path | str], *, jobs: int | None = None,
                        seeds=seeds, budget=budget, on_report=on_report, template=template)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """One submission as read once: ``copy``, a private copy of its bytes (None if the file
+    could not be read, with ``error``), and ``digest``, the SHA-256 of exactly those bytes."""
+
+    path: Path
+    copy: Path | None
+    digest: str
+    error: str = ""
+
+
+@contextmanager
+def snapshots(named: dict[str, Path]) -> Iterator[dict[str, Snapshot]]:
+    """Each file of ``named`` read once, block by block, into a copy that is hashed as it is
+    written: the digest a report is kept under is that of the bytes it was decided on, however
+    the file changes afterwards. The copies live in a folder of the system's temporary folder
+    only this account can enter (mode 0700, files 0600, made with ``O_EXCL`` and without
+    following links), removed afterwards; each keeps its file's name, under a folder of its
+    own. They take as much room as the class's notebooks (nbgrader's autograde copies them
+    once more)."""
+    with tempfile.TemporaryDirectory(prefix="tinytorch-snapshots-") as folder:
+        os.chmod(folder, 0o700)
+        taken: dict[str, Snapshot] = {}
+        for index, (name, path) in enumerate(named.items()):
+            place = Path(folder) / str(index)
+            place.mkdir(mode=0o700)
+            copy = place / (path.name or "submission.ipynb")
+            try:
+                taken[name] = Snapshot(path, copy, _copy_hashed(path, copy))
+            except OSError as error:
+                taken[name] = Snapshot(path, None, "", f"{str(path)!r} cannot be read: "
+                                                       f"{error.strerror or error}")
+        yield taken
+
+
+def _copy_hashed(source: Path, copy: Path) -> str:
+    """Copy ``source`` to ``copy`` (a new private file), returning the SHA-256 of every byte
+    read. Past what a notebook may hold (``intake.NOTEBOOK``), the copy gets no more bytes,
+    only the file's size (a sparse tail): such a file is refused for its size, unread, and a
+    submission of gigabytes cannot fill the temporary folder (often memory)."""
+    digest = hashlib.sha256()
+    keep, size = intake.NOTEBOOK.max_bytes + 1, 0
+    descriptor = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600)
+    with open(source, "rb") as stream, os.fdopen(descriptor, "wb") as out:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+            out.write(block[:max(0, keep - size)])
+            size += len(block)
+        if size > keep:
+            out.truncate(size)
+    return digest.hexdigest()
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    """``value`` with the private copy's path replaced by the submission's own."""
+    if isinstance(value, str):
+        return value.replace(old, new)
+    if isinstance(value, list):
+        return [_renamed(v, old, new) for v in value]
+    if isinstance(value, dict):
+        return {k: _renamed(v, old, new) for k, v in value.items()}
+    return value
+
+
 def grade_named(named: dict[str, Path], folder: Path | None, *, jobs: int | None = None,
                 limits: sandbox.Limits = sandbox.DEFAULT_LIMITS, cluster: Any = None,
                 regrade: bool = False, progress: bool = True,
+                budget: Budget = DEFAULT_BUDGET,
                 ) -> tuple[dict[str, dict[str, Any]], dict[str, str], cache.Reports, int]:
     """The report of every notebook of ``named`` (name -> path): kept from the cache in
-    ``folder`` when this notebook was graded against this release already (unless
-    ``regrade``), else graded now, each stored the moment it is decided and shown with its
-    score. Without ``folder`` nothing is kept. A runner that grades against a release of its
-    own (``cluster`` with a ``release`` digest) is trusted for it: nothing is staged here then.
-    Returns (reports by name, notebook digests, the cache, how many were graded now)."""
-    digests = {name: cache.file_digest(path) for name, path in named.items()}
+    ``folder`` when these bytes were graded against this release, with these limits and this
+    budget, already (unless ``regrade``), else graded now, each stored the moment it is
+    decided and shown with its score. Each file is read once (``snapshots``): what is hashed
+    is what is graded. A report of the grader's own failure is returned but never stored.
+    Without ``folder`` nothing is kept. A runner that grades against a release of its own
+    (``cluster`` with a ``release`` digest) is trusted for it: nothing is staged here then.
+    Returns (reports by name, digests of the bytes graded, the cache, how many were graded
+    now)."""
     release = getattr(cluster, "release", None)
     reports: dict[str, dict[str, Any]] = {}
-    with nullcontext(None) if release else submission.staged() as template:
+    graded = [] if release else source_graded_cells()  # such a runner has its own release
+    with snapshots(named) as taken, \
+            nullcontext(None) if release else submission.staged() as template:
+        digests = {name: taken[name].digest for name in named}
         store = cache.Reports(folder or Path(), release or cache.release_digest(
-            template, source_graded_cells()))
+            template, graded, limits=limits, budget=budget))
+        kept = 0
         for name, path in named.items():
-            kept = None if regrade or folder is None else store.get(digests[name])
-            if kept is not None:
-                reports[name] = {**kept, "file": str(path)}
+            if taken[name].copy is None:  # nothing read, nothing decided: the grader's to fix
+                reports[name] = submission.grader_failed(path, graded, time.perf_counter(),
+                                                         taken[name].error)
+                continue
+            found = None if regrade or folder is None else store.get(digests[name])
+            if found is not None:
+                reports[name] = {**found, "file": str(path)}
+                kept += 1
         todo = [name for name in named if name not in reports]
-        if reports:
-            print(f"{len(reports)} of {len(named)} submissions already graded against this "
+        if kept:
+            print(f"{kept} of {len(named)} submissions already graded against this "
                   f"release: kept from {folder} (--regrade grades them again)",
                   file=sys.stderr, flush=True)
         with Progress(len(todo), "graded") if progress else nullcontext() as shown:
             def decided(index: int, report: dict[str, Any]) -> None:
                 name = todo[index]
+                copy = taken[name].copy
+                report = _renamed(report, str(copy), str(named[name]))
                 if folder is not None:
                     store.put(digests[name], report)  # on disk before anything else happens
                 reports[name] = report
@@ -129,8 +219,8 @@ def grade_named(named: dict[str, Path], folder: Path | None, *, jobs: int | None
                     shown.advance(score_line(name, report))
 
             if todo:
-                grade([named[n] for n in todo], jobs=jobs, limits=limits, cluster=cluster,
-                      on_report=decided, template=template)
+                grade([taken[n].copy for n in todo], jobs=jobs, limits=limits,
+                      cluster=cluster, on_report=decided, template=template, budget=budget)
     return {n: reports[n] for n in named}, digests, store, len(todo)
 
 
@@ -144,7 +234,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-limit", type=float, default=sandbox.DEFAULT_LIMITS.per_line,
                         help="seconds one check may run (default %(default)s)")
     parser.add_argument("--cluster", metavar="ADDRESS",
-                        help="grade on this Dask cluster's workers (tcp://HOST:8786)")
+                        help="grade on this Dask cluster's workers (tls://HOST:8786)")
+    parser.add_argument("--certificates", type=Path, metavar="DIR", default=None,
+                        help="with --cluster: the course's certificates (default: "
+                             "$TINYTORCH_CLUSTER_CERTIFICATES, else cluster-certificates/)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="with --cluster tcp://HOST:PORT: grade on a cluster without TLS "
+                             "off loopback (anyone who reaches it can change grades)")
     parser.add_argument("--cache", type=Path, metavar="DIR",
                         help="keep each report in DIR as it is decided; grade only what is new")
     parser.add_argument("--regrade", action="store_true",
@@ -152,10 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     limits = sandbox.Limits(wall=args.limit, per_line=args.check_limit)
     unusable: tuple[type[BaseException], ...] = (SubmissionError, ValueError)
+    cluster: Any = None
     if args.cluster:
-        from course.grading.cluster import ClusterError
+        from course.grading.cluster import ClusterError, DaskCluster
 
         unusable += (ClusterError,)
+        cluster = DaskCluster(args.cluster, certificates=args.certificates,
+                              insecure=args.insecure)
     try:
         if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"jobs must be a positive integer, got {args.jobs!r}")
@@ -170,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             reports = grade(args.files, jobs=args.jobs, limits=limits)  # make grade: no frills
         else:
             by_index, *_ = grade_named(named, args.cache, jobs=args.jobs, limits=limits,
-                                       cluster=args.cluster, regrade=args.regrade,
+                                       cluster=cluster, regrade=args.regrade,
                                        progress=len(named) > 1)
             reports = [by_index[name] for name in named]
     except unusable as error:
@@ -178,7 +277,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=2)
     print()
-    return 0
+    failed = [r for r in reports if cache.grader_failed(r)]
+    for report in failed:
+        print(printable(f"error: {report['file']}: {report['ended']}", 2000), file=sys.stderr)
+    if failed:
+        print(f"error: the grader failed on {len(failed)} of {len(reports)} submissions: no "
+              "score was decided for them; run again to grade them", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

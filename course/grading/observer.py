@@ -1,11 +1,12 @@
 """The program a graded run executes inside the sandbox (copied there as ``_observer.py``).
 
 It reads one request from stdin: the student's code cells and the (check, seed) runs to
-observe. It executes the cells in order (a cell that raises is noted and skipped, as a
-notebook would go on), takes the student's ``CosineSchedule``, ``clip_grad_norm`` and
-``Trainer``, and for each run writes one line of JSON with what the check observed
-(``checks.observe``). Nothing here decides a score: the trusted grader judges the lines, and a
-line this process forges is judged like any other.
+observe. It says it is ready (its first line, before any student code runs: a run that ends
+before it is the grader's failure, not the student's). It executes the cells in order (a cell
+that raises is noted and skipped, as a notebook would go on), takes the student's
+``CosineSchedule``, ``clip_grad_norm`` and ``Trainer``, and for each run writes one line of
+JSON with what the check observed (``checks.observe``). Nothing here decides a score: the
+trusted grader judges the lines, and a line this process forges is judged like any other.
 
 The student's own prints go nowhere: stdout and stderr are the null device, and the lines go
 to a copy of the original stdout.
@@ -54,6 +55,10 @@ def main() -> None:
 
     from checks import observe  # the released checks, imported before any student code runs
 
+    # the sandbox started: what stops the run from here on is the student's code (a run that
+    # ends before this line is the grader's failure, ``submission._Record``)
+    out.write(json.dumps({"ready": True}) + "\n")
+    out.flush()
     namespace: dict[str, object] = {"__name__": "__main__"}
     failed = []
     for number, source in enumerate(request["cells"], start=1):

@@ -21,13 +21,21 @@ from typing import Any
 
 from course.grading import slots
 from course.grading.budget import memory_budget, soften
-from course.grading.submission import Task, grade_one, not_gradable
+from course.grading.submission import Task, grade_one, grader_failed
 
 #: Largest file the grading process may write (what judging writes is a checkpoint: KBs).
 MAX_WRITTEN_FILE = 64 * 2**20
-#: A submission's report when the process judging it ended (the runner says so, and goes on).
+#: Why a submission has no report when the process judging it ended (the runner says so, and
+#: goes on); ``ending`` says how it ended and whose failure that is.
 DIED = ("the grader's process judging it ended abruptly (killed, out of memory or a crash); "
         "the rest of the class was graded in a new one")
+#: Signals that only something outside a grading process sends it (an administrator, the
+#: kernel's OOM killer, a terminal's Ctrl-C, a test): a death by one of them says nothing
+#: about the submission being judged. Its own budget ends it with SIGXCPU, a crash with
+#: SIGSEGV, SIGBUS or SIGABRT, none of these. (The sandbox cannot send them: its own PID
+#: namespace, and its own uid when the grader is root.)
+OUTSIDE_SIGNALS = frozenset({signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP,
+                             signal.SIGQUIT})
 
 _slot: int | None = None
 _template: Path | None = None
@@ -66,6 +74,22 @@ def work(task: Task) -> dict[str, Any]:
     try:
         pickle.dumps(report)
     except BaseException as error:  # noqa: BLE001 - reported, never raised to the class
-        report = not_gradable(task.path, task.graded, time.perf_counter(),
-                              f"its report cannot be sent back ({type(error).__name__})")
+        report = grader_failed(task.path, task.graded, time.perf_counter(),
+                               f"its report cannot be sent back ({type(error).__name__})")
     return report
+
+
+def ending(exitcode: int | None) -> tuple[str, bool]:
+    """How a grading process ended, in words, and whether that was the grader's failure
+    rather than the submission's: killed by a signal only something outside it sends
+    (``OUTSIDE_SIGNALS``). ``exitcode`` as ``multiprocessing`` gives it (a negative signal
+    number), None when unknown (then it is not said to be the grader's)."""
+    if exitcode is None:
+        return "how is unknown", False
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"killed by {name}", -exitcode in OUTSIDE_SIGNALS
+    return f"exit code {exitcode}", False

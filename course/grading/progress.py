@@ -88,9 +88,10 @@ class Progress:
 
 
 def score_line(name: str, report: dict[str, Any]) -> str:
-    """One student's result as it is decided: the score, and how the run ended if it did."""
-    line = f"{printable(name):24s} {report.get('total', 0):6.1f} / " \
-           f"{report.get('max_total', 0):.0f}"
+    """One student's result as it is decided: the score, and how the run ended if it did. A
+    report of the grader's failure shows no score (``-``): none was decided."""
+    total = "-" if report.get("grader_failed") is True else f"{report.get('total', 0):.1f}"
+    line = f"{printable(name):24s} {total:>6s} / {report.get('max_total', 0):.0f}"
     ended = report.get("ended")
     if ended:
         first = str(ended).splitlines()[0] if str(ended) else ""

@@ -59,6 +59,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from course.grading import cgroups, seccomp
 
@@ -100,6 +101,13 @@ class Result:
     layers: list[str] = field(default_factory=list)
     memory_peak: int | None = None  # bytes the whole run held at most (memory cgroup only)
     cgroups: list[str] = field(default_factory=list)  # the run's groups (removed by now)
+    # the first bytes of stdout nobody read when the run was stopped (at most UNREAD): what
+    # the run said before it was stopped, though the stop came before it was read
+    unread: bytes = b""
+
+
+#: Bytes of a stopped run's unread stdout kept in ``Result.unread``.
+UNREAD = 4096
 
 
 def site_packages() -> str:
@@ -329,11 +337,12 @@ def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], boo
     def over_memory() -> str | None:
         return memory_reason(limits) if groups is not None and groups.oom_kills() else None
 
-    peak, names, stderr, reason = None, [], b"", None
+    peak, names, stderr, reason, unread = None, [], b"", None, b""
     try:
         reason = _pump(process, stdin, on_line, limits, start, over_memory)
     finally:  # whatever happened here (a MemoryError reading, an interrupt), the run ends
         _kill(process)
+        unread = _unread(process.stdout)
         if groups is not None:
             reason = reason or over_memory()
             peak = groups.peak()
@@ -350,7 +359,20 @@ def run(folder: Path, code: str, *, stdin: bytes, on_line: Callable[[bytes], boo
                     stream.close()
     got = _base_layers() + (groups.layers if groups is not None else [])
     return Result(process.returncode, reason, time.monotonic() - start, stderr, got, peak,
-                  names)
+                  names, unread)
+
+
+def _unread(stream: IO[bytes] | None) -> bytes:
+    """What the ended run wrote to ``stream`` and nobody read, up to ``UNREAD`` bytes, without
+    waiting for more: a run stopped (its time, its memory) before its first line was read
+    still said what it said (``course.grading.submission`` asks whether its code began)."""
+    if stream is None:
+        return b""
+    try:
+        os.set_blocking(stream.fileno(), False)
+        return os.read(stream.fileno(), UNREAD) or b""
+    except OSError:  # nothing there (BlockingIOError), or the pipe is gone
+        return b""
 
 
 def _pump(process: subprocess.Popen[bytes], stdin: bytes, on_line: Callable[[bytes], bool],

@@ -38,10 +38,37 @@ fields validated), and a record is replayed within the bounds of ``checks.replay
 their declared sizes). Judging one submission has a budget (``Budget``): a wall-clock deadline
 (``SIGALRM`` in the worker's main thread), a cap on the memory the worker may add and on its
 CPU time (rlimits, so a loop in C still ends), and a file-size limit. Whatever still goes wrong
-with one submission (any exception, ``BaseException`` included, or a worker that dies: the pool
-is rebuilt and the suspects rerun alone) becomes that submission's report, "not gradable:" and
-the reason, and the class goes on. Each report says how long judging took (``judge_seconds``)
-and the grading process's peak resident memory meanwhile (``peak_memory_mb``).
+with one submission becomes that submission's report, and the class goes on. Each report says
+how long judging took (``judge_seconds``) and the grading process's peak resident memory
+meanwhile (``peak_memory_mb``).
+
+Whose failure it is
+-------------------
+A report that gives no score says whose failure that is (``grader_failed``), because the two
+are kept differently: a cache keeps a decided report for these bytes and a gradebook takes it
+as the student's score, which is right only for what the bytes decided.
+
+* **The submission's** (``failed_itself``: "not gradable:" and why; ``refused``): what the
+  student's bytes decide. Its notebook cannot be read; its code loops, exits, kills its own
+  sandbox or exceeds the sandbox's limits (the run's ``ended``); its record breaks a judging
+  budget (``JudgeTimeout``, ``MemoryError``, ``RecursionError``: the budgets exist to bound
+  what a record costs); its judging process, running it alone, crashed or ran out of CPU
+  (``course.grading.pool``). Grading the same bytes again decides the same, so it is kept and
+  written as a 0.
+* **The grader's** (``grader_failed``: "grading failed (grader):" and why): nothing about
+  these bytes was decided. The sandbox ended before the student's first cell ran (bubblewrap
+  or Python could not start, limits too small for the observer itself); the grader's own code
+  raised (an ``OSError`` starting a sandbox, a ``KeyboardInterrupt``, any exception no budget
+  explains); its grading process could not start (no sandbox slot) or was killed by a signal
+  from outside; a Dask worker or judging process was lost, or timed out
+  (``course.grading.cluster``). Such a report is never cached nor written into a gradebook;
+  the student is named, and a plain rerun grades them again.
+
+Nothing the student's code does can make a failure the grader's: its code runs only after the
+observer's first line (``ready``), in a sandbox with its own PID namespace and, when the
+grader is root, its own uid, from which no grading process can be signalled. (Without
+bubblewrap, as an ordinary user, the sandbox runs as the grader's uid without that namespace,
+and, as with every other guarantee here, this one does not hold.)
 
 The notebook's in-kernel ``run_check`` stays the student's instant feedback; it is never the
 grade.
@@ -76,6 +103,7 @@ from course.grading import intake, sandbox
 from course.grading.budget import (
     DEFAULT_BUDGET,
     Budget,
+    JudgeTimeout,
     deadline,
     describe,
     peak_memory_mb,
@@ -83,8 +111,14 @@ from course.grading.budget import (
 )
 from course.grading.intake import Unreadable, read_notebook
 
-__all__ = ["OnReport", "Task", "Unreadable", "grade_one", "not_gradable", "refused",
-           "staged"]
+__all__ = ["GRADER_FAILED", "OnReport", "Task", "Unreadable", "failed_itself", "grade_one",
+           "grader_failed", "not_gradable", "refused", "staged"]
+
+#: How the ``ended`` of a report begins when the grader, not the submission, failed.
+GRADER_FAILED = "grading failed (grader): "
+#: Failures of judging that its budget exists for: a record that costs too much is the
+#: submission's (``budget.describe`` words them).
+_BUDGET_ERRORS = (JudgeTimeout, MemoryError, RecursionError)
 
 #: Largest notebook read at all: a bigger file is refused with its size, unread.
 MAX_NOTEBOOK_BYTES = intake.NOTEBOOK.max_bytes
@@ -200,18 +234,19 @@ def grade_one(path: Path, template: Path, *, seeds: dict[str, int] | None = None
     """Grade one notebook: run it sandboxed, judge every check here. The report has the same
     shape as ``course.grading.grade``'s, plus the isolation layers, how the run ended, the time
     spent judging and the grading process's peak memory. Never raises: whatever goes wrong while
-    reading, running, judging or reporting this submission (a ``SystemExit``, a
-    ``RecursionError``, the memory or time budget) becomes its report, with the reason."""
+    reading, running, judging or reporting this submission becomes its report, with the
+    reason: a broken judging budget as the submission's failure, any other error (a
+    ``SystemExit``, an ``OSError`` starting the sandbox, an interrupt) as the grader's."""
     start = time.perf_counter()
     graded = list(graded or source_graded_cells())
     reset_peak_memory()
-    reason = None
+    reason, graders = None, False
     try:
         report = _grade_one(path, template, graded, seeds, limits, slot, budget, start)
-    except BaseException as error:  # noqa: BLE001 - this submission's failure, not the class's
-        reason = describe(error, budget)
+    except BaseException as error:  # noqa: BLE001 - this submission's report, not the class's
+        reason, graders = describe(error, budget), not isinstance(error, _BUDGET_ERRORS)
     if reason is not None:  # out of the handler: the failed frames and their memory are gone
-        report = not_gradable(path, graded, start, reason)
+        report = (grader_failed if graders else failed_itself)(path, graded, start, reason)
     report["peak_memory_mb"] = peak_memory_mb()
     return report
 
@@ -234,6 +269,13 @@ def _grade_one(path: Path, template: Path, graded: list[GradedCell],
     result = sandbox.run(template, BOOT.format(inside=_inside(template),
                                                site=sandbox.site_packages()),
                          stdin=request, on_line=record.on_line, limits=limits, slot=slot)
+    if not (record.ready or _said_ready(result.unread)):
+        # the student's code never began: nothing of theirs was decided, the failure is ours
+        said = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        return grader_failed(path, graded, start, (
+            f"the sandbox ended before the notebook's code ran "
+            f"({result.reason or f'exit code {result.returncode}'})"
+            + (f": {said[-1][:300]}" if said else "")))
     ended = result.reason
     missing = record.first_missing()
     if ended is None and missing is not None:
@@ -251,11 +293,24 @@ def _grade_one(path: Path, template: Path, graded: list[GradedCell],
     return report
 
 
+def _said_ready(unread: bytes) -> bool:
+    """Whether a run stopped before its output was read had said it was ready: its first line,
+    written before any student code runs, is then the first of what was left unread (a stop
+    that races the reading of that line cannot make the student's failure the grader's)."""
+    first = unread.split(b"\n", 1)[0]
+    try:
+        said = intake.parse(first) if first.startswith(b"{") else None
+    except intake.Refused:
+        return False
+    return isinstance(said, dict) and said.get("ready") is True
+
+
 class _Record:
-    """The lines a sandboxed run prints, sorted as they arrive: each run's line is kept as
-    bytes (parsed only when it is judged, one at a time), within a length and a total; the
-    header gives only its validated list of cells that raised; "done" ends the run. Anything
-    else is ignored: a forged line is judged like any other, an oversized one fails its run."""
+    """The lines a sandboxed run prints, sorted as they arrive: "ready" (the observer's first,
+    before any student code runs) says the sandbox started; each run's line is kept as bytes
+    (parsed only when it is judged, one at a time), within a length and a total; the header
+    gives only its validated list of cells that raised; "done" ends the run. Anything else is
+    ignored: a forged line is judged like any other, an oversized one fails its run."""
 
     def __init__(self, runs: int) -> None:
         self.runs = runs
@@ -263,6 +318,7 @@ class _Record:
         self.refused: dict[int, str] = {}
         self.failed: list[list[Any]] = []
         self.header = False
+        self.ready = False
         self.size = 0
 
     def on_line(self, line: bytes) -> bool:
@@ -279,6 +335,8 @@ class _Record:
             return True
         if not isinstance(message, dict):
             return True
+        if message.get("ready") is True:
+            self.ready = True
         if "cells" in message and not self.header:
             self.header = True
             self.failed = intake.failed_cells(message)
@@ -331,7 +389,7 @@ def _inside(folder: Path) -> str:
 def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, int], Any],
             start: float, ended: str | None, failed_cells: list[Any],
             layers: list[str], gradable: bool = True,
-            labels: list[str] | None = None) -> dict[str, Any]:
+            labels: list[str] | None = None, grader: bool = False) -> dict[str, Any]:
     first = _raised_first(failed_cells, labels or [])
     cells = []
     for cell in graded:
@@ -359,13 +417,32 @@ def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, 
             for number, name, text, *rest in failed_cells],
         "isolation": layers,
         "gradable": gradable,
+        "grader_failed": grader,
         "judge_seconds": 0.0,
     }
 
 
-def not_gradable(path: Path | str, graded: Sequence[GradedCell], start: float,
-                 reason: str) -> dict[str, Any]:
-    """The report of a submission the grader could not grade: 0 points, and why."""
+def grader_failed(path: Path | str, graded: Sequence[GradedCell], start: float,
+                  reason: str) -> dict[str, Any]:
+    """The report of a submission the grader failed to grade through no doing of the
+    submission's (module docstring, "Whose failure it is"): no points decided,
+    ``grader_failed`` true, "grading failed (grader):" and why. Never cached nor written as a
+    score: a plain rerun grades it again."""
+    return _report(Path(path), graded, {}, start, f"{GRADER_FAILED}{reason}", [], layers=[],
+                   gradable=False, grader=True)
+
+
+#: The name the runners of a class call ``grader_failed`` by (``course.grading.cluster``):
+#: every report they make with it is a failure of the grader's (a judging process or a worker
+#: lost or out of time, the cluster's own error), never of the submission's.
+not_gradable = grader_failed
+
+
+def failed_itself(path: Path | str, graded: Sequence[GradedCell], start: float,
+                  reason: str) -> dict[str, Any]:
+    """The report of a submission that broke its own judging (a judging budget, a judging
+    process it crashed when graded alone): 0 points, "not gradable:" and why. The same bytes
+    decide the same again, so it is kept and written like any score."""
     return _report(Path(path), graded, {}, start, f"not gradable: {reason}", [], layers=[],
                    gradable=False)
 

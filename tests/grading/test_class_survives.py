@@ -396,8 +396,10 @@ def test_a_worker_that_dies_fails_only_its_task() -> None:
     assert results[3][0] == "failed" and "ZeroDivisionError" in results[3][1]
 
 
-def test_a_keyboard_interrupt_while_judging_is_that_submissions_report(
+def test_a_keyboard_interrupt_while_judging_is_the_graders_failure_not_a_score(
         course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An interrupt (a Ctrl-C reaching the grading process) is no doing of the submission's:
+    its report says the grader failed, and is never kept or written as a score."""
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
@@ -405,7 +407,24 @@ def test_a_keyboard_interrupt_while_judging_is_that_submissions_report(
     release = course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
     report = grade.grade([release], jobs=1, limits=sandbox.Limits(wall=LIMIT))[0]
     assert report["total"] == 0 and report["gradable"] is False
-    assert report["ended"] == "not gradable: the grader failed on it: KeyboardInterrupt"
+    assert report["grader_failed"] is True
+    assert report["ended"] == ("grading failed (grader): the grader failed on it: "
+                               "KeyboardInterrupt")
+
+
+def test_judging_past_its_budget_is_the_submissions_own_failure(
+        course: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record that makes judging outlast its budget is the submission's: the same bytes
+    would do it again, so it is a 0 kept like any score, never the grader's failure."""
+    def slow(*args: Any, **kwargs: Any) -> None:
+        raise budget.JudgeTimeout("judging took longer than its budget of 60 s")
+
+    monkeypatch.setattr(submission, "judge", slow)
+    release = course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK
+    report = grade.grade([release], jobs=1, limits=sandbox.Limits(wall=LIMIT))[0]
+    assert report["total"] == 0 and report["gradable"] is False
+    assert report["grader_failed"] is False
+    assert report["ended"] == "not gradable: judging took longer than its budget of 60 s"
 
 
 def test_judging_past_its_time_budget_raises_in_the_main_thread() -> None:

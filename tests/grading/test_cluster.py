@@ -1,9 +1,10 @@
 """Grading a class on a real Dask cluster (``course.grading.cluster``): a ``dask scheduler`` and two
-``dask worker`` processes on loopback grade a mixed class of 40 (the reference, mutants, the
-blank release and attacks on it) with the same sandbox and judging as a local run; one worker
-is killed (with everything it started) once some reports have arrived, and every student still
-gets exactly the local run's points, once. A worker whose sandbox does not work is refused by
-name and never given a submission."""
+``dask worker`` processes on loopback, over mutual TLS with certificates made for the run (as
+the grader always connects: ``cluster.local``, ``connect``), grade a mixed class of 40 (the
+reference, mutants, the blank release and attacks on it) with the same sandbox and judging as a
+local run; one worker is killed (with everything it started) once some reports have arrived,
+and every student still gets exactly the local run's points, once. A worker whose sandbox does
+not work is refused by name and never given a submission."""
 
 from __future__ import annotations
 
@@ -36,9 +37,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def client(dask_cluster: Any) -> Any:
-    from distributed import Client
-
-    with Client(dask_cluster.address, timeout=30) as connected:
+    with dask_cluster.connect() as connected:  # mutual TLS, the course's throw-away CA
         connected.wait_for_workers(2, timeout=60)
         yield connected
 
