@@ -92,7 +92,7 @@ from typing import Any
 
 from checks.diagnose import printable
 from course.assignment.cells import GradedCell
-from course.grading import cache, intake, process, roles, sandbox, submission
+from course.grading import cache, intake, places, process, roles, sandbox, submission
 from course.grading import certificates as course_ca
 from course.grading.budget import Budget
 from course.grading.submission import OnReport, Task
@@ -132,6 +132,12 @@ _RELEASES: dict[str, Path] = {}  # release digest -> its packages folder on this
 _STATUS: dict[str, dict[str, Any]] = {}  # release digest -> what setup found
 
 
+def _entries(folder: Path) -> set[str]:
+    """Every entry under ``folder`` (files, folders, links, ``__pycache__`` included), as
+    paths relative to it."""
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
 def _check_worker(release: str, archive: bytes, code: str,
                   graded: list[GradedCell], into: Path,
                   threads: int = 1) -> dict[str, Any]:
@@ -152,6 +158,12 @@ def _check_worker(release: str, archive: bytes, code: str,
                                 "client's: install the same version of the course on it")
             return status
         folder = into / release[:32]
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            members = {os.path.normpath(m.name) for m in tar.getmembers()} - {"."}
+        if folder.is_dir() and _entries(folder) != members:
+            # bytecode, a link or any file the release does not hold: Python in the sandbox
+            # would read it, and the digest (names and bytes of the sources) would not see it
+            shutil.rmtree(folder)
         if not folder.is_dir():
             unpacked = Path(tempfile.mkdtemp(prefix=".unpack-", dir=into))
             with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
@@ -162,6 +174,11 @@ def _check_worker(release: str, archive: bytes, code: str,
                 unpacked.rename(folder)
             except OSError:  # another worker of this host unpacked it meanwhile
                 shutil.rmtree(unpacked, ignore_errors=True)
+        if _entries(folder) != members:
+            status["reason"] = (f"its release folder {folder} holds entries the release does "
+                                "not (bytecode, links or other files) even after unpacking "
+                                "it again")
+            return status
         if cache.release_digest(folder, graded) != release:
             status["reason"] = ("the release it received does not match the client's (its "
                                 "packages or graded cells differ)")
@@ -208,8 +225,9 @@ class GradingPlugin(_plugin_base()):  # type: ignore[misc]
     async def setup(self, worker: Any) -> None:
         import asyncio
 
-        into = Path(tempfile.gettempdir()) / "tinytorch-grading-releases"
-        into.mkdir(mode=0o755, exist_ok=True)
+        # the grading account's own folder (0700), never a shared temporary one: a release
+        # folder another account made first could hold bytecode the sandbox would run
+        into = places.private_folder(places.grading_folder("tinytorch-grading-releases"))
         status = await asyncio.to_thread(_check_worker, self.release, self.archive, self.code,
                                          self.graded, into, worker.state.nthreads)
         with _STATE_LOCK:

@@ -21,57 +21,27 @@ import fcntl
 import os
 from pathlib import Path
 
+from course.grading import places
+
 #: Where the lock files live (one folder per grading account; a grader may choose another).
 ENV_FOLDER = "TINYTORCH_SLOT_FOLDER"
-ROOT_FOLDER = "/run/tinytorch-grading-slots"
+ROOT_FOLDER = "/run/tinytorch-grading-slots"  # root's folder()
 MAX_SLOTS = 1024  # uids 61000 to 62023
 
 _held: dict[int, int] = {}  # slot -> the open file descriptor holding its lock
 
 
 def folder() -> Path:
-    """``$TINYTORCH_SLOT_FOLDER``; else root's ``/run/tinytorch-grading-slots``, another
-    account's ``$XDG_RUNTIME_DIR/tinytorch-grading-slots`` or ``~/.cache/...``."""
+    """``$TINYTORCH_SLOT_FOLDER``, else this account's own (``places.grading_folder``)."""
     chosen = os.environ.get(ENV_FOLDER)
-    if chosen:
-        return Path(chosen)
-    if os.geteuid() == 0 and Path("/run").is_dir():
-        return Path(ROOT_FOLDER)
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and Path(runtime).is_dir():
-        return Path(runtime) / "tinytorch-grading-slots"
-    return Path.home() / ".cache" / "tinytorch-grading-slots"
-
-
-def _open_folder(where: Path) -> int:
-    """A descriptor of ``where``, made 0700 if missing; refused unless it is a folder of this
-    account that no other can enter (not a link, not another account's)."""
-    where.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.mkdir(where, 0o700)
-    except FileExistsError:
-        pass
-    try:
-        descriptor = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as error:
-        raise RuntimeError(f"the sandbox slots' folder {where} is not a folder ({error.strerror}"
-                           f"): remove it, or choose another with {ENV_FOLDER}") from None
-    info = os.fstat(descriptor)
-    if info.st_uid != os.geteuid() or info.st_mode & 0o077:
-        os.close(descriptor)
-        raise RuntimeError(
-            f"the sandbox slots' folder {where} belongs to uid {info.st_uid} with mode "
-            f"{info.st_mode & 0o7777:o}: it must be this account's (uid {os.geteuid()}) and "
-            f"private (0700), or another account could hold or redirect its locks; remove it, "
-            f"or choose another with {ENV_FOLDER}")
-    return descriptor
+    return Path(chosen) if chosen else places.grading_folder("tinytorch-grading-slots")
 
 
 def acquire() -> int:
     """The lowest slot no other live process on this host holds, held by this process until
     it ends (or ``release``)."""
     where = folder()
-    directory = _open_folder(where)
+    directory = places.open_private(where, setting=ENV_FOLDER)
     try:
         for slot in range(MAX_SLOTS):
             if slot in _held:

@@ -1,0 +1,48 @@
+"""The grader's state lives in folders of its own account (course/grading/places.py): a Dask
+worker's unpacked release too. A release folder that holds anything the release does not
+(bytecode Python in the sandbox would load, a link) is unpacked again before it is used, and
+the folder of releases is never a shared temporary one."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from course.assignment.cells import source_graded_cells
+from course.grading import cache, cluster, places, sandbox, submission
+
+pytestmark = pytest.mark.skipif(not sandbox.bubblewrap_works(),
+                                reason="NOT TESTED: a worker is refused without bubblewrap")
+
+
+def test_a_release_folder_with_planted_bytecode_is_unpacked_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster, "_STARTED", 10**6)  # no judging processes for this test
+    graded = source_graded_cells()
+    into = places.private_folder(tmp_path / "releases")
+    with submission.staged() as template:
+        archive = cluster._archive(template)
+        release = cache.release_digest(template, graded)
+    first = cluster._check_worker(release, archive, cluster.grader_code_digest(), graded, into)
+    assert first["ok"], first["reason"]
+    folder = into / release[:32]
+    planted = folder / "tinytorch" / "__pycache__" / "training.cpython-311.pyc"
+    planted.parent.mkdir(exist_ok=True)
+    planted.write_bytes(b"bytecode nobody released")
+    (folder / "linked").symlink_to("/etc")
+    again = cluster._check_worker(release, archive, cluster.grader_code_digest(), graded, into)
+    assert again["ok"], again["reason"]
+    assert not planted.exists() and not (folder / "linked").is_symlink()
+
+
+def test_the_folders_are_the_grading_accounts_own(tmp_path: Path) -> None:
+    for name in ("tinytorch-grading-releases", "tinytorch-grading-slots"):
+        assert not str(places.grading_folder(name)).startswith("/tmp/")
+    squatted = tmp_path / "squatted"
+    squatted.mkdir(mode=0o755)
+    squatted.chmod(0o755)
+    with pytest.raises(RuntimeError, match=rf"{squatted} belongs to uid {os.geteuid()} with "
+                                           "mode 755"):
+        places.private_folder(squatted)
