@@ -24,7 +24,7 @@ import pytest
 from submissions import answer, from_training_source, with_cell, write
 
 from course.assignment import cells, paths
-from course.grading import grade, sandbox
+from course.grading import grade, sandbox, seccomp
 
 pytestmark = pytest.mark.slow
 
@@ -201,6 +201,8 @@ def _attacks() -> dict[str, tuple[Any, float]]:
     # --- writing what the checks' instruments should have seen (baseline: the same code
     # without the writes, graded in the same class)
     a["writes-the-checks-instruments"] = (lambda: _forger(write=True), TWIN)
+    # --- what a run's limits do not count, or what would outlive it (the seccomp filter)
+    a["loopback-socket-buffers-and-a-keyring"] = (lambda: with_cell(_reference(), BUFFERS), 100)
     # --- hiding what an instrument saw (baseline: the same code without hiding it)
     a["unpickles-the-decoy-then-empties-the-tripwire"] = (
         lambda: _patched_trainer(f"HIDE = True\n{UNPICKLES}", "load_checkpoint"), UNPICKLER)
@@ -209,6 +211,31 @@ def _attacks() -> dict[str, tuple[Any, float]]:
         TRAINING_EVALUATOR)
     return a
 
+
+#: Fills TCP buffers over the sandbox's own loopback (memory a v1 memory cgroup does not
+#: count) and leaves a key in the session keyring for the next run in its slot; then goes on.
+BUFFERS = """
+import ctypes, socket
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall(248, b"user", b"left-for-the-next-run", b"x" * 1000, 1000, -3)
+_held = []
+try:
+    _server = socket.socket()
+    _server.bind(("127.0.0.1", 0))
+    _server.listen()
+    for _ in range(64):
+        _a = socket.create_connection(_server.getsockname())
+        _b, _ = _server.accept()
+        _a.setblocking(False)
+        try:
+            while True:
+                _a.send(b"x" * 65536)
+        except BlockingIOError:
+            pass
+        _held.append((_a, _b))
+except OSError:
+    pass
+"""
 
 #: The twins of the attacks that hide what an instrument saw: the same code, not hiding it.
 UNPICKLER = "unpickles the decoy, hides nothing"
@@ -556,6 +583,7 @@ def test_every_report_says_which_isolation_layers_were_active(graded: dict[str, 
     if sandbox.bubblewrap_works():
         assert any(layer.startswith("filesystem") for layer in layers)
         assert any(layer.startswith("pid") for layer in layers)
+        assert seccomp.LAYER in layers  # what held the loopback buffers and the keyring
 
 
 def test_hiding_what_an_instrument_saw_earns_nothing(graded: dict[str, Any]) -> None:
