@@ -331,23 +331,12 @@ def _grade_here(name: str, notebook: bytes, release: str, seeds: dict[str, int],
             report = submission.not_gradable(path, graded, start, f"{process.DIED} ({error})")
         else:
             _IDLE.put(judge)
-        report = _renamed(report, str(path), name)
+        report = submission.renamed(report, str(path), name)
     worker = get_worker()
     report["grader"] = {"worker": worker.address, "host": socket.gethostname(),
                         "slot": judge.slot,
                         "task_seconds": round(time.perf_counter() - start, 3)}
     return report
-
-
-def _renamed(value: Any, old: str, new: str) -> Any:
-    """``value`` with the worker's temporary path replaced by the submission's own name."""
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, list):
-        return [_renamed(v, old, new) for v in value]
-    if isinstance(value, dict):
-        return {k: _renamed(v, old, new) for k, v in value.items()}
-    return value
 
 
 # ----------------------------------------------------------------------------- the judging process

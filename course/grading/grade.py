@@ -159,17 +159,6 @@ def _copy_hashed(source: Path, copy: Path) -> str:
     return digest.hexdigest()
 
 
-def _renamed(value: Any, old: str, new: str) -> Any:
-    """``value`` with the private copy's path replaced by the submission's own."""
-    if isinstance(value, str):
-        return value.replace(old, new)
-    if isinstance(value, list):
-        return [_renamed(v, old, new) for v in value]
-    if isinstance(value, dict):
-        return {k: _renamed(v, old, new) for k, v in value.items()}
-    return value
-
-
 def grade_named(named: dict[str, Path], folder: Path | None, *, jobs: int | None = None,
                 limits: sandbox.Limits = sandbox.DEFAULT_LIMITS, cluster: Any = None,
                 regrade: bool = False, progress: bool = True,
@@ -211,7 +200,7 @@ def grade_named(named: dict[str, Path], folder: Path | None, *, jobs: int | None
             def decided(index: int, report: dict[str, Any]) -> None:
                 name = todo[index]
                 copy = taken[name].copy
-                report = _renamed(report, str(copy), str(named[name]))
+                report = submission.renamed(report, str(copy), str(named[name]))
                 if folder is not None:
                     store.put(digests[name], report)  # on disk before anything else happens
                 reports[name] = report

@@ -454,3 +454,14 @@ def refused(path: Path | str, graded: Sequence[GradedCell], start: float,
     return _report(Path(path), graded, {}, start, reason, [], layers=[], gradable=False)
 
 
+def renamed(report: Any, old: str, new: str) -> Any:
+    """``report`` (any plain data) with every ``old`` in its strings replaced by ``new``: a
+    report decided on a copy of a submission (the grader's private copy, a worker's temporary
+    file) names the submission's own path instead."""
+    if isinstance(report, str):
+        return report.replace(old, new)
+    if isinstance(report, list):
+        return [renamed(v, old, new) for v in report]
+    if isinstance(report, dict):
+        return {k: renamed(v, old, new) for k, v in report.items()}
+    return report
