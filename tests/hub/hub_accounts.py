@@ -137,3 +137,23 @@ def in_terminal(hub: hubmod.Hub, name: str, line: str, timeout: float = 300) -> 
     with ThreadPoolExecutor(1) as thread:
         return thread.submit(asyncio.run, _typed(f"{hub.url}/user/{name}", hub.service_token,
                                                  line, timeout)).result()
+
+
+#: Seconds from the hub's login form to a ready JupyterLab (the server's spawn included).
+LOGIN_TIMEOUT = 120.0
+
+
+def log_in(page: Any, hub: hubmod.Hub, name: str) -> None:
+    """``name`` logs in through the hub's login page in the browser ``page`` (playwright's),
+    until their JupyterLab is ready; or fail, saying what the page shows."""
+    page.goto(f"{hub.url}/hub/login", wait_until="domcontentloaded")
+    page.fill("#username_input", name)
+    page.fill("#password_input", hub.account(name).password)
+    page.click("#login_submit")
+    try:
+        page.wait_for_url(re.compile(rf"/user/{name}/lab"), timeout=LOGIN_TIMEOUT * 1000)
+        page.locator("#jp-MainMenu").wait_for(timeout=LOGIN_TIMEOUT * 1000)
+    except Exception as error:  # noqa: BLE001 - Playwright's TimeoutError: say what was seen
+        pytest.fail(f"{name} logged in but no JupyterLab within {LOGIN_TIMEOUT:.0f} s ({error}); "
+                    f"the page at {page.url} reads "
+                    f"{page.locator('body').inner_text()[:500]!r}")

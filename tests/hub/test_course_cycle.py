@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
-from hub_accounts import ALICE, BOB, CAROL, INSTRUCTOR, in_terminal
+from hub_accounts import ALICE, BOB, CAROL, INSTRUCTOR, in_terminal, log_in
 from submissions import from_training_source
 from variants import mutant_source
 
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 ASSIGNMENT = paths.ASSIGNMENT
-LOGIN_TIMEOUT = 120.0  # seconds from the login form to a ready JupyterLab (server spawn included)
 VALIDATE_TIMEOUT = 240.0  # nbgrader's Validate runs the whole notebook in the student's server
 SCORE = re.compile(rf"{ASSIGNMENT} \(Score: ([\d.]+) / ([\d.]+)\)")
 
@@ -116,19 +115,6 @@ def _page_text(page: Page) -> str:
     return page.locator("body").inner_text()
 
 
-def _log_in(page: Page, hub: hubmod.Hub, name: str) -> None:
-    page.goto(f"{hub.url}/hub/login", wait_until="domcontentloaded")
-    page.fill("#username_input", name)
-    page.fill("#password_input", hub.account(name).password)
-    page.click("#login_submit")
-    try:
-        page.wait_for_url(re.compile(rf"/user/{name}/lab"), timeout=LOGIN_TIMEOUT * 1000)
-        page.locator("#jp-MainMenu").wait_for(timeout=LOGIN_TIMEOUT * 1000)
-    except Exception as error:  # Playwright's TimeoutError: say what was seen
-        pytest.fail(f"{name} logged in but no JupyterLab within {LOGIN_TIMEOUT:.0f} s ({error}); "
-                    f"the page at {page.url} reads {_page_text(page)[:500]!r}")
-
-
 def _assignment_list(page: Page) -> None:
     page.locator("#jp-MainMenu .lm-MenuBar-item", has_text="Nbgrader").click()
     page.locator("#jp-mainmenu-nbgrader .lm-Menu-item", has_text="Assignment List").click()
@@ -155,7 +141,7 @@ def test_the_instructor_releases_the_assignment(hub: hubmod.Hub, course_root: Pa
 
 def test_student_a_fetches_validates_and_submits_in_the_browser(
         hub: hubmod.Hub, page: Page, screenshot: Callable[..., Path]) -> None:
-    _log_in(page, hub, ALICE)
+    log_in(page, hub, ALICE)
     screenshot("hub-01-student-logged-in.png")
     _assignment_list(page)
     released = page.locator("#released_assignments_list")

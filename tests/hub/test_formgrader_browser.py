@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import nbformat
 import pytest
-from hub_accounts import BOB, INSTRUCTOR, as_account
+from hub_accounts import BOB, INSTRUCTOR, as_account, log_in
 
 from course.assignment import config, paths
 from course.classroom import hub as hubmod
@@ -55,7 +55,6 @@ pytestmark = pytest.mark.slow
 
 ASSIGNMENT = paths.ASSIGNMENT
 NOTEBOOK_ID = paths.NOTEBOOK.removesuffix(".ipynb")
-LOGIN_TIMEOUT = 120.0  # seconds from the login form to a ready JupyterLab (server spawn included)
 #: Seconds the formgrader's Autograde may take to answer (were it to run the notebook in a
 #: kernel, as nbgrader's own would, it executes every cell).
 AUTOGRADE_TIMEOUT = 300.0
@@ -190,24 +189,10 @@ def intake(hub: hubmod.Hub, listener: Listener) -> Intake:
     return taken
 
 
-def _log_in(page: Page, hub: hubmod.Hub, name: str) -> None:
-    page.goto(f"{hub.url}/hub/login", wait_until="domcontentloaded")
-    page.fill("#username_input", name)
-    page.fill("#password_input", hub.account(name).password)
-    page.click("#login_submit")
-    try:
-        page.wait_for_url(re.compile(rf"/user/{name}/lab"), timeout=LOGIN_TIMEOUT * 1000)
-        page.locator("#jp-MainMenu").wait_for(timeout=LOGIN_TIMEOUT * 1000)
-    except Exception as error:  # Playwright's TimeoutError: say what was seen
-        pytest.fail(f"{name} logged in but no JupyterLab within {LOGIN_TIMEOUT:.0f} s ({error}); "
-                    f"the page at {page.url} reads "
-                    f"{page.locator('body').inner_text()[:500]!r}")
-
-
 @pytest.fixture(scope="module")
 def formgrader(hub: hubmod.Hub, page: Page) -> str:
     """The instructor logged in through the hub; the address of their formgrader."""
-    _log_in(page, hub, INSTRUCTOR)
+    log_in(page, hub, INSTRUCTOR)
     return f"{hub.url}/user/{INSTRUCTOR}/formgrader"
 
 
