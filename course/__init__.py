@@ -19,5 +19,6 @@ uses ``assignment``; ``student`` uses ``authoring`` and ``assignment``; ``classr
 every room. ``python -m course.rooms`` draws the graph and fails on an arrow against the rule.
 
 Packages here import nothing when imported: a room's commands that need only the standard
-library (``course.student.environment stack``, ``course.classroom.clean``) run on any python3.
+library (``course.student.environment stack``, ``course.classroom.clean``,
+``course.classroom.in_use``) run on any python3.
 """

@@ -16,3 +16,6 @@ c.Autograde.exporter_class = "course.classroom.nbgrader_trusted.KernelRefused"
 # `nbgrader generate_feedback` and the formgrader's Generate Feedback write the course's page
 # (the checks named, the hidden tests hidden, the maths offline), as `make feedback` does.
 c.GenerateFeedback.exporter_class = "course.classroom.feedback.FeedbackExporter"
+# `make export` and `nbgrader export` write grades.csv with the automatic and hand-graded points
+# apart and the written answers still waiting for a grader (course/classroom/export.py).
+c.ExportApp.plugin_class = "course.classroom.export.CourseCsvExport"

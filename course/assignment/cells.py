@@ -61,9 +61,25 @@ def manual_cells(notebook: nbformat.NotebookNode) -> list[tuple[str, int, str]]:
     return rows
 
 
+@dataclass(frozen=True)
+class ManualCell:
+    """A written answer graded by hand: its nbgrader ``grade_id``, its points and the question
+    it answers (its heading, points said there removed)."""
+
+    grade_id: str
+    points: float
+    question: str
+
 
 def source_graded_cells(notebook: Path = paths.SOURCE_NOTEBOOK) -> list[GradedCell]:
     """Every graded cell of the assignment's source notebook: its grade_id, points and check,
     in order."""
     source = nbformat.read(notebook, as_version=4)
     return [GradedCell(g, float(p), c) for g, p, c in graded_cells(source)]
+
+
+def source_manual_cells(notebook: Path = paths.SOURCE_NOTEBOOK) -> list[ManualCell]:
+    """Every written answer of the assignment's source notebook, in order: what a grader grades
+    by hand and no automatic grading can decide (``python -m course.grading.grade`` says so)."""
+    source = nbformat.read(notebook, as_version=4)
+    return [ManualCell(g, float(p), POINTS_SAID.sub("", q)) for g, p, q in manual_cells(source)]

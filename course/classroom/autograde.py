@@ -3,6 +3,7 @@
     python -m course.classroom.autograde             # what is in notebooks/submitted/ already
     python -m course.classroom.autograde DOWNLOADS/  # first import DOWNLOADS/<student>.ipynb files
                                                      # (or DOWNLOADS/<student>/07_training.ipynb)
+    python -m course.classroom.autograde DOWNLOADS/ --students map.csv   # file,student: LMS names
     python -m course.classroom.autograde --jobs 4 --limit 60
     python -m course.classroom.autograde --cluster tcp://HOST:8786   # on a Dask cluster's workers
     python -m course.classroom.autograde --student alice --student bob   # only these students
@@ -11,7 +12,11 @@
 Imported files go to notebooks/submitted/<student>/07_training/ (nbgrader's layout; nbgrader's
 `collect` and `zip_collect` fill it too), each with its submission time in nbgrader's
 timestamp.txt (the file's modification time, or `--times times.csv` with columns
-student,submitted), so nbgrader's late penalty applies. Every submission is graded by
+student,submitted), so nbgrader's late penalty applies. A download's student id is its name,
+its slug (``Dave Smith.ipynb -> dave_smith``) or what ``--students map.csv`` says; a name
+without an id, or two downloads of one id, fail alone; and an import never replaces a
+submission silently: the later one counts, the earlier is kept in ``<course>/replaced/``
+(``--replace``: even one not later; ``course.classroom.imports``). Every submission is graded by
 ``course.grading.submission`` (run in a sandbox, judged outside it, one sandbox per core); then
 nbgrader's autograde writes those outcomes into the graded cells instead of executing the notebook
 (``course.classroom.nbgrader_trusted``), so the gradebook, ``make feedback`` and ``make export``
@@ -44,89 +49,19 @@ cached, the student is named the same way, and a plain rerun grades them again.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import re
-import shutil
 import stat
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
 from checks.diagnose import printable
 from course.assignment import config, paths
-from course.classroom import manual, nbgrader_trusted, owner
+from course.classroom import imports, manual, nbgrader_trusted, owner
 from course.grading import cache, grade, sandbox
 from course.grading.grade import SubmissionError
 from course.grading.progress import Progress
-
-STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-def submissions_in(folder: Path) -> dict[str, Path]:
-    """Student id -> notebook, from ``<student>.ipynb`` files and ``<student>/`` folders."""
-    if not folder.is_dir():
-        raise SubmissionError(f"submissions folder {str(folder)!r} is not a directory")
-    found: dict[str, Path] = {}
-    for entry in sorted(folder.iterdir()):
-        if entry.is_file() and entry.suffix == ".ipynb":
-            found[entry.stem] = entry
-        elif entry.is_dir() and (entry / paths.NOTEBOOK).is_file():
-            found[entry.name] = entry / paths.NOTEBOOK
-    for student, path in found.items():
-        if not STUDENT_ID.match(student):
-            raise SubmissionError(f"{str(path)!r}: {student!r} is not a usable student id")
-    # an unreadable notebook is imported all the same: it is graded 0 with the reason, alone
-    if not found:
-        raise SubmissionError(
-            f"no submissions in {str(folder)!r}: expected <student>.ipynb files or "
-            f"<student>/{paths.NOTEBOOK} folders"
-        )
-    return found
-
-
-#: How nbgrader writes and reads a submission's time (its ``timestamp.txt``).
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f %Z"
-
-
-def import_submissions(found: dict[str, Path], course: Path = paths.COURSE,
-                       times: dict[str, datetime] | None = None) -> None:
-    """Copy each student's notebook into nbgrader's ``submitted/`` layout, with its submission
-    time in ``timestamp.txt`` beside it (the time ``times`` gives, else the downloaded file's
-    modification time), as ``nbgrader collect`` does, so nbgrader's late penalty applies."""
-    for student, path in found.items():
-        target = course / "submitted" / student / paths.ASSIGNMENT
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target / paths.NOTEBOOK)
-        when = (times or {}).get(student) or datetime.fromtimestamp(path.stat().st_mtime,
-                                                                     tz=UTC)
-        (target / "timestamp.txt").write_text(when.astimezone(UTC).strftime(
-            TIMESTAMP_FORMAT))
-
-
-def read_times(path: Path) -> dict[str, datetime]:
-    """Student -> submission time, from a CSV file with the columns ``student`` and
-    ``submitted`` (ISO 8601; a time without a zone is read as UTC)."""
-    if not path.is_file():
-        raise SubmissionError(f"times file {str(path)!r} does not exist")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if rows and not {"student", "submitted"} <= set(rows[0]):
-        raise SubmissionError(f"times file {str(path)!r}: expected the columns 'student' and "
-                              f"'submitted', found {sorted(rows[0])}")
-    times: dict[str, datetime] = {}
-    for number, row in enumerate(rows, start=2):
-        try:
-            when = datetime.fromisoformat(row["submitted"].strip())
-        except (ValueError, AttributeError) as error:
-            raise SubmissionError(
-                f"times file {str(path)!r}, line {number}: {row['submitted']!r} is not a time "
-                "(ISO 8601, e.g. 2026-12-06T15:00:00+00:00)") from error
-        times[row["student"].strip()] = when if when.tzinfo else when.replace(
-            tzinfo=UTC)
-    return times
 
 
 def scores(course: Path = paths.COURSE) -> list[tuple[str, float, float]]:
@@ -184,6 +119,41 @@ def gradebook_holds(course: Path, reports: dict[str, dict]) -> set[str]:
     return held
 
 
+#: What nbgrader copies from a submission into its autograded folder and from there into the
+#: feedback: the submission's time, and the secret its feedback is released under.
+SUBMISSION_FILES = ("timestamp.txt", "submission_secret.txt")
+
+
+def resubmitted(course: Path, students: dict[str, dict] | list[str]) -> set[str]:
+    """The students whose autograded folder is of another submission than the one in
+    ``submitted/``: its time or secret differ (a resubmission of the same bytes). Autograded
+    again, their feedback belongs to the submission they made last."""
+    found = set()
+    for student in students:
+        made = course / "submitted" / student / paths.ASSIGNMENT
+        graded = course / "autograded" / student / paths.ASSIGNMENT
+        for name in SUBMISSION_FILES:
+            given = _small_file(made / name)
+            if given is None:
+                continue  # an import writes no secret: nothing to compare
+            if _small_file(graded / name) != given:
+                found.add(student)
+    return found
+
+
+def _small_file(path: Path, most: int = 4096) -> bytes | None:
+    """The first ``most`` bytes of a regular file (never through a link, never a FIFO's
+    wait), or None."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read(most)
+
+
 def write_gradebook(course: Path, reports: dict[str, dict], digests: dict[str, str],
                     store: cache.Reports, *, jobs: int | None = None,
                     rewrite: bool = False) -> dict[str, str]:
@@ -194,11 +164,12 @@ def write_gradebook(course: Path, reports: dict[str, dict], digests: dict[str, s
     Returns nbgrader's refusals (``nbgrader_trusted.autograde``)."""
     url = config.db_url(course)
     decided = {s: r for s, r in reports.items() if not cache.grader_failed(r)}
-    held = set() if rewrite else gradebook_holds(course, decided)
-    todo = {s: r for s, r in decided.items()
+    held = set() if rewrite else gradebook_holds(course, decided) - resubmitted(course, decided)
+    todo = {s: {**r, "sha256": digests[s]} for s, r in decided.items()
             if rewrite or s not in held or not store.written(s, digests[s], url)}
     for student in todo:
         store.forget_written(student)
+    manual.settle(course, [s for s in decided if s not in todo])
     with Progress(len(todo), "written to the gradebook", unit="student") as progress:
         def done(student: str, written: bool) -> None:
             if written:
@@ -214,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--times", type=Path, default=None,
                         help="with a folder: a CSV of student,submitted (ISO 8601) giving each "
                              "submission's time (default: each file's modification time)")
+    parser.add_argument("--students", type=Path, default=None, metavar="MAP",
+                        help="with a folder: a CSV of file,student giving the student id of "
+                             "downloads named otherwise (default: the name, or its slug)")
+    parser.add_argument("--replace", action="store_true",
+                        help="with a folder: import a changed submission even when it is not "
+                             "later than the one held (that one is kept in replaced/)")
     parser.add_argument("--course", type=Path, default=paths.COURSE,
                         help="the nbgrader course root (default: notebooks/)")
     parser.add_argument("--jobs", type=int, default=None,
@@ -243,12 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    not_imported: list[str] = []
     try:
         if args.folder is not None:
-            times = read_times(args.times) if args.times else None
-            import_submissions(submissions_in(args.folder), args.course, times)
+            not_imported = imports.import_folder(args.folder, args.course, times=args.times,
+                                                 students=args.students, replace=args.replace)
     except SubmissionError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(printable(f"error: {error}", 2000), file=sys.stderr)
         return 2
     skipped: dict[str, str] = {}
     submitted = submitted_notebooks(args.course, skipped)
@@ -309,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     if lost:
         print(f"error: the grader failed on {lost} of {len(by_student)} submissions: no score "
               "was decided or written for them; run again to grade them", file=sys.stderr)
-    return 1 if problems or skipped else 0
+    if not_imported:
+        print(f"error: {len(not_imported)} of the downloads in {str(args.folder)!r} were not "
+              "imported (each named above with the reason); every other one is graded",
+              file=sys.stderr)
+    return 1 if problems or skipped or not_imported else 0
 
 
 NO_SCORE = nbgrader_trusted.NO_SCORE
@@ -329,6 +311,8 @@ def _as_root(args: argparse.Namespace) -> int | None:
     given = [str(args.folder.resolve())] if args.folder is not None else []
     given += ["--course", str(args.course.resolve()), "--limit", str(args.limit)]
     given += ["--times", str(args.times.resolve())] if args.times else []
+    given += ["--students", str(args.students.resolve())] if args.students else []
+    given += ["--replace"] if args.replace else []
     given += ["--jobs", str(args.jobs)] if args.jobs else []
     given += ["--regrade"] if args.regrade else []
     for student in args.student or []:

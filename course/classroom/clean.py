@@ -6,6 +6,7 @@
 This is the only command that removes the course's data, and no command regenerates it:
 
 - ``notebooks/submitted/``: the submissions (``nbgrader collect``/``zip_collect``);
+- ``notebooks/replaced/``: the earlier submissions a later import replaced (``make autograde``);
 - ``notebooks/autograded/``: the autograded copies of the submissions (``make autograde``);
 - ``notebooks/feedback/``: the feedback pages (``make feedback``);
 - ``notebooks/autograde-cache/``: every report trusted grading decided (``make autograde``);
@@ -31,6 +32,7 @@ from course.assignment import paths
 #: The course's data, relative to the repository, and what each is.
 DATA = {
     "notebooks/submitted": "the students' submissions (nbgrader collect / zip_collect)",
+    "notebooks/replaced": "the earlier submissions a later import replaced (make autograde)",
     "notebooks/autograded": "the autograded submissions (make autograde)",
     "notebooks/feedback": "the students' feedback pages (make feedback)",
     "notebooks/autograde-cache": "the reports trusted grading decided (make autograde)",

@@ -10,7 +10,10 @@ the template ``course/classroom/templates/tinytorch-feedback`` (which extends nb
 - the page names the assignment, never a folder of the grader's; and every message shown is the
   trusted grader's, which names the student's cells (``cell In[3]``), not files on the grader;
 - a written answer no grader has scored yet says "not graded yet" with its points, not a
-  score of 0 (``MarkPendingAnswers`` asks the gradebook);
+  score of 0, and one rewritten after it was graded "to grade again ... (was 2/3 for an earlier
+  answer)" (``MarkPendingAnswers`` asks ``course.classroom.manual``'s one rule);
+- the page states what was graded: the submission's time, the first characters of the
+  SHA-256 of the bytes graded, when, and the answers still waiting for a grader;
 - a graded test cell shows as its name, its points and that message, never its source: the
   source holds the hidden tests (``### BEGIN HIDDEN TESTS``, ``run_check(..., seed=...)``), and
   the grade came from data drawn at grading time anyway. ``HideCheckSource`` empties that source
@@ -115,27 +118,54 @@ def is_written_answer(cell: Any) -> bool:
 
 
 class MarkPendingAnswers(Preprocessor):
-    """Mark each written answer that still waits for a grader (``pending``): its page says
-    "not graded yet" instead of a score of 0 nobody gave. nbgrader puts only the score on the
-    cell; whether a person has graded it is the gradebook's ``needs_manual_grade``."""
+    """Mark each written answer by the course's one rule (``course.classroom.manual.state``):
+    one that waits for a grader (``pending``) says "not graded yet" with its points instead of
+    a score of 0 nobody gave, and one rewritten after it was graded says what it had
+    (``earlier``: "was 2/3 for an earlier answer"). The comment shown under it
+    (``grader_comment``) is the grader's, or nbgrader's "No response.", never the earlier
+    grade's note. The page also states what was graded
+    (``resources["graded"]``): the submission's time, the digest of the bytes graded, when,
+    and the answers still waiting."""
 
     def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         info = resources.get("nbgrader", {})
-        answers = [cell for cell in nb.cells if is_written_answer(cell)]
-        if not answers or not all(k in info for k in ("db_url", "notebook", "assignment",
-                                                      "student")):
+        if not all(k in info for k in ("db_url", "notebook", "assignment", "student")):
             return nb, resources
         from nbgrader.api import Gradebook, MissingEntry
 
+        from course.classroom import manual
+
+        graded = dict(nb.metadata.get("tinytorch_graded") or {})
+        answers = {cell.metadata.nbgrader["grade_id"]: cell
+                   for cell in nb.cells if is_written_answer(cell)}
+        waiting = []
         with Gradebook(info["db_url"]) as gradebook:
-            for cell in answers:
+            try:
+                submission = gradebook.find_submission(info["assignment"], info["student"])
+                stamp = submission.timestamp
+                graded["submitted"] = stamp.strftime("%Y-%m-%d %H:%M:%S UTC") if stamp else None
+            except MissingEntry:
+                pass
+            for grade_id, cell in answers.items():
                 try:
-                    grade = gradebook.find_grade(cell.metadata.nbgrader["grade_id"],
-                                                 info["notebook"], info["assignment"],
+                    grade = gradebook.find_grade(grade_id, info["notebook"], info["assignment"],
                                                  info["student"])
+                    comment = gradebook.find_comment(grade_id, info["notebook"],
+                                                     info["assignment"], info["student"])
                 except MissingEntry:
                     continue
-                cell.metadata.nbgrader["pending"] = bool(grade.needs_manual_grade)
+                decided = manual.state(grade, cell.source)
+                cell.metadata.nbgrader["pending"] = decided in (manual.TO_GRADE, manual.EMPTY)
+                cell.metadata.nbgrader["earlier"] = manual.earlier_of(comment.auto_comment)
+                earlier = cell.metadata.nbgrader["earlier"]
+                automatic = (comment.auto_comment or "").replace(earlier or "", "").strip()
+                # its own key: nbgrader's GetGrades, which runs after, writes ``comment``
+                cell.metadata.nbgrader["grader_comment"] = (comment.manual_comment or automatic
+                                                            or None)
+                if cell.metadata.nbgrader["pending"]:
+                    waiting.append(grade_id)
+        graded["waiting"] = waiting
+        resources["graded"] = graded
         return nb, resources
 
 

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from traitlets import Dict
 
 from course.assignment import config, paths
 from course.classroom import feedback as feedback_page
-from course.classroom import inert
+from course.classroom import inert, manual
 
 
 def _settings(course: Path) -> Any:
@@ -124,6 +125,27 @@ class TrustedOutputs(NbGraderPreprocessor):
             cell.outputs = [new_output("error", ename="CheckFailed", evalue=first,
                                        traceback=[first, *rest])]
         return cell, resources
+
+
+#: Where an autograded notebook says what was graded: the digest of the submission's bytes and
+#: when its outcomes were written (the feedback page states both).
+GRADED_KEY = "tinytorch_graded"
+
+
+class RecordGrading(NbGraderPreprocessor):
+    """Write into the autograded notebook's metadata what was graded (``GRADED_KEY``): the
+    SHA-256 of the submitted bytes the trusted report was decided on, and the time it is
+    written. Runs after nbgrader's metadata clearing, which would remove it."""
+
+    reports = Dict(help="student id -> its course.grading.submission report").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[Any, Any]:
+        report = self.reports.get(resources["nbgrader"]["student"]) or {}
+        nb.metadata[GRADED_KEY] = {
+            "sha256": report.get("sha256"),
+            "graded_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        }
+        return nb, resources
 
 
 #: Called with (student, whether a score is in the gradebook now) as each student is done.
@@ -231,6 +253,7 @@ def autograde_here(course: Path, reports: dict[str, dict[str, Any]], *,
     from the report directly."""
     settings = _settings(course)
     settings.TrustedOutputs.reports = reports
+    settings.RecordGrading.reports = reports
     # nbgrader's own list with Execute replaced by TrustedOutputs. Its closing CheckCellMetadata
     # (there because executing a notebook could change it) is left out: the sanitizing pass
     # autograde runs first has validated these cells' metadata, and TrustedOutputs writes
@@ -238,15 +261,18 @@ def autograde_here(course: Path, reports: dict[str, dict[str, Any]], *,
     settings.Autograde.exporter_class = NotebookExporter  # the course's nbgrader_config refuses
     settings.Autograde.autograde_preprocessors = [
         InertMarkdown, TrustedOutputs, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-        SaveAutoGrades, AssignLatePenalties,
+        RecordGrading, SaveAutoGrades, AssignLatePenalties,
     ]
     api = NbGraderAPI(config=settings)
     refused = {}
     for student in reports:
+        # each hand grade stays with the answer text it was given for (course.classroom.manual)
+        kept = manual.remember(course, [student])
         try:
             result = api.autograde(paths.ASSIGNMENT, student, force=True, create=True)
         except Exception as error:  # noqa: BLE001 - this student's notebook only
             result = {"success": False, "error": f"{type(error).__name__}: {error}"}
+        manual.reconcile(course, kept)
         if not result["success"]:
             refused[student] = str(result.get("error") or result.get("log"))[-2000:]
             if fallback:
@@ -276,8 +302,12 @@ def write_scores(course: Path, student: str, report: dict[str, Any]) -> None:
         notebook = gradebook.find_submission_notebook(
             paths.NOTEBOOK.removesuffix(".ipynb"), paths.ASSIGNMENT, student)
         points = {c["grade_id"]: c["points"] for c in report["cells"]}
+        # a notebook that cannot be read has no written answer for a grader to read: 0
+        unreadable = manual.answers_in(manual.notebook_path(course, student)) is None
         for grade in notebook.grades:
             if grade.cell_type == "markdown":  # a written answer: left for a grader
+                if unreadable and grade.manual_score is None:
+                    grade.auto_score, grade.needs_manual_grade = 0.0, False
                 continue
             grade.auto_score = points.get(grade.name, 0.0)
             grade.needs_manual_grade = False

@@ -10,11 +10,21 @@ the class in parallel.
 
 For every graded cell: its grade_id, points, max_points, passed, and the check's message; then
 total, max_total, seconds, how the run ended (``ended``: None, or why it stopped early), the
-code cells that raised, and the isolation layers that were active. Exit status 0 when every
-file was graded (whatever the scores; an unreadable notebook gets a report with 0 and the
-reason), 1 when the grader failed on some (``grader_failed``: "grading failed (grader): ...",
-each named on stderr; no score was decided for them, a rerun grades them again), 2 for a file
-that does not exist or a cluster that cannot grade.
+code cells that raised, and the isolation layers that were active. Beside the automatic points
+(``max_automatic``, the same as ``max_total``) each report says what this command cannot
+decide: the written answers a grader grades by hand (``to_grade_by_hand``: grade_id, points,
+question; ``max_by_hand``), read from the assignment's source notebook, and ``max_possible``,
+both together.
+
+Each file given is first checked to be a notebook the grader reads (``notebook_refusal``): a
+file that does not exist or is not one (not JSON, JSON that is not an nbformat-4 notebook, a
+field the grader reads of the wrong kind) is named on stderr in one line, saying what was
+expected and received, and gets no report; the other files are still graded and printed.
+Exit status 0 when every file was graded (whatever the scores), 1 when the grader failed on
+some (``grader_failed``: "grading failed (grader): ...", each named on stderr; no score was
+decided for them, a rerun grades them again), 2 when a file given was refused or a cluster
+cannot grade. (``course.classroom.autograde`` grades a class through ``grade_named``, where a
+submission that is not a notebook is the student's 0, with the reason, beside the rest.)
 
 With several files, a progress bar (or, off a terminal, counted lines) and each score as it is
 decided go to stderr. With ``--cache DIR`` each report is stored there the moment it is decided
@@ -44,10 +54,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
-
 from checks.diagnose import printable
-from course.assignment.cells import source_graded_cells
+from course.assignment.cells import ManualCell, source_graded_cells, source_manual_cells
 from course.grading import batch, cache, intake, sandbox, submission
 from course.grading.batch import Runner
 from course.grading.budget import DEFAULT_BUDGET, Budget
@@ -60,14 +68,72 @@ class SubmissionError(ValueError):
     """A file given to grade is missing or is not a readable notebook."""
 
 
+#: What this command grades, as its refusals say.
+EXPECTED = 'a Jupyter notebook (JSON with "nbformat": 4 and a list of cells)'
+
+
 def check_notebook(path: Path) -> None:
-    """Raise SubmissionError unless ``path`` is a readable notebook file."""
+    """Raise SubmissionError (``notebook_refusal``'s line) unless ``path`` is a notebook the
+    grader reads."""
+    refusal = notebook_refusal(path)
+    if refusal:
+        raise SubmissionError(refusal)
+
+
+def notebook_refusal(path: Path) -> str | None:
+    """Why the command line refuses ``path`` before grading anything, in one line naming it
+    and saying what was expected and what it received; None for a notebook the grader reads.
+    A file given by hand that is no notebook (``make grade FILE=README.md``) is the caller's
+    mistake: a report of 0 per graded cell would hide it."""
+    received = _received(path)
+    return None if received is None else f"{path}: expected {EXPECTED}, received {received}"
+
+
+def _received(path: Path) -> str | None:
+    """What ``path`` holds instead of a notebook, or None. The grader's own reading decides
+    (``intake``: its bounds, then every field the grader reads), with the notebook format
+    besides: a notebook of another kind than nbformat 4 (or later, which the grader reads as
+    4) is not this assignment's."""
     if not path.is_file():
-        raise SubmissionError(f"submission {str(path)!r} does not exist or is not a file")
+        return "nothing: no such file" if not path.exists() else "a folder or other non-file"
     try:
-        nbformat.read(path, as_version=4)
-    except Exception as error:  # noqa: BLE001 - any parse failure means "not a notebook"
-        raise SubmissionError(f"submission {str(path)!r} is not a notebook: {error}") from error
+        size = path.stat().st_size
+        if size > intake.NOTEBOOK.max_bytes:
+            return (f"{size / 2**20:.0f} MiB, more than the "
+                    f"{intake.NOTEBOOK.max_bytes // 2**20} MiB a notebook may have")
+        data = intake.parse(path.read_bytes(), intake.NOTEBOOK)
+    except OSError as error:
+        return f"a file that cannot be read ({error.strerror or error})"
+    except intake.Refused as error:
+        suffix = path.suffix if path.suffix.lower() not in ("", ".ipynb") else ""
+        return f"a {printable(suffix, 20)} file the grader cannot read as JSON ({error})" \
+            if suffix else f"a file the grader cannot read as JSON ({error})"
+    version = data.get("nbformat") if isinstance(data, dict) else None
+    if isinstance(data, dict) and (type(version) is not int or version < 4):
+        return ('JSON without "nbformat" (not a notebook)' if version is None else
+                f"a notebook of nbformat {printable(repr(version), 40)} (open it in Jupyter "
+                "and save it to make it nbformat 4)")
+    problem = intake.notebook_problem(data)
+    return f"JSON that is not a notebook the grader reads: {problem}" if problem else None
+
+
+def with_maxima(report: dict[str, Any], by_hand: Sequence[ManualCell]) -> dict[str, Any]:
+    """``report`` with what this command cannot decide said beside what it did: the automatic
+    maximum, the written answers a grader still grades by hand and their points, and the
+    maximum of both. Added to what is printed only: reports kept in a cache or written to the
+    gradebook stay as they were decided."""
+    automatic = float(report.get("max_total", 0.0))
+    manual = sum(cell.points for cell in by_hand)
+    said = {"max_automatic": automatic, "max_by_hand": manual,
+            "max_possible": automatic + manual,
+            "to_grade_by_hand": [{"grade_id": c.grade_id, "points": c.points,
+                                  "question": c.question} for c in by_hand],
+            "by_hand_note": (f"not graded here: the {len(by_hand)} written answers of "
+                             f"to_grade_by_hand ({manual:g} points) are graded by hand, in "
+                             "nbgrader's formgrader after make autograde") if by_hand else ""}
+    before = list(report).index("max_total") + 1 if "max_total" in report else len(report)
+    items = list(report.items())
+    return dict(items[:before]) | said | dict(items[before:])
 
 
 def runner(*, jobs: int | None = None, cluster: Any = None) -> Runner:
@@ -247,14 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.jobs is not None and args.jobs < 1:
             raise ValueError(f"jobs must be a positive integer, got {args.jobs!r}")
-        for path in args.files:
-            if not path.is_file():
-                raise SubmissionError(f"submission {str(path)!r} does not exist or is not a "
-                                      "file")
+        refusals = _refused(args.files)
         given = Counter(args.files)  # a name per file as given (a file given twice: numbered)
         named = {str(path) if given[path] == 1 else f"{path} #{index + 1}": path
-                 for index, path in enumerate(args.files)}
-        if len(named) == 1 and args.cache is None and args.cluster is None:
+                 for index, path in enumerate(args.files) if index not in refusals}
+        if not named:
+            return 2
+        if len(args.files) == 1 and args.cache is None and args.cluster is None:
             reports = grade(args.files, jobs=args.jobs, limits=limits)  # make grade: no frills
         else:
             by_index, *_ = grade_named(named, args.cache, jobs=args.jobs, limits=limits,
@@ -264,15 +329,32 @@ def main(argv: list[str] | None = None) -> int:
     except unusable as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    json.dump(reports[0] if len(reports) == 1 else reports, sys.stdout, indent=2)
+    by_hand = source_manual_cells()
+    shown = [with_maxima(report, by_hand) for report in reports]
+    json.dump(shown[0] if len(args.files) == 1 else shown, sys.stdout, indent=2)
     print()
+    if refusals:
+        print(f"error: {len(refusals)} of {len(args.files)} files given were not graded "
+              "(named above): missing or not notebooks", file=sys.stderr)
     failed = [r for r in reports if cache.grader_failed(r)]
     for report in failed:
         print(printable(f"error: {report['file']}: {report['ended']}", 2000), file=sys.stderr)
     if failed:
         print(f"error: the grader failed on {len(failed)} of {len(reports)} submissions: no "
               "score was decided for them; run again to grade them", file=sys.stderr)
-    return 1 if failed else 0
+    return 2 if refusals else 1 if failed else 0
+
+
+def _refused(files: Sequence[Path]) -> dict[int, str]:
+    """The files given that are refused (``notebook_refusal``), by their place among
+    ``files``, each named on stderr in one line now, before anything is graded."""
+    refusals = {}
+    for index, path in enumerate(files):
+        refusal = notebook_refusal(path)
+        if refusal:
+            print(printable(f"error: {refusal}", 2000), file=sys.stderr, flush=True)
+            refusals[index] = refusal
+    return refusals
 
 
 if __name__ == "__main__":

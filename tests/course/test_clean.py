@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from course.classroom import clean
 DATA = {
     "notebooks/submitted/alice/07_training/07_training.ipynb": '{"cells": []}\n',
     "notebooks/submitted/bob/07_training/07_training.ipynb": '{"cells": [1]}\n',
+    "notebooks/replaced/bob/2026-12-01T10-00-00Z/07_training.ipynb": '{"cells": [0]}\n',
     "notebooks/autograded/alice/07_training/07_training.ipynb": '{"cells": [2]}\n',
     "notebooks/feedback/alice/07_training/07_training.html": "<p>well done</p>\n",
     "notebooks/autograde-cache/0123abcd/4567ef.json": '{"report": {"total": 100}}\n',
@@ -43,7 +45,7 @@ GENERATED = {
 }
 SKIPPED = shutil.ignore_patterns(".git", ".venv", ".venv-student", "work", "dist", "build",
                                  "__pycache__", "*.egg-info", ".*_cache", ".hypothesis",
-                                 "release", "submitted", "autograded", "feedback",
+                                 "release", "submitted", "replaced", "autograded", "feedback",
                                  "autograde-cache", "gradebook.db", "grades.csv", "results")
 
 
@@ -156,3 +158,120 @@ def test_a_symbolic_link_is_removed_not_what_it_points_to(tmp_path: Path,
     assert "only the link is removed" in capsys.readouterr().out
     assert not (tmp_path / "notebooks" / "submitted").is_symlink()
     assert (elsewhere / "alice.ipynb").read_text() == "{}"
+
+
+# ----------------------------------------------------------------------------- what still runs
+# `make clean` first asks course.classroom.in_use whether a process runs from one of the venvs
+# it removes. Each test starts real processes from venv-like folders of the copy: an
+# interpreter linked into <venv>/bin/python as venv links it (found from the command line, the
+# link kept) and a program copied into <venv>/bin (found from /proc/PID/exe).
+def _names(root: Path) -> set[str]:
+    """Every path under ``root``, links not followed: what any removal would change."""
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")
+            if "__pycache__" not in p.parts}
+
+
+def _interpreter(root: Path, venv: str) -> Path:
+    """``<venv>/bin/python`` in ``root``: a link to this Python's interpreter, as venv makes it."""
+    python = root / venv / "bin" / "python"
+    python.parent.mkdir(parents=True, exist_ok=True)
+    python.unlink(missing_ok=True)
+    python.symlink_to(os.path.realpath(sys.executable))
+    return python
+
+
+def _copied(root: Path, venv: str, program: str) -> Path:
+    """``program`` (from PATH) copied into ``<venv>/bin`` of ``root``."""
+    found = shutil.which(program)
+    assert found, f"expected {program} on PATH"
+    copy = root / venv / "bin" / program
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(found, copy)
+    return copy
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONSAFEPATH", "PYTHONPATH",
+                                                              "MAKEFLAGS", "MFLAGS")}
+
+
+@pytest.fixture()
+def running(repo: Path, tmp_path: Path) -> Iterator[dict[str, subprocess.Popen]]:
+    """A "JupyterLab" from .venv-student (its interpreter given relative to its folder, its
+    server's runtime file naming its address) and a program of .venv-build run by bare name."""
+    import json
+
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    _interpreter(repo, ".venv-student")
+    (repo / ".venv-student" / "bin" / "jupyter-lab").write_text("import time\ntime.sleep(60)\n")
+    sleep = _copied(repo, ".venv-build", "sleep")
+    env = {**_env(), "JUPYTER_RUNTIME_DIR": str(runtime)}
+    lab = subprocess.Popen([".venv-student/bin/python", ".venv-student/bin/jupyter-lab",
+                            "--ServerApp.root_dir=work/07_training"], cwd=repo, env=env)
+    (runtime / f"jpserver-{lab.pid}.json").write_text(json.dumps(
+        {"pid": lab.pid, "url": "http://localhost:8888/",
+         "root_dir": str(repo / "work" / paths.ASSIGNMENT)}))
+    sleeper = subprocess.Popen(["sleep", "60"], executable=sleep, cwd=tmp_path, env=env)
+    try:
+        yield {"lab": lab, "sleeper": sleeper}
+    finally:
+        for process in (lab, sleeper):
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_make_clean_refuses_while_a_process_runs_from_a_venv_and_force_removes(
+        repo: Path, running: dict[str, subprocess.Popen]) -> None:
+    lab, sleeper = running["lab"], running["sleeper"]
+    before = _names(repo)
+    done = _make(repo, "clean")
+    assert done.returncode != 0, done.stdout + done.stderr
+    said = done.stderr
+    assert (f"  jupyter-lab serving work/07_training at http://localhost:8888/ (pid {lab.pid}, "
+            "from .venv-student)\n") in said, said
+    assert f"  sleep 60 (pid {sleeper.pid}, from .venv-build)\n" in said, said
+    assert said.count("(pid ") == 2, said
+    stop = next(line for line in said.splitlines() if line.startswith("Stop them first"))
+    assert str(lab.pid) in stop and str(sleeper.pid) in stop and "make clean FORCE=1" in stop
+    assert _names(repo) == before, "make clean removed something while refusing"
+    assert lab.poll() is None and sleeper.poll() is None
+
+    done = _make(repo, "clean", "FORCE=1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"(pid {lab.pid}, from .venv-student)" in done.stderr
+    for venv in (".venv", ".venv-student", ".venv-build"):
+        assert not (repo / venv).exists(), f"make clean FORCE=1 kept {venv}"
+    kept = [name for name in GENERATED if (repo / name).exists() or (repo / name).is_symlink()]
+    assert kept == [], f"make clean FORCE=1 kept {kept}"
+    for name, text in (DATA | STUDENT).items():
+        assert (repo / name).read_text() == text, f"make clean FORCE=1 lost {name}"
+
+
+def test_make_clean_run_by_a_venvs_python_and_make_does_not_count_them(repo: Path) -> None:
+    """`make clean PYTHON=.venv/bin/python`, by a make of .venv: the check's own process and
+    the make running it are no reason to refuse. (Run with -S: the standard library only.)"""
+    python = _interpreter(repo, ".venv")
+    make = _copied(repo, ".venv", "make")
+    done = subprocess.run([str(make), "--no-print-directory", "clean", f"PYTHON={python} -S"],
+                          cwd=repo, capture_output=True, text=True, timeout=60, env=_env(),
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(pid " not in done.stderr, done.stderr
+    assert not (repo / ".venv").exists() and not (repo / ".venv-student").exists()
+
+
+def test_a_venv_process_that_runs_make_clean_is_counted(repo: Path) -> None:
+    """`make clean` typed in a terminal of a JupyterLab from .venv-student would remove that
+    lab's own environment: only the make and what it runs are left out, not what runs make."""
+    python = _interpreter(repo, ".venv-student")
+    before = _names(repo)
+    run_make = ("import subprocess, sys; sys.exit(subprocess.run(['make', "
+                "'--no-print-directory', 'clean', 'PYTHON=' + sys.argv[1]]).returncode)")
+    done = subprocess.run([str(python), "-c", run_make, sys.executable], cwd=repo,
+                          capture_output=True, text=True, timeout=60, env=_env(),
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert re.search(r"^  python -c import subprocess.* \(pid \d+, from \.venv-student\)$",
+                     done.stderr, re.M), done.stderr
+    assert _names(repo) == before, "make clean removed something while refusing"

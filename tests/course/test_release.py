@@ -7,13 +7,11 @@ import json
 from pathlib import Path
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from course.assignment import paths
 from course.assignment.solutions import scan
 from course.authoring import release, validate
-from course.grading import grade
 
 
 def _released(course_dir: Path) -> Path:
@@ -79,16 +77,3 @@ def test_released_notebook_imports_the_stripped_library(course_dir: Path) -> Non
 def test_validate_source_passes_and_release_fails_only_unimplemented(course_dir: Path) -> None:
     assert validate.problems_in_source() == []
     assert validate.problems_in_release(_released(course_dir) / paths.NOTEBOOK) == []
-
-
-def test_grade_reports_what_is_not_a_notebook_and_refuses_a_missing_file(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A file that is not a notebook gets a report of 0 naming it (the rest of a class is still
-    graded); a file that does not exist is the caller's error."""
-    (tmp_path / "essay.ipynb").write_text("not json")
-    assert grade.main([str(tmp_path / "essay.ipynb")]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["total"] == 0 and "essay.ipynb" in report["ended"]
-    assert "is not a notebook" in report["ended"]
-    assert grade.main([str(tmp_path / "missing.ipynb")]) == 2
-    assert "missing.ipynb" in capsys.readouterr().err
