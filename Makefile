@@ -11,7 +11,7 @@ BUILD_VENV := .venv-build
 BUILD_PY   := $(BUILD_VENV)/bin/python
 
 .PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds isolation clean \
-	clean-course notebook release validate autograde grade feedback export student-wheel \
+	clean-course notebook release validate autograde grade feedback export formgrader student-wheel \
 	student-venv complete hub hub-deps certificates
 
 help:  ## list the commands
@@ -141,9 +141,12 @@ validate: release  ## source passes every graded cell; release fails only NotImp
 # certificates (make certificates; CERTIFICATES=dir when they are elsewhere than
 # cluster-certificates/) (docs/instructor-guide.md); a plain tcp:// address is refused off
 # loopback. REGRADE=1 grades again what notebooks/autograde-cache/ already holds for this release.
+# SUBMISSIONS=dir/ imports a folder of downloads first (course/classroom/imports.py): TIMES=times.csv
+# their times, STUDENTS=map.csv (file,student) the ids of names the slug rule cannot read, REPLACE=1
+# a changed submission even when it is not later than the one held (kept in notebooks/replaced/).
 autograde: setup  ## trusted grades of notebooks/submitted/ (or SUBMISSIONS=dir/) into the gradebook (CLUSTER=tls://HOST:8786, COURSE=another course root)
 	$(if $(CERTIFICATES),TINYTORCH_CLUSTER_CERTIFICATES=$(abspath $(CERTIFICATES))) $(PY) -m course.classroom.autograde $(SUBMISSIONS) $(if $(COURSE),--course $(COURSE)) $(if $(CLUSTER),--cluster $(CLUSTER)) $(if $(REGRADE),--regrade) \
-		$(if $(TIMES),--times $(TIMES))
+		$(if $(TIMES),--times $(TIMES)) $(if $(STUDENTS),--students $(STUDENTS)) $(if $(REPLACE),--replace)
 
 # The course's CA and one certificate per role of its Dask cluster (scheduler, workers, the
 # grader), made once into CERTIFICATES=dir (default cluster-certificates/: mode 0700, keys 0600,
@@ -164,6 +167,14 @@ feedback: setup  ## HTML feedback for every autograded submission (notebooks/fee
 export: setup  ## every student's grades to notebooks/grades.csv
 	$(NBGRADER) export
 
+# nbgrader's formgrader, to grade the written answers (course/classroom/formgrader.py): JupyterLab
+# from .venv in the course root, on a free port of 127.0.0.1 (make lab's student lab may hold
+# 8888), with the course's extension (the maths offline, each answer's rubric from
+# docs/instructor-guide.md beside it, students named: notebooks/roster.csv if there is one).
+# It prints the formgrader's URL with its token; OPEN=1 opens it in a browser; Ctrl-C stops it.
+formgrader: setup  ## grade the written answers in nbgrader's formgrader: prints its URL (OPEN=1 opens it, COURSE=another course root)
+	$(PY) -m course.classroom.formgrader $(if $(COURSE),--course $(COURSE)) $(if $(OPEN),--open)
+
 bench: setup  ## time a 784-256-10 MLP training step: tinytorch vs numpy vs PyTorch
 	$(PY) -m benchmarks.train_step
 
@@ -178,10 +189,15 @@ bench-seeds: setup  ## every check at 1,000 hidden seeds: correct code loses not
 # student-wheel), caches, and the release with its staged packages (make release). Never the
 # student's working copy work/ nor the course's data (submissions, grades, feedback):
 # `make clean-course` removes those, after listing them and asking (course/classroom/clean.py: the
-# standard library only, so any python3 runs it).
-clean:  ## remove .venv/, .venv-student/, .venv-build/, dist/, caches, notebooks/release/ and the staged source/07_training/{tinytorch,checks}/; never work/ nor course data
+# standard library only, so any python3 runs it). Nothing is removed while a process runs from
+# one of the venvs (a JupyterLab of make lab, a formgrader, a kernel: removed under them, they
+# fail): course/classroom/in_use.py (standard library only too) names each and refuses;
+# FORCE=1 removes anyway.
+clean:  ## remove .venv/, .venv-student/, .venv-build/, dist/, caches, notebooks/release/ and the staged source/07_training/{tinytorch,checks}/; never work/ nor course data; refused while a process runs from a venv (FORCE=1: remove anyway)
+	@$(PYTHON) -m course.classroom.in_use --root "$(CURDIR)" $(if $(FORCE),--force) \
+		$(VENV) $(STUDENT_VENV) $(BUILD_VENV)
 	rm -rf $(VENV) $(STUDENT_VENV) $(BUILD_VENV) dist .pytest_cache .ruff_cache .hypothesis
 	cd notebooks && rm -rf release source/07_training/tinytorch source/07_training/checks
 
-clean-course:  ## list the course's data (notebooks/submitted, autograded, feedback, autograde-cache, gradebook.db, grades.csv), ask, remove it (YES=1: no question)
+clean-course:  ## list the course's data (notebooks/submitted, replaced, autograded, feedback, autograde-cache, gradebook.db, grades.csv), ask, remove it (YES=1: no question)
 	$(PYTHON) -m course.classroom.clean $(if $(YES),--yes)

@@ -58,7 +58,7 @@ from nbgrader.api import Gradebook
 
 from checks.diagnose import printable
 from course.assignment import config, paths
-from course.classroom import imports, manual, nbgrader_trusted, owner
+from course.classroom import formgrader, imports, manual, nbgrader_trusted, owner
 from course.grading import cache, grade, sandbox
 from course.grading.grade import SubmissionError
 from course.grading.progress import Progress
@@ -259,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     refused = write_gradebook(args.course, by_student, digests, store, jobs=args.jobs,
                               rewrite=args.regrade)
+    try:  # the formgrader's lists name each student (the roster's name, else the id)
+        formgrader.name_students(args.course)
+    except formgrader.RosterError as error:
+        print(f"error: {error}", file=sys.stderr)
     for student, score, max_score in scores(args.course):
         if student not in by_student:
             continue  # another grader's student (a shared gradebook)

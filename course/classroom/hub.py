@@ -68,6 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from course.assignment import paths
+from course.classroom import formgrader
 from course.student import environment as student_env
 
 
@@ -492,6 +493,9 @@ class Hub:
             folder.mkdir(parents=True, exist_ok=True)
             course = (account.home / COURSE_FOLDER if account.role == "instructor" else None)
             (folder / "nbgrader_config.py").write_text(nbgrader_config(self.exchange, course))
+            if account.role == "instructor":  # the course's formgrader (make formgrader's)
+                (folder / "jupyter_server_config.json").write_text(json.dumps(
+                    {"ServerApp": {"jpserver_extensions": {formgrader.EXTENSION: True}}}))
             folder.chmod(0o755)
             bin_dir = account.python.parent
             servers[account.name] = {"python": str(account.python), "environment": {

@@ -10,18 +10,23 @@ rendering off (every cell stays in the DOM) and news and update checks off (no p
 ``start_jupyterlab`` starts further servers the same way, in a folder and with Jupyter
 configuration of the test's choosing (``JUPYTER_CONFIG_PATH``, and the lab's application
 settings folder, where setting defaults are read from ``overrides.d``), with or without these
-user settings.
+user settings. ``start_formgrader`` starts the course's formgrader as ``make formgrader`` does
+(``python -m course.classroom.formgrader``, with the same temporary user folders) and reads
+the URL it prints.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
+import re
 import secrets
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -239,5 +244,94 @@ def start_jupyterlab(
                 config_path=config_path, app_settings_dir=app_settings_dir,
                 user_settings=user_settings,
             ))
+
+        yield start
+
+
+# ---------------------------------------------------------------- the course's formgrader
+#: The line ``make formgrader`` prints once the server answers.
+FORMGRADER_LINE = re.compile(r"^formgrader: (http://127\.0\.0\.1:\d+)/formgrader\?token=(\w+)$")
+
+
+@dataclass
+class Formgrader(JupyterLab):
+    """``make formgrader``'s server: what its command printed, how long until it printed the
+    URL, and the server's own process id (the command's child)."""
+
+    printed: list[str]
+    seconds_to_url: float
+    server_pid: int
+
+
+def _read_lines(stream: object, lines: queue.Queue[str | None]) -> None:
+    for line in stream:  # type: ignore[attr-defined]
+        lines.put(line.rstrip("\n"))
+    lines.put(None)
+
+
+@contextmanager
+def _running_formgrader(course: Path, home: Path, log_path: Path) -> Iterator[Formgrader]:
+    """``python -m course.classroom.formgrader --course course`` until its URL is printed;
+    stopped (SIGTERM, as Ctrl-C) on leaving, which must stop its server too."""
+    env = _server_env(home)
+    command = [sys.executable, "-m", "course.classroom.formgrader", "--course", str(course),
+               "--log", str(log_path)]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
+    reader.start()
+    printed: list[str] = []
+    found = None
+    try:
+        deadline = started + SERVER_START_TIMEOUT
+        while found is None:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                log = log_path.read_text(errors="replace")[-3000:] if log_path.exists() else ""
+                pytest.fail(f"expected `make formgrader` to print 'formgrader: http://127.0.0.1:"
+                            f"PORT/formgrader?token=...' within {SERVER_START_TIMEOUT:.0f} s; "
+                            f"it printed {printed!r} (exit code {process.poll()}). Server "
+                            f"log:\n{log}")
+            printed.append(line)
+            found = FORMGRADER_LINE.match(line)
+        seconds = time.monotonic() - started
+        runtime = list((home / "runtime").glob("jpserver-*.json"))
+        assert len(runtime) == 1, f"expected one server's runtime file, found {runtime}"
+        server_pid = int(json.loads(runtime[0].read_text())["pid"])
+        yield Formgrader(found.group(1), found.group(2), course, log_path, process,  # type: ignore[arg-type]
+                         printed, seconds, server_pid)
+    finally:
+        _stop(process)  # type: ignore[arg-type]
+        reader.join(timeout=SERVER_STOP_TIMEOUT)
+        if process.stdout is not None:
+            process.stdout.close()
+    # the command's SIGTERM (Ctrl-C alike) stopped its server, which cleaned up after itself
+    try:
+        os.kill(server_pid, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        pytest.fail(f"the formgrader's server (pid {server_pid}) still runs after its command "
+                    "was stopped")
+    assert not list((home / "runtime").glob("jpserver-*.json")), "the server left its file"
+
+
+@pytest.fixture(scope="module")
+def start_formgrader(tmp_path_factory: pytest.TempPathFactory
+                     ) -> Iterator[Callable[[Path], Formgrader]]:
+    """``start_formgrader(course)`` runs ``make formgrader``'s command for the course root
+    ``course`` and returns its server once the URL is printed; stopped at the end of the
+    module."""
+    with ExitStack() as servers:
+
+        def start(course: Path) -> Formgrader:
+            base = tmp_path_factory.mktemp("formgrader-server")
+            return servers.enter_context(
+                _running_formgrader(course, base / "home", base / "formgrader.log"))
 
         yield start
