@@ -10,12 +10,13 @@ STUDENT_VENV := .venv-student
 BUILD_VENV := .venv-build
 BUILD_PY   := $(BUILD_VENV)/bin/python
 
-.PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds isolation clean \
+.PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds bench-section5 \
+	isolation clean \
 	clean-course notebook release validate autograde grade feedback export formgrader student-wheel \
 	student-venv complete hub hub-deps certificates
 
 help:  ## list the commands
-	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 setup: $(STAMP)  ## create .venv with tinytorch and the pinned course, test and oracle packages
 
@@ -74,7 +75,7 @@ student-venv:  ## create or update the student's environment .venv-student/ (mak
 test: setup lint system-packages hub-deps  ## every test: lint, notebook in sync, pytest (grading, browser, hub), nbval
 	$(PY) -m course.grading.sandbox
 	$(PY) -m course.authoring.build --check
-	$(PY) -m pytest --durations=15
+	$(PY) -m pytest --durations=40
 	$(MAKE) --no-print-directory nbval
 
 # The browser test drives Debian's chromium through Playwright (Playwright cannot download its own
@@ -183,6 +184,9 @@ bench-grading: setup  ## grade a class of 100 (correct, mutants, cheats) against
 
 bench-seeds: setup  ## every check at 1,000 hidden seeds: correct code loses nothing, no bug escapes
 	$(PY) -m benchmarks.hidden_seeds
+
+bench-section5: setup  ## section 5's times in 5 fresh processes: how far medians move, whether spreads agree
+	$(PY) -m benchmarks.section5
 
 # `make clean` removes only what a command makes again: the venvs (make setup, make lab; a
 # student's Module 07 written into .venv-student comes back with make complete), dist/ (make

@@ -10,7 +10,11 @@ browser (Debian's chromium), on a submission made to attack it, with a screensho
 2. The instructor logs in through the hub, opens their formgrader (Manual Grading, 07_training,
    07_training, Bob's submission): no handler ran, the listener heard nothing, each answer is
    on the page as its text (``build/screenshots/hub-formgrader-script-answer.png``). The same
-   page, with the answers put back as Bob wrote them, runs all three: the check can fail.
+   page, with the answers put back as Bob wrote them, runs nothing either: the course's
+   formgrader (``course.classroom.formgrader_view``, loaded by the instructor's server) renders
+   a student's markdown inert by itself. The control: the same answers as nbconvert's plain
+   markdown renderer writes them (what nbgrader's own page shows) run all three in this
+   browser and call the listener: the checks can fail.
 3. In Manage Submissions the instructor clicks Autograde for Bob: the dialog shows the course's
    refusal (``KERNEL_REFUSED``: run ``make autograde``), Bob's cell did not run (the same cell
    run on the instructor's account leaves the file) and his autograded notebook is untouched
@@ -241,7 +245,7 @@ def test_a_script_answer_runs_nothing_in_the_instructors_formgrader(
     page.locator("#main-table").get_by_role("link", name=NOTEBOOK_ID, exact=True).click()
     page.wait_for_url(re.compile(rf"/formgrader/gradebook/{ASSIGNMENT}/{NOTEBOOK_ID}/?$"))
     submission = _submission_id(intake.course, BOB)
-    link = f'a.name-hidden[href$="/formgrader/submissions/{submission}"]'
+    link = f'a.name-shown[href$="/formgrader/submissions/{submission}"]'
     page.locator("#main-table").locator(link).click()
     page.wait_for_url(re.compile(rf"/formgrader/submissions/{submission}"))
     first = next(iter(intake.attacks))
@@ -257,13 +261,14 @@ def test_a_script_answer_runs_nothing_in_the_instructors_formgrader(
         assert "shown as its text" in shown, shown
     _wrap_long_lines(page)
     # the first answer's panel just under the formgrader's bar (Manual Grading / 07_training /
-    # 07_training / Submission #n): the three answers below it
+    # 07_training / the student's name): the three answers below it
     _answer(page, first).evaluate("e => window.scrollTo(0, e.closest('.nbgrader_cell')"
                                   ".getBoundingClientRect().top + window.scrollY - 70)")
     screenshot("hub-formgrader-script-answer.png", full_page=False)
 
-    # the control: the same page with Bob's answers as he wrote them (as nbgrader's own
-    # autograde would leave them) runs every handler, so the checks above can fail
+    # a second layer: the course's formgrader renders a student's markdown inert by itself
+    # (course.classroom.formgrader_view): the same page with Bob's answers as he wrote them,
+    # as nbgrader's own autograde would leave them, runs nothing either
     kept = intake.autograded.read_bytes()
     owner = intake.autograded.stat()
     raw = nbformat.read(intake.autograded, as_version=4)
@@ -273,20 +278,31 @@ def test_a_script_answer_runs_nothing_in_the_instructors_formgrader(
     try:
         nbformat.write(raw, intake.autograded)
         page.reload(wait_until="domcontentloaded")
-        try:
-            page.wait_for_function("() => (window.__owned || []).length === 3",
-                                   timeout=15_000)
-        except Exception as error:  # noqa: BLE001 - said as what the control saw
-            pytest.fail(f"the control did not run Bob's handlers in the formgrader ({error}); "
-                        f"it saw {_ran(page)}: the checks above prove nothing")
+        _answer(page, first).wait_for()
+        _settled(page)
         seen = _ran(page)
-        rendered = {g: _answer(page, g).inner_text() for g in intake.attacks}
+        shown_cells = {g: _answer(page, g).count() for g in intake.attacks}
     finally:
         intake.autograded.write_bytes(kept)
         os.chown(intake.autograded, owner.st_uid, owner.st_gid)
+    assert seen["owned"] is None and seen["title"] != "owned", seen
+    assert listener.heard == [], listener.heard
+    assert set(shown_cells.values()) == {1}, shown_cells  # each answer's cell on the page
+
+    # the control: Bob's answers as a plain markdown renderer writes them (nbconvert's, which
+    # nbgrader's own formgrader page uses), in this browser, run every handler and call the
+    # listener: the checks above can fail
+    from nbconvert.filters.markdown import markdown2html_mistune
+
+    markup = "".join(markdown2html_mistune(text) for text in intake.attacks.values())
+    page.set_content(f"<html><head><title>control</title></head><body>{markup}</body></html>")
+    try:
+        page.wait_for_function("() => (window.__owned || []).length === 3", timeout=15_000)
+    except Exception as error:  # noqa: BLE001 - said as what the control saw
+        pytest.fail(f"the control did not run Bob's handlers ({error}); it saw {_ran(page)}: "
+                    "the checks above prove nothing")
+    seen = _ran(page)
     assert sorted(seen["owned"]) == ["img", "script", "svg"] and seen["title"] == "owned", seen
-    # rendered as markup, no answer reads as its text: the text check above can fail too
-    assert not [g for g, text in intake.attacks.items() if text in rendered[g]], rendered
     page.wait_for_timeout(SETTLE_MS)
     assert sorted(listener.heard) == ["/img", "/script", "/svg"], listener.heard
     assert intake.autograded.read_bytes() == kept
