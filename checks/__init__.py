@@ -12,7 +12,10 @@ Neither ``run_check`` nor ``run_all`` ever stops on the student's code: any exce
 while a check runs becomes that check's failure (see ``checks.diagnose``), and a stub that still
 raises ``NotImplementedError`` is reported as "not written yet". In a notebook a failure shows
 its message first and only the student's own frames; a pass prints one line saying what was
-verified.
+verified. Errors before checks: when a cell that defines code a check receives raised (the
+kernel's record, ``checks.raised``), the check's failure names that cell instead ("the answer
+cell for Trainer.train_epoch raised SyntaxError at line 12: fix it first"), and a pass adds a
+line saying it ran without that cell's code.
 
 Every check also takes a keyword-only ``seed`` (default 0): ``seed=0`` is the visible run a
 student debugs against; a graded cell also runs ``run_check(check_id, implementations,
@@ -26,12 +29,15 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from checks import raised
 from checks.diagnose import CheckFailed, as_failure
+from checks.raised import watch_cells
 from checks.registry import CHECKS, TITLES
 from checks.replay import Recorder, Replayer, ReplayMismatch
 from checks.seeds import validate
 
-__all__ = ["CHECKS", "CheckFailed", "judge", "observe", "run_check", "run_all"]
+__all__ = ["CHECKS", "CheckFailed", "judge", "needs", "observe", "run_check", "run_all",
+           "watch_cells"]
 
 
 def _outcome(check_id: str, implementations: dict[str, Any], seed: int) -> CheckFailed | None:
@@ -56,6 +62,12 @@ def _check(check_id: str) -> tuple[Callable[..., None], list[str]]:
         raise ValueError(f"unknown check_id {check_id!r}; the checks are {list(CHECKS)}")
     check = CHECKS[check_id]
     return check, [name for name in inspect.signature(check).parameters if name != "seed"]
+
+
+def needs(check_id: str) -> list[str]:
+    """The implementations check ``check_id`` receives (``Trainer``, ``CosineSchedule``...):
+    the code a cell that raised may have left missing or old for it (``checks.raised``)."""
+    return _check(check_id)[1]
 
 
 def observe(check_id: str, implementations: dict[str, Any], *, seed: int) -> list[dict]:
@@ -97,13 +109,21 @@ def run_check(check_id: str, implementations: dict[str, Any], *, seed: int = 0,
     """Run one check with the implementations it asks for, on the data of run ``seed`` (0: the
     visible run). Raises ``CheckFailed`` (an AssertionError) on failure, ValueError for a bad
     ``seed`` or ``check_id``; on success prints one line naming what was verified (unless
-    ``quiet``)."""
-    failure = _outcome(check_id, implementations, validate(seed))
+    ``quiet``). When a cell that defines code this check receives raised (``checks.raised``),
+    a failure names that cell instead of what its error left missing or old, and a pass says
+    it ran without that cell's code."""
+    seed = validate(seed)
+    broken = raised.blocking(needs(check_id))
+    if broken and any(name not in implementations for name in needs(check_id)):
+        raise CheckFailed(check_id, raised.message(broken))  # the cell never defined it
+    failure = _outcome(check_id, implementations, seed)
     if failure is not None:
-        raise failure
+        raise CheckFailed(check_id, raised.message(broken)) if broken else failure
     if not quiet:
         run = "" if seed == 0 else f" (again, on the data of run {seed})"
         print(f"\N{CHECK MARK} {check_id}: {TITLES[check_id]}{run}")
+        if broken:
+            print(raised.note(broken))
 
 
 def run_all(implementations: dict[str, Any], *, seed: int = 0) -> dict[str, str | None]:

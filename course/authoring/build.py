@@ -17,10 +17,13 @@ A cell with ``grade_id="..." points=N`` becomes an nbgrader test cell; a cell ho
 ``grade_id="..." points=N manual`` becomes a written answer graded by hand (nbgrader's
 "manually graded answer": ``solution`` and ``grade``): it holds an example answer between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION``, which ``nbgrader generate_assignment`` replaces
-with "YOUR ANSWER HERE"; its points come on top of the automatic ones. A test cell is tagged
-``raises-exception``: a check that fails is that cell's expected outcome, so JupyterLab's "Run
+with "YOUR ANSWER HERE"; its points come on top of the automatic ones. A test cell and an
+answer cell (code) are tagged ``raises-exception``: a check that fails is a test cell's expected
+outcome on unfinished code, and an answer cell that raises (a SyntaxError while the student
+writes) is named by every check that needs its code (``checks.raised``), so JupyterLab's "Run
 All" (and nbclient) go on to the next cell instead of stopping there, and one run shows every
-check's result. nbgrader still scores the cell's error as a failure (it reads the outputs).
+check's result. nbgrader still scores a test cell's error as a failure (it reads the outputs);
+the tag is no part of nbgrader's checksums (source, type, flags, grade_id and points).
 
 Beside the notebook go two tables: ``GRADING.md`` (audit test -> graded cell -> points) and
 ``RULES.md`` (each rule of ``checks/rules.py`` -> the checks that judge it -> the lesson's words
@@ -48,7 +51,8 @@ from course.assignment.cells import DEMO, DEMO_CELL, POINTS_SAID, graded_cells, 
 from course.assignment.solutions import SOLUTION_REGION
 
 ADD_TO_CLASS = "@add_to_class({cls})\n"
-#: The tags of a test cell: a failing check must not stop "Run All" (see the docstring).
+#: The tags of a test cell and a code answer cell: neither a failing check nor an answer
+#: cell that raises may stop "Run All" (see the docstring).
 RUN_ON = ("raises-exception",)
 #: Generated beside GRADING.md (and released with it): the rules the checks hold students to.
 RULES_TABLE = paths.GRADING_TABLE.parent / "RULES.md"
@@ -166,6 +170,12 @@ def _written_answer(cell: nbformat.NotebookNode, grade_id: str | None, points: o
     cell.id = grade_id
 
 
+def _run_on(meta: dict) -> None:
+    """Tag a cell so that "Run All" goes on past its error (``RUN_ON``)."""
+    tags = list(meta.get("tags", []))
+    meta["tags"] = tags + [tag for tag in RUN_ON if tag not in tags]
+
+
 def _nbgrader(cell: nbformat.NotebookNode, index: int) -> None:
     meta = cell.metadata
     grade_id, points = meta.pop("grade_id", None), meta.pop("points", None)
@@ -181,13 +191,13 @@ def _nbgrader(cell: nbformat.NotebookNode, index: int) -> None:
             raise ValueError(f"graded cell {grade_id!r} has no points")
         meta["nbgrader"] = {"grade": True, "solution": False, "locked": True,
                             "grade_id": grade_id, "points": points, "schema_version": 3}
-        tags = list(meta.get("tags", []))
-        meta["tags"] = tags + [tag for tag in RUN_ON if tag not in tags]
+        _run_on(meta)
         cell.id = grade_id
     elif cell.cell_type == "code" and "### BEGIN SOLUTION" in cell.source:
         answer = "answer_" + re.sub(r"\W+", "_", include or f"cell_{index}").strip("_")
         meta["nbgrader"] = {"grade": False, "solution": True, "locked": False,
                             "grade_id": answer, "schema_version": 3}
+        _run_on(meta)
         cell.id = answer
     else:
         cell.id = f"cell-{index:02d}"

@@ -71,7 +71,10 @@ bubblewrap, as an ordinary user, the sandbox runs as the grader's uid without th
 and, as with every other guarantee here, this one does not hold.)
 
 The notebook's in-kernel ``run_check`` stays the student's instant feedback; it is never the
-grade.
+grade. Both word a broken cell alike: a failed check whose code comes from a cell that raised
+names that cell ("the answer cell for Trainer.train_epoch raised SyntaxError at line 12: fix it
+first", ``checks.raised``), from the sandbox's list of cells that raised and the grader's own
+copy of their text. That list only words messages; it never decides a point.
 
 This module grades one submission and knows nothing of where: a grading process
 (``course.grading.process``) calls ``grade_one`` for each ``Task`` it is handed, whether that
@@ -95,8 +98,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from checks import judge
+from checks import CHECKS, judge, needs
 from checks.diagnose import printable
+from checks.raised import Raised, blocking
+from checks.raised import message as raised_message
 from course.assignment.cells import DEMO, GradedCell, source_graded_cells
 from course.assignment.packages import stage
 from course.grading import intake, sandbox
@@ -288,7 +293,8 @@ def _grade_one(path: Path, template: Path, graded: list[GradedCell],
             verdicts[(check, run_seed)] = _judge_run(check, run_seed, record.take(index),
                                                      record.refused.get(index), ended)
     report = _report(path, graded, verdicts, start, ended, record.failed, layers=result.layers,
-                     labels=[label for label, _ in labelled])
+                     labels=[label for label, _ in labelled],
+                     raised=raised_cells(cells, record.failed))
     report["judge_seconds"] = round(time.perf_counter() - judging, 3)
     return report
 
@@ -386,10 +392,33 @@ def _inside(folder: Path) -> str:
     return sandbox.INSIDE if sandbox.bubblewrap_works() else str(folder)
 
 
+def raised_cells(sources: list[str], failed: list[list[Any]]) -> list[Raised]:
+    """The cells that raised in the sandbox (its validated ``[number, error, text, line]``),
+    each with what its text defines, as the kernel's record has them (``checks.raised``): the
+    text is the grader's own copy of the submission, so only the error's name, text and line
+    come from the sandbox, and they only word messages."""
+    found = []
+    for number, name, text, *rest in failed:
+        if 0 < number <= len(sources):
+            cell = Raised.of(sources[number - 1], name, text, rest[0] if rest else None)
+            if cell is not None:
+                found.append(cell)
+    return found
+
+
+def _failed_message(check: str, messages: list[str], first: str, raised: list[Raised]) -> str:
+    """A failed check's message: the cell it needs that raised, as the notebook says it, when
+    there is one (the cause before its consequence); else its own first message, after what
+    the cells that raised were."""
+    broken = blocking(needs(check), raised) if check in CHECKS else []
+    return raised_message(broken) if broken else first + messages[0]
+
+
 def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, int], Any],
             start: float, ended: str | None, failed_cells: list[Any],
             layers: list[str], gradable: bool = True,
-            labels: list[str] | None = None, grader: bool = False) -> dict[str, Any]:
+            labels: list[str] | None = None, grader: bool = False,
+            raised: list[Raised] | None = None) -> dict[str, Any]:
     first = _raised_first(failed_cells, labels or [])
     cells = []
     for cell in graded:
@@ -399,7 +428,7 @@ def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, 
         if not mine:
             message = f"not graded: {ended}"
         else:
-            message = "" if passed else first + messages[0]
+            message = "" if passed else _failed_message(cell.check, messages, first, raised or [])
         cells.append({"grade_id": cell.grade_id, "points": cell.points if passed else 0.0,
                       "max_points": cell.points, "passed": passed,
                       "message": printable(message, MAX_MESSAGE_CHARS)})

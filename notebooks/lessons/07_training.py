@@ -31,11 +31,17 @@
 # 4. **A real run**: handwritten digits, to above 95% test accuracy.
 #
 # **How to work.** Run the cells from the top. A cell that says `# YOUR CODE HERE` is yours;
-# the cell after it runs a check. A check is silent when your code is right; when it is not it
-# fails with what it expected, what it observed, and the likely bug. Graded cells run the same
-# check again on data you do not see, so code that only fits the visible case loses the points.
-# "Run All" runs every cell even while parts are left to write: each check fails with
-# "not written yet: ..." and the demos and pictures say the same, so one run lists them all.
+# the cell after it runs a check. When your code is right, a check prints one line: a tick, the
+# check and what it verified (`✓ 1.2: gradients are cleared before the epoch, between steps and
+# across epochs`). When it is not, the check fails with what it expected, what it observed, and
+# the likely bug. Graded cells run the same check again on data you do not see, so code that
+# only fits the visible case loses the points.
+#
+# "Run All" runs every cell, even while parts are left to write or a cell of yours raises an
+# error, so one run lists every check: a check of a part still to write fails with "not written
+# yet: ..." (the demos and pictures say the same), and when a cell of yours raised (a
+# SyntaxError, a NameError), every check that needs its code names that cell first: "the answer
+# cell for Trainer.train_epoch raised SyntaxError at line 12: fix it first".
 #
 # Right before each cell you write, a short list, **What the checks hold you to**, says what
 # the checks judge in that code. `GRADING.md` lists the points of every check, and `RULES.md`
@@ -46,13 +52,18 @@
 # %% [markdown]
 # The checks; `tinytorch.viz`, the pictures of this module (they take your classes as
 # arguments); and `add_to_class`, which attaches a function to a class as a method, so
-# `Trainer` can grow one cell at a time (d2l does the same). A demo of your code runs inside
+# `Trainer` can grow one cell at a time (d2l does the same). `watch_cells()` notes which of
+# your cells raised an error, so that a check names that cell rather than what it left
+# undefined (until you fix it, a class or function it never defined is tinytorch's unwritten
+# version, so the cells after it still run). A demo of your code runs inside
 # `with viz.demo():`, which says "not written yet" (and which part) instead of failing while
-# that part is still to write; any other error shows as usual.
+# that part is still to write, or names your cell that raised; any other error shows as usual.
 
 # %%
-from checks import run_check
+from checks import run_check, watch_cells
 from tinytorch import viz
+
+watch_cells()
 
 
 def mine() -> dict:
@@ -732,6 +743,30 @@ run_check("memory", mine(), seed=83)
 # array it allocates to it), time with `time.perf_counter`. The numbers are this machine's and
 # this run's; they are never written into the text.
 #
+# Memory is counted in bytes and comes out the same in every run. Time does not. An epoch here
+# lasts a few milliseconds, and whatever else runs on the machine (your browser, the other
+# students of a hub) can stretch one reading several times over. So every time below is taken
+# the same way, and read the same way:
+#
+# * numpy's matrix library (BLAS) runs on **one thread**. Left free, it starts a thread per
+#   core and then waits for the cores other programs hold: that would time the machine, not the
+#   training;
+# * each epoch runs **twice untimed** first (the first runs allocate and load what later runs
+#   reuse), then **7 times**, taking turns with the settings it is compared with, so a slow
+#   moment of the machine falls on all of them;
+# * what you see is the **median** of the 7 runs, and as its spread the **middle half** of
+#   them (from the first to the third quartile): the error bars of the pictures, the brackets
+#   of the printed lines.
+#
+# Read a difference against the spreads. When two spreads overlap, another run could put the
+# two in the other order: the difference is **within the noise of this machine**, and the
+# pictures and printed lines say so instead of naming a winner. Only a difference whose spreads
+# do not overlap is a finding. And compare times within one picture only: its points took
+# turns, so they met the same machine. Run the cell again a minute later and every time may be
+# higher or lower together, as the machine gets busier or quieter. A large gap stays outside
+# the spread from run to run; a gap close to the spread can land on either side of it, and
+# then the honest reading is "small, and this machine cannot say more".
+#
 # One epoch with Adam and batches of 32: your prediction of the step, and what the epoch held
 # at its peak. The peak also holds what the prediction leaves out: the batch's copy of the
 # data, the loss's arrays, Dropout's random draws and backward's temporary arrays.
@@ -741,16 +776,21 @@ with viz.demo():
     measured = viz.measure_epoch(Trainer, x_train, y_train, batch_size=32)
     digits = viz.digits_mlp()
     predicted = training_memory(digits, Adam(digits.parameters()), batch_size=32)["total"]
-    print(f"predicted total {predicted:,} bytes; measured peak {measured['peak']:,.0f} bytes; "
-          f"{measured['seconds'] * 1000:.1f} ms for {measured['steps']:.0f} steps")
+    print(f"predicted total {predicted:,} bytes; measured peak {measured.peak:,.0f} bytes")
+    print(f"one epoch of {measured.steps} steps: {measured.time}")
 
 # %% [markdown]
 # Memory and time against the batch size, two ways to reach the same update: one batch of that
 # size per step, or `accumulation_steps = k` batches of 32. The trade-off of accumulation, as
 # your Trainer runs it: its memory stays at the small batch's however large the effective
 # batch, and it usually pays in time, k small forward and backward passes instead of one large
-# one (a machine busy with other work makes times jump: run the cell again). The dashed lines
-# are your `training_memory`.
+# one. The dashed lines are your `training_memory`.
+#
+# At k = 1 the two ways are one computation (one batch of 32, accumulated once): it is measured
+# once, and both lines start from that point. At each larger batch, the label compares the two
+# medians and says whether the gap is outside the spread; the lines printed above the picture
+# give the same numbers. A gap within the noise says the two ways cost about the same here, not
+# that one of them is faster.
 
 # %%
 viz.plot_memory_and_time(Trainer, training_memory, x_train, y_train)
@@ -767,7 +807,10 @@ viz.plot_checkpoint_sizes(Trainer, training_memory, x_train, y_train)
 # %% [markdown]
 # And clipping: one more pass over every gradient per optimizer step, to measure the global
 # norm and scale. Its cost grows with the number of parameters, not with the batch, so it is
-# small next to the forward and backward passes.
+# small next to the forward and backward passes: a few percent, which is about what this
+# machine's noise does to a time. So read each pair of bars by its spreads. Where they overlap,
+# the label says "within the noise": this run shows that clipping is cheap, not what it costs.
+# Where they do not, the percentage is the cost of clipping on this machine.
 
 # %%
 viz.plot_clipping_cost(Trainer, x_train, y_train)
@@ -841,18 +884,26 @@ viz.plot_clipping_cost(Trainer, x_train, y_train)
 # `accumulation_steps = k` gives the step of a batch k times larger. Section 5 measured both
 # ways to that step, memory and time against the batch size. What does accumulation save, and
 # what does it cost, compared with running that large batch at once, and compared with taking
-# a step after every small batch? Say when you would choose it.
+# a step after every small batch? Argue from the medians and their spreads: which differences
+# did your run show outside the spread, and which were within the noise of the machine? Say
+# when you would choose accumulation.
 
 # %% [markdown] grade_id="reflection_accumulation" points=2 manual
 # ### BEGIN SOLUTION
 # Accumulation saves memory: only one small batch's activations are alive at a time, while
-# the gradient buffer has the size of the parameters whatever k is. It costs time: k forward
-# and backward passes run one after another, on smaller arrays that use the hardware less
-# well, to produce the one step that a big batch would give in a single pass. Against a step
-# after every small batch it makes k times fewer and less noisy steps per epoch. It is the
-# right trade when the batch size you want (for stable steps, or to match a recipe) does not
-# fit in memory; if it fits, the big batch is faster, and if small noisy steps are fine,
-# stepping every batch is simpler.
+# the gradient buffer has the size of the parameters whatever k is. Memory is counted, not
+# timed, so its gap needs no spread: at 512 the peak was about 1,080 KiB in one batch and about
+# 190 KiB accumulated, flat in k. It costs time: k forward and backward passes run one after
+# another, on smaller arrays that use the hardware less well, to produce the one step that a
+# big batch would give in a single pass. In my run the median epoch at 512 took about 2 ms in
+# one batch and about 5 ms as 16 accumulated batches (+120%), with spreads far apart, and the
+# gap was outside the spread at every k from 4 on: a real cost. At k = 2 it was +24%, just
+# outside the spread; a gap that close I would not claim from one run. Against a step after
+# every small batch it makes k times fewer and less noisy steps per epoch, and fewer optimizer
+# updates: the accumulated epoch even took a little less than the 43 steps of batch 32 (about
+# 5 against 7 ms in my run). It is the right trade when the batch size you want (for stable
+# steps, or to match a recipe) does not fit in memory; if it fits, the big batch is faster,
+# and if small noisy steps are fine, stepping every batch is simpler.
 # ### END SOLUTION
 
 # %% [markdown]

@@ -7,11 +7,16 @@ plot, the live view was updated during the run and ends with a progress bar, no 
 display and no cell has an error or stderr output. Screenshots for humans go to
 build/screenshots/.
 
+A second lab runs the notebook with a SyntaxError in train_epoch's answer cell: Run All goes on
+past it to the last cell, and every check of the Trainer names that cell, its error and line
+(build/screenshots/run-all-syntax-error.png).
+
 The fixtures (server, browser, screenshots) are in this folder's conftest.py.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -29,6 +34,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 NOTEBOOK_NAME = "07_training.ipynb"
+NOTEBOOK_PATH = Path(__file__).resolve().parents[2] / "notebooks" / "source" / "07_training" / \
+    NOTEBOOK_NAME  # the instructor's notebook (the lab's copy is conftest's)
 EXPLORER_SOURCE = "viz.schedule_explorer(CosineSchedule)"  # the whole cell
 LIVE_SOURCE = "viz.train_live("  # part of the cell
 RUN_TIMEOUT = 180.0  # s: all cells (about 15 s under nbclient)
@@ -353,3 +360,63 @@ def test_the_error_checks_do_see_an_error(page: Page, run: Run) -> None:
     assert any("ZeroDivisionError" in p for p in problems) and any(
         "stderr" in p for p in problems
     ), f"expected the cell models to report the control's error and stderr; saw {problems}"
+
+
+# ----------------------------------------------------------------------------- a broken answer
+EPOCH_CELL = "answer_Trainer_train_epoch"
+BROKEN_TIMEOUT = 120.0  # s: Run All with the Trainer's checks failing at once (about 10 s)
+
+
+def _with_a_syntax_error(folder: Path) -> int:
+    """Write the notebook into ``folder`` with one closing parenthesis dropped in its
+    train_epoch answer cell; the line of the cell the SyntaxError is at."""
+    notebook = json.loads(NOTEBOOK_PATH.read_text())
+    cell = next(c for c in notebook["cells"] if c.get("id") == EPOCH_CELL)
+    source = "".join(cell["source"])
+    assert source.count("self._set_mode(True)") == 1, "train_epoch's cell changed"
+    line = source[: source.index("self._set_mode(True)")].count("\n") + 1
+    cell["source"] = source.replace("self._set_mode(True)", "self._set_mode(True")
+    (folder / NOTEBOOK_NAME).write_text(json.dumps(notebook))
+    return line
+
+
+def test_run_all_goes_on_past_a_syntax_error_and_the_checks_name_the_cell(
+        page: Page, start_jupyterlab: Callable[..., JupyterLab],
+        screenshot: Callable[..., Path], tmp_path: Path) -> None:
+    """JupyterLab's Run All on a notebook whose train_epoch cell has a SyntaxError: the run
+    goes on past it to the last cell, and each of the Trainer's checks names the cell, its
+    error and line instead of "not written yet". Screenshot: run-all-syntax-error.png."""
+    line = _with_a_syntax_error(tmp_path)
+    lab = start_jupyterlab(tmp_path)
+    lab.open_notebook(page, NOTEBOOK_NAME)
+    page.evaluate(HELPERS_JS, NOTEBOOK_NAME)
+    page.evaluate("() => { window.jupyterapp.shell.collapseLeft(); "
+                  "window.jupyterapp.shell.collapseRight(); }")
+    cells = page.evaluate("() => window.__tt.tag()")
+    page.evaluate(RUN_ALL_JS, NOTEBOOK_NAME)
+    start = time.monotonic()
+    while True:
+        state = page.evaluate("() => window.__tt.state(null)")
+        if state["kernel"] == "idle" and state["running"] == 0 and state["lastCount"]:
+            break
+        if time.monotonic() - start > BROKEN_TIMEOUT:
+            pytest.fail(f"expected Run All to reach the last cell within {BROKEN_TIMEOUT:.0f} s; "
+                        f"{_describe(state)}")
+        time.sleep(SAMPLE_EVERY)
+    assert state["executed"] == state["codeCells"], _describe(state)
+    said = (f"the answer cell for Trainer.train_epoch raised SyntaxError at line {line}: "
+            "fix it first")
+    checks = [p for p in state["problems"] if ": CheckFailed: " in p]
+    assert len(checks) >= 15 and all(said in p for p in checks), checks
+    assert not [p for p in state["problems"] if "not written yet" in p], state["problems"]
+    shown = page.locator(".jp-Notebook").inner_text()
+    assert f"✗ check 1.1: {said}" in shown, "the check's red line is not on the page"
+    broken = next(i for i, c in enumerate(cells) if c["type"] == "code"
+                  and "self._set_mode(True\n" in c["source"])
+    first = next(i for i, c in enumerate(cells) if c["source"].startswith('run_check("1.1"'))
+    scroll = ("([selector, block]) => document.querySelector(selector)"
+              ".scrollIntoView({block: block})")
+    page.evaluate(scroll, [f"[data-tt-index='{first}']", "start"])
+    screenshot("run-all-syntax-error.png")  # the checks: each names the cell
+    page.evaluate(scroll, [f"[data-tt-index='{broken}'] .jp-OutputArea", "center"])
+    screenshot("run-all-syntax-error-cell.png")  # the cell and its SyntaxError

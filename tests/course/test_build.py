@@ -94,14 +94,22 @@ def test_graded_cells_are_locked_and_hide_another_run(notebook: nbformat.Noteboo
         assert seeds and all(int(s) > 0 for s in seeds), cell.id
 
 
-def test_only_graded_cells_let_run_all_go_on(notebook: nbformat.NotebookNode) -> None:
-    """A failing check is a graded cell's expected outcome on unwritten code: tagged
-    ``raises-exception``, it does not stop JupyterLab's Run All (tests/course/test_run_all.py
-    runs the release so). Any other cell that raises stops it, as it should."""
+def test_only_graded_and_answer_cells_let_run_all_go_on(
+        notebook: nbformat.NotebookNode) -> None:
+    """A failing check is a graded cell's expected outcome on unwritten code, and an answer
+    cell that raises (a SyntaxError while the student writes) is named by every check that
+    needs it: tagged ``raises-exception``, neither stops JupyterLab's Run All
+    (tests/course/test_run_all.py runs the release, and a broken answer, so). Any other cell
+    that raises stops it, as it should."""
+    answers = 0
     for cell in notebook.cells:
         tagged = "raises-exception" in cell.metadata.get("tags", [])
         grade = cell.metadata.get("nbgrader", {})
-        assert tagged == bool(grade.get("grade") and not grade.get("solution")), cell.id
+        test = bool(grade.get("grade") and not grade.get("solution"))
+        code_answer = bool(grade.get("solution")) and cell.cell_type == "code"
+        answers += code_answer
+        assert tagged == (test or code_answer), (cell.id, cell.metadata.get("tags"))
+    assert answers == 8, f"expected the 8 answer cells of code, found {answers}"
 
 
 def test_grading_table_lists_every_cell(notebook: nbformat.NotebookNode) -> None:

@@ -58,8 +58,8 @@ def test_autograde_feedback_export(
              for s in ("alice", "bob", "carol")}
     assert "passed (trusted grading)" in pages["alice"]
     assert "not written yet: CosineSchedule.get_lr" in pages["bob"]  # the trusted message
-    said = "first, your notebook did not run cleanly: the answer cell answer_Trainer_train_epoch"
-    assert said in pages["carol"] and "SyntaxError" in pages["carol"]
+    said = "the answer cell for Trainer.train_epoch raised SyntaxError at line"
+    assert said in pages["carol"] and "fix it first" in pages["carol"]
     nbgrader("export", course=course)
     with open(course / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)}
@@ -78,7 +78,8 @@ def _missing_parenthesis(notebook: Any) -> Any:
 
 def test_every_failing_check_says_first_which_cell_raised(tmp_path: Path) -> None:
     """make grade's JSON: the cell that did not run is named, with its error and line, and
-    every cell that lost points says so before its own message."""
+    every cell that lost points names it first: the checks that need its code (the Trainer's)
+    in the notebook's words, any other after what the cells that raised were."""
     path = write(_missing_parenthesis(from_training_source(paths.REFERENCE.read_text())),
                  tmp_path / "carol.ipynb")
     report = grade.grade([path], jobs=1)[0]
@@ -87,6 +88,9 @@ def test_every_failing_check_says_first_which_cell_raised(tmp_path: Path) -> Non
         "the answer cell answer_Trainer_train_epoch", "SyntaxError")
     assert isinstance(raised[0]["line"], int)
     failing = [c for c in report["cells"] if not c["passed"]]
-    assert failing and all(c["message"].startswith(
-        "first, your notebook did not run cleanly: the answer cell answer_Trainer_train_epoch "
-        f"raised SyntaxError, line {raised[0]['line']}") for c in failing)
+    firsts = (f"the answer cell for Trainer.train_epoch raised SyntaxError at line "
+              f"{raised[0]['line']}: fix it first\n",
+              "first, your notebook did not run cleanly: the answer cell "
+              f"answer_Trainer_train_epoch raised SyntaxError, line {raised[0]['line']}")
+    assert failing and all(c["message"].startswith(firsts) for c in failing), [
+        c["message"][:200] for c in failing]

@@ -62,7 +62,7 @@ def test_every_pin_the_student_venv_installs_is_pyprojects() -> None:
     assert {name: pins.get(name) for name in installed} == installed
     assert all(spec.startswith("==") for spec in installed.values()), installed
     for name in ("jupyterlab", "notebook", "nbgrader", "ipywidgets", "ipympl", "matplotlib",
-                 "tqdm", "numpy"):
+                 "tqdm", "threadpoolctl", "numpy"):
         assert name in installed, f"the student venv does not install {name}"
     for name in ("pytest", "torch", "ruff", "playwright", "hypothesis", "nbval", "jupytext"):
         assert name not in installed, f"the student venv installs the instructor's {name}"
@@ -286,14 +286,16 @@ def wheel(student_wheel: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def student_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv of the base interpreter holding the wheel and numpy only."""
+    """A fresh venv of the base interpreter holding the wheel, numpy and threadpoolctl only
+    (what tinytorch needs to train and to time section 5), at the student stack's pins."""
     venv = tmp_path_factory.mktemp("student") / "venv"
     subprocess.run([student_env.base_python(), "-m", "venv", "--without-pip", str(venv)],
                    check=True)
-    numpy = next(s for s in student_env.project()["project"]["dependencies"]
-                 if Requirement(s).name == "numpy")
+    pins = [s for s in student_env.requirements()
+            if Requirement(s).name in ("numpy", "threadpoolctl")]
+    assert len(pins) == 2, pins
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
-                    "install", "--quiet", "--no-deps", str(wheel), numpy], check=True)
+                    "install", "--quiet", "--no-deps", str(wheel), *pins], check=True)
     return venv
 
 
@@ -368,9 +370,11 @@ import checks
 import tinytorch.core.training as training
 from tinytorch.core.tensor import Tensor
 from tinytorch.datasets import load_digits
+from tinytorch.viz.timing import time_runs
 out = {"training": training.__file__, "checks": len(checks.CHECKS),
        "course": importlib.util.find_spec("course") is not None,
-       "digits": len(load_digits()[0]), "stubs": []}
+       "digits": len(load_digits()[0]), "stubs": [],
+       "threads": time_runs({"a": lambda: lambda: None}, repeats=1, warmup=0)["a"].threads}
 for name, call in [
     ("clip_grad_norm", lambda: training.clip_grad_norm([Tensor([1.0])], 1.0)),
     ("CosineSchedule.get_lr", lambda: training.CosineSchedule(0.1, 0.01, 10).get_lr(0)),
@@ -387,6 +391,7 @@ print(json.dumps(out))
     assert Path(out["training"]).is_relative_to(student_venv), out["training"]
     assert out["stubs"] == ["clip_grad_norm", "CosineSchedule.get_lr"]
     assert out["checks"] > 20 and out["digits"] > 1000
+    assert out["threads"] == 1  # section 5's times pin numpy's BLAS to one thread there too
     assert out["course"] is False, "the instructor's `course` is importable in the student venv"
 
 

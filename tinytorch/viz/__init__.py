@@ -5,8 +5,9 @@ Every function takes the implementation to draw (the student's ``CosineSchedule`
 or ``clip_grad_norm``) as an argument, so the notebook decides whose code is drawn and nothing
 here reads notebook globals. Under nbgrader nothing is drawn, and code not written yet shows
 "not written yet: <the part>" instead of a traceback (``notebook.py`` says why). IPython,
-matplotlib, ipywidgets and tqdm are imported inside the functions that draw: a headless run
-never imports them, and the package imports with numpy alone.
+matplotlib, ipywidgets and tqdm are imported inside the functions that draw, threadpoolctl
+inside the one that times (``timing.py``): a headless run never imports the first four, and the
+package imports with numpy alone.
 
 The lesson uses the names below as ``viz.<name>``; each file holds one picture or one step:
 
@@ -20,6 +21,8 @@ The lesson uses the names below as ``viz.<name>``; each file holds one picture o
     clipping.py          plot_clipping: gradient norms before and after clipping
     accumulation.py      plot_accumulation: accumulated batches follow one big batch
     dropout_modes.py     plot_dropout_modes: Dropout in train and eval mode
+    timing.py            how every time is taken (BLAS pinned to one thread, warm-ups, repeats
+                         interleaved) and read (median, middle half of the runs, within the noise)
     measure.py           measure_epoch, digits_mlp: one epoch's peak memory and time, measured
     memory_and_time.py   plot_memory_and_time: one big batch or accumulated small ones
     checkpoint_sizes.py  plot_checkpoint_sizes: a checkpoint on disk against its prediction

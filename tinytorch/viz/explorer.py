@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinytorch.viz.figures import _new_figure
-from tinytorch.viz.notebook import NOT_WRITTEN, _display, headless, unwritten
+from tinytorch.viz.notebook import NOT_WRITTEN, _display, _raised_cell, headless, unwritten
 
 if TYPE_CHECKING:
     from ipywidgets import interactive
@@ -56,6 +56,9 @@ def _curve(cls: Any, settings: dict[str, Any], epochs: range) -> tuple[list[floa
         schedule = cls(**settings)
         return [float(schedule.get_lr(e)) for e in epochs], None
     except Exception as error:  # a student's unfinished code must not break the picture
+        said = _raised_cell(error)  # their cell that raised left this code missing
+        if said is not None:
+            return [], said
         name = unwritten(error)
         if name is not None:
             return [], f"{NOT_WRITTEN}: {name}"

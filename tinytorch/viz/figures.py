@@ -24,7 +24,7 @@ import numpy as np
 
 from tinytorch.core.optimizers import grad_array
 from tinytorch.core.tensor import Tensor
-from tinytorch.viz.notebook import NOT_WRITTEN, headless, unwritten
+from tinytorch.viz.notebook import NOT_WRITTEN, _raised_cell, headless, unwritten
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -64,7 +64,11 @@ def _unless_headless(draw: Callable[..., Figure]) -> Callable[..., Figure | None
 
 
 def _unwritten_message(picture: str, error: Exception) -> str:
-    """What a picture says when the code it draws raised: which function, and why."""
+    """What a picture says when the code it draws raised: which function, and why (or which
+    cell of the student's raised, leaving that code missing: the checks' words)."""
+    said = _raised_cell(error)
+    if said is not None:
+        return said
     name = unwritten(error)
     if name is not None:
         return f"{NOT_WRITTEN}: {name} ({picture} draws it once it is written)"

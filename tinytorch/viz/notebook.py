@@ -13,7 +13,9 @@ Code not written yet never breaks a cell that only shows something: a picture dr
 "not written yet: clip_grad_norm" instead, the explorer puts them in its title, and a demo cell
 of the lesson runs inside ``with viz.demo():``, which shows them in place of the traceback. So
 "Run All" on a blank notebook goes on to every check (the checks still fail: that is the
-grade) and shows every part left to write, in the checks' own words (``checks.diagnose``).
+grade) and shows every part left to write, in the checks' own words (``checks.diagnose``). A
+demo whose code is missing because the cell defining it raised names that cell, in the checks'
+words too (``checks.raised``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import html
 import os
+import sys
 import sysconfig
 from collections.abc import Iterator
 from typing import Any
@@ -85,16 +88,48 @@ class Unwritten:
                 "again)</span>")
 
 
+class CellRaised:
+    """What a demo cell shows instead of a traceback when the code it runs is missing or old
+    because the cell defining it raised: the checks' first line ("the answer cell for
+    Trainer.train_epoch raised SyntaxError at line 12: fix it first"), red in a notebook."""
+
+    def __init__(self, said: str) -> None:
+        self.said = said
+
+    def __str__(self) -> str:
+        return self.said
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        return f'<span style="color: firebrick">{html.escape(self.said)}</span>'
+
+
+def _raised_cell(error: BaseException) -> str | None:
+    """The checks' words for a cell of the student's that raised and explains ``error``, or
+    None. tinytorch does not depend on the course's checks: their record of the cells that
+    raised (``checks.raised``) exists only when the notebook imported it."""
+    record = sys.modules.get("checks.raised")
+    behind = getattr(record, "behind", None)
+    return behind(error) if callable(behind) else None
+
+
 @contextlib.contextmanager
 def demo() -> Iterator[None]:
     """Run a demo of the student's code (``with viz.demo(): ...``). While a part it runs is
     not written yet (its stub raises NotImplementedError), the cell shows "not written yet:
     CosineSchedule.get_lr" instead of a traceback and ends there, so that "Run All" goes on to
-    the next cells. Every other error, and a NotImplementedError that is not a stub of the
-    student's (see ``unwritten``), is raised as usual."""
+    the next cells; when the cell that defines that part raised (a SyntaxError in an answer
+    cell), it shows that cell and its error instead, as the checks do. Every other error, and
+    a NotImplementedError that is not a stub of the student's (see ``unwritten``), is raised
+    as usual."""
     try:
         yield
-    except NotImplementedError as error:
+    except Exception as error:
+        said = _raised_cell(error)
+        if said is not None:
+            _show(CellRaised(said))
+            return
         name = unwritten(error)
         if name is None:
             raise
