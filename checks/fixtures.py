@@ -217,6 +217,32 @@ class GradientAuditSGD(SpySGD):
         return found
 
 
+#: The cause a stale gradient names, in every check that sees one (1.2, 1.3, 4.2, 5.2).
+NOT_CLEARED = ("gradients are not cleared between optimizer steps: the previous step's "
+               "gradient is still in .grad when the next window accumulates; clear the "
+               "gradients after every optimizer.step()")
+
+
+def stale_gradient(got: list[np.ndarray | None], expected: list[np.ndarray],
+                   previous: list[np.ndarray | None] | None) -> bool:
+    """Whether ``got`` is the ``expected`` gradient plus a positive multiple of ``previous``
+    (the gradient the step before was given): what a gradient left in ``.grad`` after a step
+    adds to the next window (scaled by whatever the window is divided by)."""
+    if previous is None or any(g is None for g in (*got, *previous)) or \
+            len(got) != len(expected) or len(previous) != len(expected):
+        return False
+    flat = [np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for a in arrays])
+            for arrays in (got, expected, previous)]
+    if len({f.size for f in flat}) != 1:
+        return False
+    residual, before = flat[0] - flat[1], flat[2]
+    size, scale = float(before @ before), float(np.linalg.norm(residual))
+    if size == 0.0 or scale <= 1e-9 * (1.0 + float(np.linalg.norm(flat[1]))):
+        return False
+    factor = float(residual @ before) / size
+    return factor > 0.0 and float(np.linalg.norm(residual - factor * before)) <= 1e-3 * scale
+
+
 def global_norm(grads: list[np.ndarray | None]) -> float:
     """L2 norm over every gradient present, in float64."""
     return float(np.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64)))

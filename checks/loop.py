@@ -18,7 +18,16 @@ from typing import Any
 import numpy as np
 
 from checks.diagnose import Deviations, attempt, fail, listed, require, unwritten
-from checks.fixtures import TRACE_LR, LinearModel, SpySGD, batches, global_norm, line_data
+from checks.fixtures import (
+    NOT_CLEARED,
+    TRACE_LR,
+    LinearModel,
+    SpySGD,
+    batches,
+    global_norm,
+    line_data,
+    stale_gradient,
+)
 from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.losses import MSELoss
 from tinytorch.core.optimizers import grad_array
@@ -240,7 +249,8 @@ def check_gradients_cleared(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N8
             fail(f"gradient at step {i + 1} for a batch identical to step 1's (lr=2**-20)",
                  f"{_fmt(expected)} (same as step 1)", f"{_fmt(seen[i])}",
                  f"gradients on step {i + 1} are {ratio:.1f}x step 1, so zero_grad() is not "
-                 "called between steps: clear the gradients after every optimizer.step()")
+                 "called between steps (gradients are not cleared between optimizer steps): "
+                 "clear the gradients after every optimizer.step()")
 
     # Across windows (k=2) and across epochs.
     trainer, model, optimizer = _spy_trainer(Trainer, seed=model_seed, lr=TRACE_LR)
@@ -264,7 +274,8 @@ def check_gradients_cleared(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N8
             fail(f"gradient at step {i + 1} (epoch {i // 2}, window {i % 2}) of identical "
                  "batches with accumulation_steps=2 (lr=2**-20)", f"{_fmt(seen[0])} (as step 1)",
                  _fmt(grads), f"gradients on step {i + 1} are {ratio:.1f}x step 1, so they "
-                 f"leak {where}: zero_grad() is not called after every optimizer step")
+                 f"leak {where} (gradients are not cleared between optimizer steps): "
+                 "zero_grad() is not called after every optimizer step")
 
 
 # ----------------------------------------------------------------------------- 1.3
@@ -327,6 +338,8 @@ def check_accumulation(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
             elif _grads_close(got, members[-1]):
                 bug = ("only the window's last batch reached the step: gradients were cleared "
                        "per batch")
+            elif w > 0 and stale_gradient(got, expected, seen[w - 1]):
+                bug = NOT_CLEARED
             else:
                 bug = ("the accumulated gradient is not that of one batch holding the window's "
                        "samples")

@@ -18,12 +18,14 @@ import numpy as np
 from checks.diagnose import Deviations, attempt, fail, require
 from checks.fixtures import (
     MLP,
+    NOT_CLEARED,
     GradientAuditSGD,
     LinearModel,
     SpySGD,
     batches,
     blobs,
     line_data,
+    stale_gradient,
 )
 from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU, Sigmoid, Tanh
@@ -299,24 +301,30 @@ def _judge_run_records(Trainer: Any, seed: int) -> None:  # noqa: N803
             f"{len(steps)} steps, weights {'moved' if moved else 'unchanged'}",
             "train_epoch must train: forward, loss, backward and one optimizer step per batch")
     at = optimizer.seen_params
-    norms, losses = [], []
+    norms, losses, grads = [], [], []
     for i, weights in enumerate(at):
         a = (i % 3) * batch
         w, b = weights
         r = x[a:a + batch].astype(np.float64) @ w + b - y[a:a + batch].astype(np.float64)
-        norms.append(float(np.sqrt(np.sum((2 * x[a:a + batch].T.astype(np.float64) @ r / r.size)
-                                          ** 2) + (2 * r.sum() / r.size) ** 2)))
+        grads.append([2 * x[a:a + batch].T.astype(np.float64) @ r / r.size,
+                      np.array([2 * r.sum() / r.size])])
+        norms.append(float(np.sqrt(np.sum(grads[-1][0] ** 2) + grads[-1][1][0] ** 2)))
         losses.append(float(np.mean(r ** 2)))
+    # a norm that is off because the gradient is: the step before's left in .grad, the cause
+    stale = any(i % 3 and stale_gradient(steps[i], grads[i], steps[i - 1])
+                for i in range(1, len(steps)))
 
     found = Deviations()  # grad_norm and the events are independent: both are named
     with found.part():
-        _judge_grad_norm(trainer, norms, label)
+        _judge_grad_norm(trainer, norms, label, NOT_CLEARED if stale else None)
     with found.part():
-        _judge_events(events, returned, evaluated, losses, norms, lr, batch, epochs, label)
+        _judge_events(events, returned, evaluated, losses, norms, lr, batch, epochs, label,
+                      NOT_CLEARED if stale else None)
     found.report()
 
 
-def _judge_grad_norm(trainer: Any, norms: list[float], label: str) -> None:
+def _judge_grad_norm(trainer: Any, norms: list[float], label: str,
+                     cause: str | None = None) -> None:
     history = trainer.history
     logged = history.get("grad_norm") if isinstance(history, dict) else None
     require(isinstance(logged, list), f"{label}: history['grad_norm']",
@@ -335,8 +343,9 @@ def _judge_grad_norm(trainer: Any, norms: list[float], label: str) -> None:
             bug = (f"history['grad_norm'] has {len(values)} entries for {len(norms)} optimizer "
                    "steps: append once per step (not per batch or per epoch)")
         else:
-            bug = ("history['grad_norm'] must hold, for each step, the global norm of the "
-                   "averaged gradient before clipping (what clip_grad_norm returns)")
+            bug = cause or ("history['grad_norm'] must hold, for each step, the global norm of "
+                            "the averaged gradient before clipping (what clip_grad_norm "
+                            "returns)")
         fail(f"{label}: history['grad_norm']",
              f"{[round(n, 6) for n in norms]} (the norm of each step's gradient before clipping)",
              [round(v, 6) if v is not None else v for v in values], bug)
@@ -344,7 +353,8 @@ def _judge_grad_norm(trainer: Any, norms: list[float], label: str) -> None:
 
 
 def _judge_events(events: _Events, returned: list[float], evaluated: Any, losses: list[float],
-                  norms: list[float], lr: float, batch: int, epochs: int, label: str) -> None:
+                  norms: list[float], lr: float, batch: int, epochs: int, label: str,
+                  cause: str | None = None) -> None:
     expected: list[list[Any]] = []
     for e in range(epochs):
         expected.append(["on_epoch_begin", e, lr])
@@ -385,6 +395,7 @@ def _judge_events(events: _Events, returned: list[float], evaluated: Any, losses
             fail(f"{label}: the fields of event {position} ({name}: {fields})",
                  [round(v, 6) if isinstance(v, float) else v for v in want[1:]],
                  [_number(v) if not isinstance(v, int | type(None)) else v for v in got[1:]],
+                 cause if cause and name == "on_step" else
                  f"call {_EVENT_FIX[name]}: {_EVENT_FIELDS[name]}")
 
 

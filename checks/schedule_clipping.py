@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from checks.diagnose import fail, require, unwritten
-from checks.fixtures import LinearModel, SpySGD, batches, global_norm, line_data
+from checks.fixtures import (
+    NOT_CLEARED,
+    LinearModel,
+    SpySGD,
+    batches,
+    global_norm,
+    line_data,
+    stale_gradient,
+)
 from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.losses import MSELoss
 from tinytorch.core.tensor import Tensor
@@ -443,9 +451,11 @@ def check_small_gradients_unchanged(Trainer: Any, *, seed: int = 0) -> None:
             zip(windows, clipped.seen_grads, clipped.seen_params, strict=True)):
         true = _mse_grads(params, x[a:c], y[a:c])
         if not _allclose(g_clip, true, rtol=1e-4, atol=1e-6):
+            previous = clipped.seen_grads[i - 1] if i else None
             fail(f"{what}, step {i} (samples {a}:{c})",
                  f"the window's gradient {[t.reshape(-1).round(6) for t in true]}",
                  f"{[np.asarray(g).reshape(-1).round(6) for g in g_clip]}",
+                 NOT_CLEARED if stale_gradient(g_clip, true, previous) else
                  "the gradient at the step is not that of the window's mean loss, with or "
                  "without clipping (see the accumulation checks)")
 

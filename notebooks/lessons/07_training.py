@@ -376,8 +376,12 @@ run_check("1.3", mine(), seed=13)
 ### END HIDDEN TESTS
 
 # %% [markdown]
-# Accumulation, drawn: your Trainer with 3 batches of 4, 4 and 2 per step against one batch of
-# 10 (the paths must coincide), and the bug that divides each batch by 3 (it drifts).
+# Accumulation, drawn: 22 samples in batches of 4 with `accumulation_steps=4` make two windows
+# per epoch, 4 + 4 + 4 + 4 = 16 samples and then a partial 4 + 2 = 6. Your Trainer's path is
+# drawn against one batch per window (16, then 6), epoch after epoch: the two must coincide, a
+# distance of 0 at every epoch. Gradients not cleared between steps, a window divided by its
+# batches instead of its samples, a dropped partial window: each leaves the path, as the
+# dashed bug does.
 
 # %%
 viz.plot_accumulation(Trainer)

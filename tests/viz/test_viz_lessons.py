@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from tinytorch.core.optimizers import grad_array
 from tinytorch.core.training import Trainer, clip_grad_norm
 from tinytorch.viz import (
+    accumulation,
     plot_accumulation,
     plot_clipping,
     plot_dropout_modes,
@@ -59,30 +60,35 @@ def _paths(fig):
     return {ln.get_label(): np.column_stack(ln.get_data()) for ln in ax.get_lines()}
 
 
-def test_accumulation_coincides_with_one_big_batch_and_the_bug_does_not() -> None:
-    paths = _paths(plot_accumulation(Trainer))
-    big = paths["one batch of 10"]
-    accumulated = paths["Trainer: 4 + 4 + 2 accumulated"]
-    wrong = paths["bug: each batch's mean / 3"]
-    assert len(big) == len(accumulated) == len(wrong) == 13
+def test_accumulation_coincides_with_one_batch_per_window_and_the_bug_does_not() -> None:
+    fig = plot_accumulation(Trainer)
+    paths = _paths(fig)
+    big = paths[accumulation.ONE_BATCH]
+    accumulated = paths[accumulation.accumulated_label(Trainer)]
+    wrong = paths[accumulation.CONTRAST]
+    assert len(big) == len(accumulated) == len(wrong) == 9  # the start and 8 epochs
     np.testing.assert_allclose(accumulated, big, atol=1e-6)
-    assert np.max(np.abs(wrong - big)) > 0.1
+    assert np.max(np.abs(wrong - big)) > 0.05
+    gaps = accumulation.distances(fig)
+    assert gaps[accumulation.accumulated_label(Trainer)].max() < 1e-5
+    assert gaps[accumulation.CONTRAST].max() > 0.05
 
 
 def test_a_trainer_that_averages_batches_equally_is_visibly_off() -> None:
     class EqualWeights(Trainer):
-        """Steps on the mean of batch means: the bug, inside a Trainer."""
+        """Steps on the mean of batch means, one step per epoch: the bug, inside a Trainer."""
 
         def train_epoch(self, dataloader, accumulation_steps=1):
             self.optimizer.zero_grad()
-            for inputs, targets in dataloader:
-                (self.loss_fn(self.model.forward(inputs), targets) * (1 / 3)).backward()
+            batches = list(dataloader)
+            for inputs, targets in batches:
+                loss = self.loss_fn(self.model.forward(inputs), targets)
+                (loss * (1 / len(batches))).backward()
             self.optimizer.step()
             self.optimizer.zero_grad()
 
-    paths = _paths(plot_accumulation(EqualWeights))
-    mine = paths["EqualWeights: 4 + 4 + 2 accumulated"]
-    assert np.max(np.abs(mine - paths["one batch of 10"])) > 0.1
+    gaps = accumulation.distances(plot_accumulation(EqualWeights))
+    assert gaps[accumulation.accumulated_label(EqualWeights)].max() > 0.05
 
 
 def test_dropout_varies_in_train_mode_and_is_constant_in_eval_mode() -> None:
