@@ -34,6 +34,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # JupyterLab runs from the student's venv (course/student/environment.py, reinstalled only when the
 # wheel, a pin or the student configuration changed): no solution, no instructor tools. A lab
 # already serving work/07_training is named and not started twice (two kernels, one notebook).
+# The URL it prints opens the notebook itself (LabApp.default_url), not JupyterLab's Launcher.
 # Nothing here needs .venv (tests, PyTorch, Playwright): any python3 makes the student venv
 # (pip's progress shown), .venv-build adds jupytext to it to release, and the release, the
 # working copy and the student wheel are made with that.
@@ -44,7 +45,7 @@ lab:  ## open the student's working copy (from the release: no solutions) in Jup
 	$(BUILD_PY) -m course.authoring.release
 	$(BUILD_PY) -m course.student.workspace >/dev/null
 	$(STUDENT_VENV)/bin/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=work/07_training \
-		work/07_training/07_training.ipynb
+		--LabApp.default_url=/lab/tree/07_training.ipynb
 
 # The student's finished notebook becomes their tinytorch (course/student/complete.py): every check runs
 # on the assembled Module 07 first; then it is written beside the notebook (work/07_training/

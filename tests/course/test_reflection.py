@@ -81,7 +81,7 @@ def test_grading_table_lists_the_written_answers_as_extra_points(
     points = _manual_points(notebook)
     extra = sum(points.values())
     assert "## Written answers, graded by hand" in table
-    assert f"{extra} points on top of the 100 automatic ones" in table
+    assert f"{extra} points on top of the 100 the checks give" in table
     for grade_id, value in points.items():
         assert re.search(rf"^\| [^|]+ \| `{grade_id}` \| {value} \|$", table, re.M), grade_id
     assert f"| **total, graded by hand** | | **{extra}** |" in table

@@ -52,6 +52,8 @@ def test_make_lab_on_a_fresh_clone_never_builds_the_instructors_environment(
             ".venv-student") in commands, commands
     assert ".venv-build/bin/python -m course.authoring.release" in commands, commands
     assert ".venv-student/bin/jupyter lab" in commands, commands
+    # the URL JupyterLab prints opens the notebook, not the Launcher
+    assert "--LabApp.default_url=/lab/tree/07_training.ipynb" in commands, commands
     assert not (repo / ".venv").exists()
 
 

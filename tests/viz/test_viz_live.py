@@ -61,7 +61,10 @@ def test_update_alone_shows_the_history_of_a_trainer_without_callbacks(
     assert list(line(fig, "train (epoch)").get_xdata()) == [1, 2, 3]
     assert list(line(fig, "train (epoch)").get_ydata()) == history["train_loss"]
     assert list(line(fig, "eval").get_ydata()) == history["eval_loss"]
-    assert list(line(fig, "learning rate").get_ydata()) == history["learning_rates"]
+    rate = line(fig, "learning rate (epoch e: from e to e + 1)")
+    # epoch e's rate from e to e + 1, counted from 0 as history counts: the last held to its end
+    assert list(rate.get_ydata()) == history["learning_rates"] + history["learning_rates"][-1:]
+    assert list(rate.get_xdata()) == [0, 1, 2, 3] and rate.get_drawstyle() == "steps-post"
     assert history["learning_rates"][0] > history["learning_rates"][-1]
     assert list(line(fig, "before clipping").get_ydata()) == history["grad_norm"]
     assert len(line(fig, "train (batch)").get_ydata()) == 0  # no callbacks, no batches

@@ -15,8 +15,9 @@ trainer is everything around those lines that goes wrong silently when done care
 * a checkpoint must hold everything the next step depends on (Adam's moments too), or resuming
   quietly trains a different model.
 
-The regions marked BEGIN SOLUTION and END SOLUTION (nbgrader's markers) are what students write
-in the Module 07 notebook; the rest is given.
+``CosineSchedule.get_lr``, ``clip_grad_norm``, the Trainer's loop, evaluation and checkpoints
+and ``training_memory`` are written in the Module 07 notebook, one answer cell each; the rest
+is given.
 """
 
 from __future__ import annotations

@@ -147,7 +147,7 @@ class LiveTraining:
             "train_loss": train,
             "eval_epoch": list(range(1, len(evals) + 1)),
             "eval_loss": evals,
-            "lr_epoch": list(range(1, len(rates) + 1)),
+            "lr_epoch": list(range(len(rates))),
             "learning_rates": rates,
             "step": list(range(1, len(norms) + 1)),
             "grad_norm": norms,
@@ -183,7 +183,11 @@ class LiveTraining:
         lines["batch"].set_data(data["batch_x"], data["batch_loss"])
         lines["train"].set_data(data["epoch"], data["train_loss"])
         lines["eval"].set_data(data["eval_epoch"], data["eval_loss"])
-        lines["lr"].set_data(data["lr_epoch"], data["learning_rates"])
+        # epoch e (counted from 0, as get_lr and history count it) trains with its rate from
+        # e to e + 1 on the shared time axis, where its loss is drawn at e + 1
+        rates = data["learning_rates"]
+        lines["lr"].set_data(data["lr_epoch"] + [len(rates)] if rates else [],
+                             rates + rates[-1:])
         lines["before"].set_data(data["step"], data["grad_norm"])
         lines["after"].set_data(data["step"][: len(data["clipped_norm"])], data["clipped_norm"])
         lines["clip"].set_visible(bool(clip))
@@ -209,12 +213,13 @@ class LiveTraining:
                                        label="train (batch)")
         lines["train"], = ax_loss.plot([], [], "o-", color="C0", label="train (epoch)")
         lines["eval"], = ax_loss.plot([], [], "s-", color="C1", label="eval")
-        lines["lr"], = ax_lr.plot([], [], "o-", color="C2", label="learning rate")
+        lines["lr"], = ax_lr.plot([], [], color="C2", drawstyle="steps-post",
+                                  label="learning rate (epoch e: from e to e + 1)")
         lines["before"], = ax_norm.plot([], [], color="C3", linewidth=1, label="before clipping")
         lines["after"], = ax_norm.plot([], [], color="C0", linewidth=1, label="after clipping")
         lines["clip"] = ax_norm.axhline(1.0, color="grey", linestyle="--", label="grad_clip_norm")
         _label(ax_loss, "loss", "epoch")
-        _label(ax_lr, "learning rate per epoch", "epoch")
+        _label(ax_lr, "learning rate per epoch", "epoch (from 0, as get_lr counts)")
         _label(ax_norm, "gradient norm per optimizer step", "step")
         return fig
 
