@@ -10,6 +10,7 @@ from ipywidgets import ValueWidget
 
 from tinytorch.core.training import CosineSchedule
 from tinytorch.viz import schedule_explorer, spec_lr
+from tinytorch.viz.explorer import REDRAW
 
 
 def _slider(explorer, name):
@@ -69,7 +70,8 @@ def test_a_linear_schedule_is_visibly_off_the_reference(shown, line) -> None:
 
 def test_an_unwritten_get_lr_shows_its_error_instead_of_crashing(shown, line) -> None:
     fig = schedule_explorer(Unwritten).result
-    assert fig.axes[0].get_title() == "not written yet: Unwritten.get_lr"  # the checks' words
+    title = " ".join(fig.axes[0].get_title().split())
+    assert title == "not written yet: Unwritten.get_lr" + REDRAW  # the checks' words, and how
     assert not [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "Unwritten"]
     assert len(line(fig, "reference").get_ydata()) > 0  # the target is still drawn
 
@@ -111,3 +113,23 @@ def test_slider_names_are_shown_whole(shown, line) -> None:
     assert {w.description for w in sliders} >= {"max_lr", "min_lr", "total_epochs",
                                                  "warmup_epochs"}
     assert all(w.style.description_width == "initial" for w in sliders)
+
+
+def test_a_class_written_after_the_explorer_is_drawn_at_the_next_slider_move(
+        shown, monkeypatch) -> None:
+    """The student makes the explorer on the stub, then runs their CosineSchedule cell (a new
+    class of the same name in the notebook): moving a slider draws their class."""
+    import IPython
+
+    class Shell:
+        user_ns: dict = {}
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell)
+    Shell.user_ns["Unwritten"] = Unwritten
+    explorer = schedule_explorer(Unwritten, epochs=10)
+    assert "not written yet" in explorer.result.axes[0].get_title()
+
+    written = type("Unwritten", (CosineSchedule,), {})  # their cell, run again
+    Shell.user_ns["Unwritten"] = written
+    _slider(explorer, "total_epochs").value = 12
+    assert explorer.result.axes[0].get_title() == "matches the reference"

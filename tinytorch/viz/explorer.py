@@ -66,7 +66,26 @@ def _curve(cls: Any, settings: dict[str, Any], epochs: range) -> tuple[list[floa
         return [], f"{cls.__name__} raised {type(error).__name__}: {text}"
 
 
+def latest(cls: Any) -> Any:
+    """The class of that name the notebook defines now, else ``cls``. A student who writes (or
+    fixes) ``CosineSchedule`` after making the explorer runs its cell, which makes a new class:
+    the next slider move draws that one, without making the explorer again."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return cls
+    shell = get_ipython()
+    name = getattr(cls, "__name__", None)
+    current = shell.user_ns.get(name) if shell is not None and name else None
+    return current if isinstance(current, type) and current is not cls else cls
+
+
+#: What a title adds to an error of the student's schedule: how to see the code once fixed.
+REDRAW = " (once it is written, move a slider: the explorer draws your current class)"
+
+
 def _schedule_figure(schedule_cls: Any, reference_cls: Any, settings: dict[str, Any]) -> Figure:
+    schedule_cls = latest(schedule_cls)
     total, warmup = settings["total_epochs"], settings["warmup_epochs"]
     epochs = range(total + max(3, total // 5) + 1)  # a few past the end: is the rate clamped?
     mine, error = _curve(schedule_cls, settings, epochs)
@@ -88,7 +107,7 @@ def _schedule_figure(schedule_cls: Any, reference_cls: Any, settings: dict[str, 
     if mine or reference:
         ax.legend(loc="upper right")
     if error or reference_error:
-        text = error or f"reference: {reference_error}"
+        text = error + REDRAW if error else f"reference: {reference_error}"
         ax.set_title(textwrap.fill(text, 80), color="firebrick", fontsize=9)
     else:
         gap = np.abs(np.subtract(mine, reference))
