@@ -783,8 +783,9 @@ run_check("memory", mine(), seed=83)
 # then the honest reading is "small, and this machine cannot say more".
 #
 # One epoch with Adam and batches of 32: your prediction of the step, and what the epoch held
-# at its peak. The peak also holds what the prediction leaves out: the batch's copy of the
-# data, the loss's arrays, Dropout's random draws and backward's temporary arrays.
+# at its peak. The peak also holds what the prediction leaves out, drawn as bars of their own:
+# the batch's copy of the data and targets (known exactly), and the loss's arrays, Dropout's
+# random draws and backward's temporary arrays (the rest of the gap).
 
 # %%
 with viz.demo():
@@ -793,6 +794,9 @@ with viz.demo():
     predicted = training_memory(digits, Adam(digits.parameters()), batch_size=32)["total"]
     print(f"predicted total {predicted:,} bytes; measured peak {measured.peak:,.0f} bytes")
     print(f"one epoch of {measured.steps} steps: {measured.time}")
+
+# %%
+viz.plot_memory_budget(Trainer, training_memory, x_train, y_train)
 
 # %% [markdown]
 # Memory and time against the batch size, two ways to reach the same update: one batch of that

@@ -25,6 +25,7 @@ The lesson uses the names below as ``viz.<name>``; each file holds one picture o
                          interleaved) and read (median, middle half of the runs, within the noise)
     measure.py           measure_epoch, digits_mlp: one epoch's peak memory and time, measured
     memory_and_time.py   plot_memory_and_time: one big batch or accumulated small ones
+    memory_budget.py     plot_memory_budget: a step's predicted bytes against the measured peak
     checkpoint_sizes.py  plot_checkpoint_sizes: a checkpoint on disk against its prediction
     clipping_cost.py     plot_clipping_cost: the time clipping adds to a step
 """
@@ -38,6 +39,7 @@ from tinytorch.viz.explorer import schedule_explorer, spec_lr
 from tinytorch.viz.live import LiveTraining, train_live
 from tinytorch.viz.measure import digits_mlp, measure_epoch
 from tinytorch.viz.memory_and_time import plot_memory_and_time
+from tinytorch.viz.memory_budget import plot_memory_budget
 from tinytorch.viz.notebook import NOT_WRITTEN, demo, headless, unwritten
 from tinytorch.viz.notebook import Unwritten as Unwritten  # public, though never in __all__
 from tinytorch.viz.zero_grad import plot_missing_zero_grad
@@ -55,6 +57,7 @@ __all__ = [
     "plot_clipping_cost",
     "plot_dropout_modes",
     "plot_memory_and_time",
+    "plot_memory_budget",
     "plot_missing_zero_grad",
     "schedule_explorer",
     "spec_lr",
