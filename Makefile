@@ -35,6 +35,9 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # wheel, a pin or the student configuration changed): no solution, no instructor tools. A lab
 # already serving work/07_training is named and not started twice (two kernels, one notebook).
 # The URL it prints opens the notebook itself (LabApp.default_url), not JupyterLab's Launcher.
+# Its terminals open in work/07_training, not here, with .venv-student/bin first on PATH, so
+# `tinytorch complete 07_training.ipynb` works in them (the student configuration's
+# binder/jupyter-student/jupyter_server_config.py).
 # Nothing here needs .venv (tests, PyTorch, Playwright): any python3 makes the student venv
 # (pip's progress shown), .venv-build adds jupytext to it to release, and the release, the
 # working copy and the student wheel are made with that.

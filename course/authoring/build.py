@@ -28,8 +28,12 @@ the tag is no part of nbgrader's checksums (source, type, flags, grade_id and po
 Beside the notebook go two tables: ``GRADING.md`` (audit test -> graded cell -> points) and
 ``RULES.md`` (each rule of ``checks/rules.py`` -> the checks that judge it -> the lesson's words
 that state it), so students and instructors read what is graded without reading the checks.
+With them go the assignment folder's ``README.md``, the first part of the students' page
+``docs/student.md`` word for word (install, check, complete, submit: one text, never two that
+drift), and ``requirements.txt``, the student's packages at pyproject's pins, which that README
+installs for a student who has only the folder. The release hands out all four.
 
-    python -m course.authoring.build           # write the notebook, GRADING.md and RULES.md
+    python -m course.authoring.build           # write the notebook and the four files beside it
     python -m course.authoring.build --check   # exit 1 if they differ from what would be written
 """
 
@@ -48,6 +52,7 @@ import nbformat
 from checks.rules import CELLS, RULES, Rule
 from course.assignment import paths
 from course.assignment.cells import DEMO, DEMO_CELL, POINTS_SAID, graded_cells, manual_cells
+from course.assignment.pins import student_requirements
 from course.assignment.solutions import SOLUTION_REGION
 
 ADD_TO_CLASS = "@add_to_class({cls})\n"
@@ -58,6 +63,16 @@ RUN_ON = ("raises-exception",)
 RULES_TABLE = paths.GRADING_TABLE.parent / "RULES.md"
 #: The students' environment on Binder; its exact Python is the students' kernel.
 STUDENT_ENVIRONMENT = paths.REPO / "binder" / "environment.yml"
+#: The students' page; its part between README_REGION's comments is the folder's README.md.
+STUDENT_PAGE = paths.REPO / "docs" / "student.md"
+STUDENT_README = paths.GRADING_TABLE.parent / "README.md"
+README_REGION = re.compile(
+    r"^<!-- BEGIN STUDENT README -->\n(.*?)^<!-- END STUDENT README -->$", re.S | re.M)
+README_TITLE = "# Module 07: Training"
+#: Generated beside the README: what its "With the assignment's folder alone" installs.
+STUDENT_REQUIREMENTS = paths.GRADING_TABLE.parent / "requirements.txt"
+#: A markdown link's target.
+LINK = re.compile(r"\]\(([^)\s]*)")
 
 
 # ----------------------------------------------------------------------------- the code
@@ -346,6 +361,34 @@ def rules_table(notebook: nbformat.NotebookNode, rules: list[Rule] | None = None
     return "\n".join(lines) + "\n"
 
 
+def student_readme(page: str) -> str:
+    """The assignment folder's README.md: a title, then the part of the students' page
+    ``page`` between its STUDENT README comments, word for word, so that the page and the
+    README a student is handed never say different things. ValueError when the page has no
+    such part, or when that part links anywhere but the web (a link relative to ``docs/``
+    leads nowhere from the assignment's folder)."""
+    parts = README_REGION.findall(page)
+    if len(parts) != 1:
+        raise ValueError(f"expected one part between '<!-- BEGIN STUDENT README -->' and "
+                         f"'<!-- END STUDENT README -->' lines in {STUDENT_PAGE.name}; found "
+                         f"{len(parts)}")
+    text = parts[0].strip("\n")
+    local = [target for target in LINK.findall(text)
+             if not target.startswith(("https://", "http://"))]
+    if local:
+        raise ValueError(f"the README part of {STUDENT_PAGE.name} links to {local}, which the "
+                         "assignment's folder does not hold: name the file instead")
+    return f"{README_TITLE}\n\n{text}\n"
+
+
+def requirements_text() -> str:
+    """requirements.txt: the student's packages at pyproject's pins (its dependencies and
+    ``course`` extra without the instructor's tools: what ``make lab`` installs), for a
+    student who has only the assignment's folder."""
+    return ("# Module 07's packages: pip install -r requirements.txt (see README.md)\n"
+            + "".join(f"{spec}\n" for spec in student_requirements()))
+
+
 def outputs() -> dict[Path, str]:
     """What the build writes: path -> text."""
     notebook = build(paths.LESSON.read_text(), paths.REFERENCE.read_text())
@@ -353,6 +396,8 @@ def outputs() -> dict[Path, str]:
         paths.SOURCE_NOTEBOOK: nbformat.writes(notebook) + "\n",
         paths.GRADING_TABLE: grading_table(notebook),
         RULES_TABLE: rules_table(notebook),
+        STUDENT_README: student_readme(STUDENT_PAGE.read_text()),
+        STUDENT_REQUIREMENTS: requirements_text(),
     }
 
 

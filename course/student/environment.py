@@ -19,11 +19,15 @@ package index is needed); any other setuptools, or none, and pip builds in an is
 environment holding the required one, whatever pip and setuptools the user has.
 
 The student's Jupyter stack is pyproject's ``course`` extra (its pins, read from
-pyproject.toml, so there is one list of versions) without the instructor's tools. The
+pyproject.toml, so there is one list of versions) without the instructor's tools:
+``requirements()`` (``course.assignment.pins``, which the release's ``requirements.txt`` lists
+too). The
 configuration in ``binder/jupyter-student/`` turns nbgrader's instructor extensions off
 (formgrader, course list, create assignment) and, with no exchange to talk to, the assignment
 list and the Nbgrader menu too; the Validate button stays, and its dialog wraps long lines
-(``jupyter_server_config.py`` makes the lab load ``custom/custom.css``). It goes into the
+(``jupyter_server_config.py`` makes the lab load ``custom/custom.css``); the lab's terminals
+start in the folder it serves with the environment's commands first on PATH (the same file:
+``tinytorch complete 07_training.ipynb`` works in them). It goes into the
 environment's ``etc/jupyter`` (sys-prefix level), where its file names sort after
 ``nbgrader.json`` (which turns every nbgrader extension on) and therefore win. Everything here
 writes to ``dist/`` and to the student venv only: the student's working copy ``work/`` is never
@@ -45,21 +49,21 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from pathlib import Path
 from typing import Any
 
 from course.assignment import packages, paths
+from course.assignment.pins import project
+from course.assignment.pins import requirement_name as _name
+from course.assignment.pins import student_requirements as requirements
 from course.assignment.solutions import Leak, scan
 
-PYPROJECT = paths.REPO / "pyproject.toml"
 DIST = paths.REPO / "dist"
 VENV = paths.REPO / ".venv-student"
 INSTRUCTOR_VENV = paths.REPO / ".venv"
@@ -73,17 +77,14 @@ NO_EXCHANGE = "-no-exchange.json"
 LAB_SETTINGS = "lab-settings"
 LAB_SETTINGS_DIR = Path("share") / "jupyter" / "lab" / "settings"
 #: CONFIG's files: JSON settings, and ``jupyter_server_config.py`` with the ``custom/custom.css``
-#: it makes the lab load (nbgrader's Validate dialog wraps long lines).
+#: it makes the lab load (nbgrader's Validate dialog wraps long lines); that file also starts
+#: the lab's terminals beside the notebook with the environment's commands on PATH.
 CONFIG_SUFFIXES = (".json", ".py", ".css")
 NAME = "tinytorch-student"
 #: The student's own commands, installed with the wheel (``tinytorch complete NOTEBOOK``).
 SCRIPTS = {"tinytorch": "tinytorch.complete:cli"}
 #: The stripped Module 07, shipped beside ``training.py`` (``tinytorch.complete.RELEASED``).
 RELEASED_MODULE = "training_released.py"
-#: The ``course`` extra's packages a student does not run: nbval is a pytest plugin (the
-#: instructor's notebook test), jupytext edits the lesson's text form, latex2mathml writes the
-#: feedback page's maths.
-INSTRUCTOR_TOOLS = frozenset({"nbval", "jupytext", "latex2mathml"})
 #: What releasing the assignment and building the wheel need besides the student's stack (the
 #: ``course`` extra's jupytext, and pyproject's build requirements), in ``BUILD_VENV``.
 BUILD_TOOLS = frozenset({"jupytext"})
@@ -109,28 +110,6 @@ class LeakError(RuntimeError):
         self.leaks = leaks or []
         lines = "".join(f"\n  {leak}" for leak in self.leaks)
         super().__init__(f"{what}; it must not reach students{lines}")
-
-
-def project() -> dict[str, Any]:
-    """pyproject.toml, the one place versions are pinned."""
-    return tomllib.loads(PYPROJECT.read_text())
-
-
-def _name(spec: str) -> str:
-    """The project name a requirement ``spec`` names (``"nbgrader==0.9.6"`` -> ``nbgrader``),
-    normalized, without the ``packaging`` package (``stack`` runs on any python3)."""
-    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", spec)
-    if match is None:
-        raise ValueError(f"not a requirement: {spec!r}")
-    return re.sub(r"[-_.]+", "-", match.group(1)).lower()
-
-
-def requirements(pyproject: dict[str, Any] | None = None) -> list[str]:
-    """The student's Jupyter stack: pyproject's dependencies and ``course`` extra, exactly as
-    pinned there, without the instructor's tools."""
-    meta = (pyproject or project())["project"]
-    specs = [*meta["dependencies"], *meta["optional-dependencies"]["course"]]
-    return [spec for spec in specs if _name(spec) not in INSTRUCTOR_TOOLS]
 
 
 def build_requirements(pyproject: dict[str, Any] | None = None) -> list[str]:

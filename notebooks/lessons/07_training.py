@@ -845,6 +845,31 @@ viz.plot_clipping_cost(Trainer, x_train, y_train)
 # PyTorch Lightning and fastai.
 
 # %% [markdown]
+# ## Your code becomes your library
+#
+# So far your classes live in this notebook only. One command makes them Module 07 of your own
+# tinytorch, so that `from tinytorch.core.training import Trainer` gives your Trainer in any
+# script or notebook. When every check above passes, save the notebook, open a terminal in its
+# folder (**+** above the file browser, then **Terminal**) and run:
+#
+# ```
+# tinytorch complete 07_training.ipynb
+# ```
+#
+# It reads your answer cells from the saved file and puts them together into
+# `tinytorch/core/training.py`, each method back in its class. Then it runs every check again,
+# on that module in a fresh process: what passed here may lean on something no cell holds any
+# more, such as a cell you ran and then changed or deleted. Only if every check passes does it
+# write the module, beside this notebook and into your environment's tinytorch if it has one,
+# keeping the file it replaces as `training.py.before-complete`. If a check fails, it names
+# the check and your line, and writes nothing: fix the cell, save, and run it again. Restart
+# a running kernel before you import your Trainer.
+#
+# In the course's repository, `make complete` runs the same command on your working copy.
+# With this folder alone (no `tinytorch` command: see `README.md`), run
+# `python -m tinytorch.complete 07_training.ipynb` in it instead.
+
+# %% [markdown]
 # ## Reflection
 #
 # The checks judged your code; these questions ask why it has to be that way. Answer each in

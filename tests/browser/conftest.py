@@ -10,9 +10,11 @@ rendering off (every cell stays in the DOM) and news and update checks off (no p
 ``start_jupyterlab`` starts further servers the same way, in a folder and with Jupyter
 configuration of the test's choosing (``JUPYTER_CONFIG_PATH``, and the lab's application
 settings folder, where setting defaults are read from ``overrides.d``), with or without these
-user settings. ``start_formgrader`` starts the course's formgrader as ``make formgrader`` does
-(``python -m course.classroom.formgrader``, with the same temporary user folders) and reads
-the URL it prints.
+user settings, and with environment variables of its choosing. ``JupyterLab.in_terminal``
+types lines into a new terminal of a server (its REST API and terminal websocket, as the lab
+opens one) and returns what it shows. ``start_formgrader`` starts the course's formgrader as
+``make formgrader`` does (``python -m course.classroom.formgrader``, with the same temporary
+user folders) and reads the URL it prints.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ NOTEBOOK = ROOT / "notebooks" / "source" / "07_training" / "07_training.ipynb"
 SERVER_START_TIMEOUT = 60.0  # seconds until /api/status answers
 SERVER_STOP_TIMEOUT = 15.0  # seconds between terminate and kill
 OPEN_TIMEOUT = 90.0  # seconds for a notebook to open with an idle kernel
+TERMINAL_TIMEOUT = 30.0  # seconds for a new terminal to run a few short lines
+#: What ``JupyterLab.in_terminal``'s last line prints (``$((1+1))`` computed by the shell).
+TERMINAL_DONE = "tt-done=2"
 
 # User settings of the lab, as <plugin>.jupyterlab-settings files under JUPYTERLAB_SETTINGS_DIR.
 LAB_SETTINGS = {
@@ -98,6 +103,39 @@ class JupyterLab:
                 f"saw page {page.title()!r} at {page.url} ({error}). Server log:\n"
                 f"{self.log_tail()}"
             )
+
+    def in_terminal(self, lines: list[str], *, cwd: str | None = None,
+                    timeout: float = TERMINAL_TIMEOUT) -> str:
+        """What a new terminal shows for ``lines``, typed one by one: the terminal made through
+        ``POST /api/terminals`` as the lab makes one (File > New > Terminal asks for no folder;
+        the Launcher and "Open in Terminal" ask for ``cwd``, relative to the served folder),
+        read through its websocket until the shell has run them all, then shut down."""
+        import websocket  # websocket-client, a dependency of jupyter_server
+
+        body = json.dumps({} if cwd is None else {"cwd": cwd}).encode()
+        request = urllib.request.Request(self.url("/api/terminals"), data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            name = json.load(response)["name"]
+        socket_url = self.url(f"/terminals/websocket/{name}").replace("http://", "ws://", 1)
+        connection = websocket.create_connection(socket_url, timeout=timeout)
+        shown: list[str] = []
+        try:
+            # The shell computes the marker, so the echo of the typed line never matches it.
+            for line in [*lines, 'echo "tt-done=$((1+1))"']:
+                connection.send(json.dumps(["stdin", line + "\r"]))
+            deadline = time.monotonic() + timeout
+            while TERMINAL_DONE not in "".join(shown):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the terminal did not run {lines} within {timeout:.0f} s; it "
+                                f"showed {''.join(shown)[-2000:]!r}")
+                kind, *content = json.loads(connection.recv())
+                if kind == "stdout":
+                    shown.append(content[0])
+        finally:
+            connection.close()
+            delete = urllib.request.Request(self.url(f"/api/terminals/{name}"), method="DELETE")
+            urllib.request.urlopen(delete, timeout=30).close()
+        return "".join(shown)
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -176,11 +214,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def _running_lab(root_dir: Path, home: Path, log_path: Path, *, cwd: Path | None = None,
                  config_path: Path | None = None, app_settings_dir: Path | None = None,
-                 user_settings: bool = True) -> Iterator[JupyterLab]:
+                 user_settings: bool = True,
+                 env: dict[str, str] | None = None) -> Iterator[JupyterLab]:
     """A JupyterLab serving ``root_dir``, started in ``cwd`` (default: ``root_dir``), with the
     Jupyter configuration folder ``config_path`` ahead of the venv's own (if given), the lab's
-    application settings folder ``app_settings_dir`` (if given) and, unless ``user_settings``
-    is False, the user settings LAB_SETTINGS."""
+    application settings folder ``app_settings_dir`` (if given), unless ``user_settings``
+    is False the user settings LAB_SETTINGS, and the environment variables ``env`` over
+    this process's."""
     port, token = _free_port(), secrets.token_hex(24)
     command = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser",
@@ -195,7 +235,7 @@ def _running_lab(root_dir: Path, home: Path, log_path: Path, *, cwd: Path | None
         command.append("--allow-root")
     if app_settings_dir is not None:
         command.append(f"--LabApp.app_settings_dir={app_settings_dir}")
-    env = _server_env(home, user_settings)
+    env = {**_server_env(home, user_settings), **(env or {})}
     if config_path is not None:
         env["JUPYTER_CONFIG_PATH"] = str(config_path)
     with log_path.open("wb") as log:
@@ -228,21 +268,21 @@ def start_jupyterlab(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[..., JupyterLab]]:
     """``start_jupyterlab(root_dir, cwd=None, config_path=None, app_settings_dir=None,
-    user_settings=True)`` starts a JupyterLab serving ``root_dir`` (a folder the test filled),
-    launched from ``cwd`` (as ``make lab`` launches from the repository), with ``config_path``
-    put in ``JUPYTER_CONFIG_PATH`` so that its server and lab configuration override the
-    venv's, and the other two as ``_running_lab`` takes them. Every server started is stopped
-    at the end of the module."""
+    user_settings=True, env=None)`` starts a JupyterLab serving ``root_dir`` (a folder the
+    test filled), launched from ``cwd`` (as ``make lab`` launches from the repository), with
+    ``config_path`` put in ``JUPYTER_CONFIG_PATH`` so that its server and lab configuration
+    override the venv's, and the others as ``_running_lab`` takes them. Every server started
+    is stopped at the end of the module."""
     with ExitStack() as servers:
 
         def start(root_dir: Path, *, cwd: Path | None = None, config_path: Path | None = None,
-                  app_settings_dir: Path | None = None,
-                  user_settings: bool = True) -> JupyterLab:
+                  app_settings_dir: Path | None = None, user_settings: bool = True,
+                  env: dict[str, str] | None = None) -> JupyterLab:
             base = tmp_path_factory.mktemp("jupyterlab-server")
             return servers.enter_context(_running_lab(
                 root_dir, base / "home", base / "jupyterlab.log", cwd=cwd,
                 config_path=config_path, app_settings_dir=app_settings_dir,
-                user_settings=user_settings,
+                user_settings=user_settings, env=env,
             ))
 
         yield start

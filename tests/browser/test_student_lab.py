@@ -18,7 +18,12 @@ serving the working copy ``work/07_training/`` of a release. In that lab:
   installed into the lab's application settings folder) answer it. The control, the same lab
   without them, shows the prompt;
 - a check message longer than the Validate dialog is wide wraps inside it (the configuration's
-  ``custom/custom.css``); the control, the same dialog with that stylesheet off, overflows.
+  ``custom/custom.css``); the control, the same dialog with that stylesheet off, overflows;
+- a terminal (File > New > Terminal, or the Launcher's from a folder) finds the environment's
+  commands first on PATH and opens in the working copy, where ``tinytorch complete
+  07_training.ipynb`` is typed, although ``make lab`` starts JupyterLab from the repository,
+  which holds a ``tinytorch/`` of its own, without the student venv on PATH. The control, a lab
+  without the configuration, opens its terminals in the repository without those commands.
 
 Two controls make those absences mean something: the same lab with nbgrader's defaults shows
 the instructor entries and logs the error, and the configuration for a hub with an exchange
@@ -28,8 +33,10 @@ the instructor entries and logs the error, and the configuration for a hub with 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import sysconfig
 import time
 import urllib.request
 from collections.abc import Callable
@@ -69,15 +76,39 @@ VALIDATE_LOG = "Loading the validate_assignment nbgrader serverextension"
 NEWS = "Would you like to get notified about official Jupyter news?"
 NEWS_WAIT = 20.0  # s: the prompt shows within a second or two of the lab being restored
 NOTIFICATIONS = "@jupyterlab/apputils-extension:notification"
+#: The environment's scripts folder, where pip puts its commands: these labs run from this venv,
+#: which stands in for the student's (where ``tinytorch`` is one of them).
+BIN = sysconfig.get_path("scripts")
+#: What a terminal is asked to print: its folder, its PATH and where ``jupyter`` is found.
+TERMINAL_LINES = ['echo "tt-cwd=$(pwd -P)"', 'echo "tt-path=$PATH"',
+                  'echo "tt-jupyter=$(command -v jupyter)"']
+#: A line the shell printed for TERMINAL_LINES (the echo of a typed line starts with "echo").
+TERMINAL_VALUE = re.compile(r"^\r*tt-(cwd|path|jupyter)=(.*?)\r*$", re.M)
+ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+
+
+def _path_without(folder: str) -> str:
+    """This process's PATH without ``folder``: a shell where no venv is activated, as
+    ``make lab`` is typed (it runs ``.venv-student/bin/jupyter`` by its path)."""
+    kept = [entry for entry in os.environ.get("PATH", "").split(os.pathsep)
+            if entry and os.path.realpath(entry) != os.path.realpath(folder)]
+    return os.pathsep.join(kept)
 
 
 def _lab(start: Callable[..., JupyterLab], base: Path, course_dir: Path,
          config_path: Path | None, **options: object) -> JupyterLab:
-    """A lab serving ``repo/work/07_training`` (a release) launched from ``repo``."""
+    """A lab serving ``repo/work/07_training`` (a release) launched from ``repo``, which holds
+    a ``tinytorch/`` of its own as the course's repository does, with BIN not on PATH, by an
+    account whose home has no shell startup files (this machine's ``~/.bashrc`` would put its
+    own folders on a terminal's PATH)."""
     repo = base / "repo"
     work = repo / "work" / paths.ASSIGNMENT
     shutil.copytree(course_dir / "release" / paths.ASSIGNMENT, work)
-    return start(work, cwd=repo, config_path=config_path, **options)
+    (repo / "tinytorch").mkdir()
+    home = base / "student-home"
+    home.mkdir()
+    return start(work, cwd=repo, config_path=config_path,
+                 env={"PATH": _path_without(BIN), "HOME": str(home)}, **options)
 
 
 def _first_open(start: Callable[..., JupyterLab], base: Path, course_dir: Path, *,
@@ -372,3 +403,39 @@ def test_validate_dialog_wraps_long_lines(
         f"expected the control (no custom.css) to overflow: {unstyled}")
     dialog.get_by_role("button").last.click()
     dialog.wait_for(state="hidden")
+
+
+def _terminal(lab: JupyterLab, cwd: str | None = None) -> dict[str, str]:
+    """A new terminal's folder, PATH and ``jupyter`` (TERMINAL_LINES), asked for ``cwd``."""
+    shown = ESCAPES.sub("", lab.in_terminal(TERMINAL_LINES, cwd=cwd))
+    found = dict(TERMINAL_VALUE.findall(shown))
+    assert set(found) == {"cwd", "path", "jupyter"}, f"the terminal showed {shown[-2000:]!r}"
+    return found
+
+
+def test_a_students_terminal_opens_beside_the_notebook_with_its_commands(
+    first_open_lab: JupyterLab
+) -> None:
+    """In a student's lab (the configuration installed as ``make lab`` installs it), a terminal
+    opened from the menu (no folder asked for) starts in the working copy with the
+    environment's commands first on PATH; one opened from the working copy's ``tinytorch/``
+    (Launcher, "Open in Terminal") starts there, not in the repository's ``tinytorch/``."""
+    root = first_open_lab.root_dir.resolve()
+    new = _terminal(first_open_lab)
+    assert new["cwd"] == str(root), f"expected the terminal in the working copy {root}: {new}"
+    assert new["path"].split(os.pathsep)[0] == BIN, f"expected {BIN} first on PATH: {new}"
+    assert new["jupyter"] == os.path.join(BIN, "jupyter"), new
+    assert _terminal(first_open_lab, cwd="tinytorch")["cwd"] == str(root / "tinytorch")
+
+
+def test_control_without_the_configuration_terminals_open_in_the_repository(
+    default_lab: JupyterLab
+) -> None:
+    """The test above can fail: without the students' configuration, the same terminals open
+    in the folder the server was started from (``make lab``'s repository) and find none of the
+    environment's commands."""
+    repo = default_lab.root_dir.parents[1].resolve()
+    new = _terminal(default_lab)
+    assert new["cwd"] == str(repo), new
+    assert new["path"].split(os.pathsep)[0] != BIN and new["jupyter"] == "", new
+    assert _terminal(default_lab, cwd="tinytorch")["cwd"] == str(repo / "tinytorch")
