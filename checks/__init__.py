@@ -84,24 +84,30 @@ def observe(check_id: str, implementations: dict[str, Any], *, seed: int) -> lis
 
 
 def judge(check_id: str, events: list[dict], *, seed: int,
-          ended: str | None = None) -> str | None:
+          ended: str | None = None, notes: list[str] | None = None) -> str | None:
     """The check's verdict on a record made by ``observe`` (the trusted half: no student code
     runs). None when it passes, else the failure message. ``ended`` says why a record stops
-    early (a crash, a timeout); a record that does not follow the check fails."""
+    early (a crash, a timeout); a record that does not follow the check fails. ``notes``, when
+    given, receives what the check found but leaves out of a trusted verdict
+    (``checks.replay.ungraded``: "not graded: ..."), for the student's report; a record that
+    does not follow the check gives none."""
     check, wanted = _check(check_id)
     replayer = Replayer(events, ended)
+    verdict = None
     try:
         check(**replayer.wrap(wanted), seed=validate(seed))
         replayer.finish()
-    except ReplayMismatch as mismatch:
+    except ReplayMismatch as mismatch:  # not an Exception: no handler of a check absorbs it
         return (f"the graded run of this check did not complete\n"
                 f"  expected: a full record of the check's calls into your code\n"
                 f"  observed: {mismatch}\n"
                 f"  likely bug: your code stopped the run (exit, crash of Python, time or "
                 f"memory limit) or interfered with the checks")
     except Exception as error:  # noqa: BLE001 - every exception is the check's failure
-        return as_failure(check_id, error).message
-    return None
+        verdict = as_failure(check_id, error).message
+    if notes is not None:  # a failed check keeps the notes it made before it failed
+        notes.extend(replayer.notes)
+    return verdict
 
 
 def run_check(check_id: str, implementations: dict[str, Any], *, seed: int = 0,

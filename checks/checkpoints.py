@@ -34,9 +34,11 @@ from typing import Any
 import numpy as np
 
 from checks.diagnose import (
+    NOT_GRADED,
     Deviations,
     attempt,
     fail,
+    finding,
     hint,
     listed,
     located,
@@ -44,7 +46,7 @@ from checks.diagnose import (
     student_frames,
     unwritten,
 )
-from checks.replay import TRACKED_GLOBALS, graded
+from checks.replay import TRACKED_GLOBALS, graded, ungraded
 from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU
 from tinytorch.core.layers import Dropout, Linear
@@ -712,25 +714,29 @@ def check_checkpoint_safety(Trainer: Any, CosineSchedule: Any, *, seed: int = 0)
 
         # loading must not unpickle. Known only by a tripwire in this process, which the
         # student's code can reach and empty after it ran (and a load that unpickles and then
-        # refuses leaves no other trace): the student's feedback in the kernel, never the
-        # trusted grade (``graded``). What a grade does judge is the file save wrote: a pickle
-        # there is refused above, a consequence the judge reads from the file itself.
-        if not graded(Trainer):
-            with found.part():
-                decoy = root / "decoy.ckpt"
-                decoy.write_bytes(pickle.dumps(_Decoy()))
-                _TRIPPED.clear()
-                other = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
-                try:
-                    other.trainer.load_checkpoint(decoy)
-                except Exception as error:  # noqa: BLE001 - refusing is right; running it is not
-                    unwritten(error)
-                tripped = bool(_TRIPPED)
-                _TRIPPED.clear()
-                require(not tripped, "loading a pickle file", "refused without running it",
-                        "the pickle ran code while loading",
-                        "the file is a pickle: loading it can run arbitrary code (pickle.load or "
-                        "np.load(allow_pickle=True)); read with np.load(..., allow_pickle=False)")
+        # refuses leaves no other trace): the student's feedback in the kernel, and in a
+        # trusted grade a note on the report, never a lost point (``graded``, ``ungraded``).
+        # What a grade does judge is the file save wrote: a pickle there is refused above, a
+        # consequence the judge reads from the file itself.
+        with found.part():
+            decoy = root / "decoy.ckpt"
+            decoy.write_bytes(pickle.dumps(_Decoy()))
+            _TRIPPED.clear()
+            other = _Run(Trainer, CosineSchedule, "Adam", seed=5, data_seed=3, run=seed)
+            try:
+                other.trainer.load_checkpoint(decoy)
+            except Exception as error:  # noqa: BLE001 - refusing is right; running it is not
+                unwritten(error)
+            tripped = bool(_TRIPPED)
+            _TRIPPED.clear()
+            said = ("loading a pickle file", "refused without running it",
+                    "the pickle ran code while loading",
+                    "the file is a pickle: loading it can run arbitrary code (pickle.load or "
+                    "np.load(allow_pickle=True)); read with np.load(..., allow_pickle=False)")
+            if not graded(Trainer):
+                require(not tripped, *said)
+            elif tripped:
+                ungraded(Trainer, f"{NOT_GRADED}: {finding(*said)}")
 
         good = root / "plain"
         if not good.is_file():

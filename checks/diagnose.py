@@ -53,14 +53,25 @@ def printable(text: str, limit: int | None = None) -> str:
     return shown
 
 
-def fail(what: str, expected: Any, observed: Any, likely_bug: str) -> NoReturn:
-    """Raise the AssertionError every check uses, in one fixed shape a student learns to read."""
-    raise AssertionError(
+def finding(what: str, expected: Any, observed: Any, likely_bug: str) -> str:
+    """A deviation in the one fixed shape a student learns to read: what, expected, observed,
+    likely bug."""
+    return (
         f"{what}\n"
         f"  expected: {expected}\n"
         f"  observed: {observed}\n"
         f"  likely bug: {likely_bug}"
     )
+
+
+def fail(what: str, expected: Any, observed: Any, likely_bug: str) -> NoReturn:
+    """Raise the AssertionError every check uses, in one fixed shape a student learns to read."""
+    raise AssertionError(finding(what, expected, observed, likely_bug))
+
+
+#: How a student's report begins a finding a trusted grade leaves out (``checks.replay.graded``):
+#: checked in the notebook, where the check fails on it, and costing no point.
+NOT_GRADED = "not graded (checked in your notebook, not in the grade)"
 
 
 def listed(sizes: list[int]) -> str:

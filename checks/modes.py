@@ -2,6 +2,11 @@
 layers included) and 2.2 (evaluate records no graph and changes nothing: gradients, parameters,
 optimizer state, random numbers; its loss is sample-weighted and its accuracy is by argmax).
 
+"No graph" is known only from a log the model writes inside forward, which the student's code
+can write too, and a graph leaves no trace in what evaluate returns or changes: 2.2 fails on it
+in the notebook, and a trusted grade leaves it out and says so on the student's report ("not
+graded (checked in your notebook, not in the grade): ...", ``checks.replay.ungraded``).
+
 The mode is observed INSIDE forward (a flag read after the call proves nothing about what the
 layers saw). Each check takes the student's ``Trainer`` and uses only its public API. A hidden
 run (``seed > 0``) shifts every data and model seed and draws other batch sizes.
@@ -9,13 +14,24 @@ run (``seed > 0``) shifts every data and model seed and draws other batch sizes.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from checks.diagnose import Deviations, attempt, fail, listed, located, require, unwritten
+from checks.diagnose import (
+    NOT_GRADED,
+    Deviations,
+    attempt,
+    fail,
+    finding,
+    listed,
+    located,
+    require,
+    unwritten,
+)
 from checks.fixtures import LinearModel, blobs, line_data
-from checks.replay import graded
+from checks.replay import graded, ungraded
 from checks.seeds import shifted, unequal_sizes, variation
 from tinytorch.core.activations import Sigmoid
 from tinytorch.core.autograd import no_grad
@@ -103,6 +119,30 @@ def _run(what: str, call: Any, *args: Any, **kwargs: Any) -> Any:
                    "above)", call, *args, **kwargs)
 
 
+def _evaluate_regression(trainer: Any, data: list[tuple[Tensor, Tensor]]) -> Any:
+    """evaluate with MSELoss, where no sample is classified: a division by zero there is a
+    count kept only for classification samples (the accuracy's, or the loss's divisor) that a
+    regression loss leaves at 0, so the message says that rather than only "crashed"."""
+    try:
+        return trainer.evaluate(data)
+    except ZeroDivisionError as error:
+        fail("evaluate with MSELoss (a regression loss: no sample is classified)",
+             "it to run without an error", f"ZeroDivisionError: {error}{located(error)}",
+             "evaluate divided by a count of classified samples, which is 0 for a regression "
+             "loss: divide the loss by the number of samples evaluated, whatever the loss, and "
+             "return None as the accuracy when no sample was classified")
+    except Exception as error:  # noqa: BLE001 - any other crash is shown as it is
+        unwritten(error)
+        fail("evaluate", "it to run without an error",
+             f"{type(error).__name__}: {error}{located(error)}",
+             "evaluate crashed on valid batches (the error and your line are above)")
+
+
+def _averages(per_batch: list[float], sizes: list[int]) -> list[float]:
+    """The two means a student's evaluate may return: sample-weighted, and batches as equals."""
+    return [float(np.dot(per_batch, sizes) / sum(sizes)), float(np.mean(per_batch))]
+
+
 def _masks_drawn(before: dict, after: dict, p: float, sizes: list[int]) -> int | None:
     """How many of the batches' Dropout masks (batches of ``sizes``, width 6, in order) take
     a generator from ``before`` to ``after``; None when no number of them does."""
@@ -156,13 +196,10 @@ def _judge_evaluate_loss(model: _ModeModel, data: list[tuple[Tensor, Tensor]],
     except (TypeError, ValueError, IndexError, KeyError):
         return  # 2.2 judges what evaluate returns
     idle, active = _losses_in_each_mode(model, data, drawn)
-
-    def averages(per_batch: list[float]) -> list[float]:
-        return [float(np.dot(per_batch, sizes) / sum(sizes)), float(np.mean(per_batch))]
-
-    if any(_close(loss, a) for a in averages(active)) and not any(
-            _close(loss, a) for a in averages(idle)):
-        fail("evaluate's loss on 3 batches", f"{averages(idle)[0]:.6g} (the model in eval mode)",
+    if any(_close(loss, a) for a in _averages(active, sizes)) and not any(
+            _close(loss, a) for a in _averages(idle, sizes)):
+        fail("evaluate's loss on 3 batches",
+             f"{_averages(idle, sizes)[0]:.6g} (the model in eval mode)",
              f"{loss:.6g} (the loss with Dropout active)",
              "the model was in training mode during evaluate's forward passes: call "
              "self._set_mode(False) before the loop (and leave the Dropout's random generator "
@@ -237,7 +274,7 @@ def check_mode_switching(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
     judge("train_epoch (model was left in eval mode)", True, before)
     flag("train_epoch", True, "self._set_mode(True) does both")
     before = state()
-    result = _run("evaluate", trainer.evaluate, data)
+    result = _evaluate_regression(trainer, data)
     after = (model.training, model.dropout.training, model.probe.training)
     inside = [tuple(s) for s in model.seen if isinstance(s, tuple | list)]
     if after == (True, True, True) and inside and all(s == (False,) * 3 for s in inside) \
@@ -255,6 +292,76 @@ def check_mode_switching(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N803
 
 
 # ----------------------------------------------------------------------------- 2.2
+#: Why "evaluate records no graph" costs no point, said alike in the notebook and on the report.
+_GRAPH_UNSEEN = ("a graph leaves nothing in what evaluate returns or changes that the grader "
+                 "could recompute; it still costs memory and time")
+
+
+def _judge_graph(Trainer: Any, log: Any, batches: int) -> None:  # noqa: N803
+    """Whether evaluate's forward passes recorded a graph. Only the model's own log says so
+    (``requires_grad`` of each output, written inside ``forward``): an instrument the student's
+    code can write, and a graph leaves no consequence in evaluate's results. So in the notebook
+    a graph fails the check (the student's feedback), and in a trusted grade it is a note on
+    the student's report, never a lost point (``checks.replay.graded``, ``ungraded``)."""
+    try:
+        seen = [bool(v) for v in log]
+    except Exception:  # noqa: BLE001 - a log replaced by something else: shown as it is
+        seen = []
+    what = "requires_grad of the model's outputs inside evaluate's forward"
+    bug = "a graph was recorded during evaluate: wrap the loop in no_grad()"
+    if not graded(Trainer):
+        require(bool(seen) and not any(seen), what, [False] * batches, log,
+                f"{bug} (checked in your notebook, not graded: {_GRAPH_UNSEEN})")
+    elif any(seen):
+        ungraded(Trainer, f"{NOT_GRADED}: "
+                          f"{finding(what, [False] * batches, seen, f'{bug} ({_GRAPH_UNSEEN})')}")
+
+
+def _loss_bug(loss: float, per_batch: list[float], active: list[float],
+              sizes: list[int]) -> str:
+    """The likely bug behind a wrong regression (MSELoss) loss from evaluate, read from the
+    number alone. Dropout is named only when the number bears it out: it is the loss the
+    Dropout's masks give (a training-mode forward from the generator as evaluate found it),
+    averaged either way. A loss of 0, inf or nan, or the undivided sum of loss x batch size, is
+    the mark of a count of samples kept only for classification losses (for the accuracy),
+    which a regression loss leaves at 0: used as the divisor, or as the guard around it."""
+    total = float(np.dot(per_batch, sizes))
+    divide = ("add every batch's loss times its number of samples, whatever the loss, and "
+              "divide by the number of samples evaluated")
+    if any(_close(loss, a) for a in _averages(active, sizes)):
+        return ("the loss was computed with Dropout active: the model was not in eval mode "
+                "during evaluate's forward passes")
+    if loss == 0.0:
+        return ("evaluate returned a loss of 0.0 for a regression loss (MSELoss): the sum of "
+                "each batch's loss times its samples was divided by the number of "
+                "classification samples (0 here, so the loss was set to 0), or only "
+                "classification losses were added up: " + divide)
+    if not math.isfinite(loss):
+        return (f"evaluate returned a loss of {loss} for a regression loss (MSELoss): the sum "
+                "of each batch's loss times its samples was divided by the number of "
+                "classification samples, 0 here: " + divide)
+    if _close(loss, total):
+        return ("evaluate returned the sum of each batch's loss times its samples, not "
+                "divided: the division was skipped where no sample is classified (a "
+                "regression loss, MSELoss): " + divide)
+    if _close(loss, float(np.mean(per_batch))):
+        return "the batch losses were averaged as equals: weight each by its number of samples"
+    return "the loss is not the mean over every sample of the evaluated data"
+
+
+def _same_numbers(a: Any, b: Any) -> bool:
+    """Two results of evaluate are the same numbers: close where finite, and the same inf or
+    nan where not (a loss of inf from both a list and a generator is no difference)."""
+    try:
+        x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    if x.shape != y.shape:
+        return False
+    odd = ~np.isfinite(x) | ~np.isfinite(y)
+    return bool(np.array_equal(x[odd], y[odd], equal_nan=True)) and _close(x[~odd], y[~odd])
+
+
 def _grads(model: Any) -> list[np.ndarray | None]:
     return [None if (g := grad_array(p)) is None else np.array(g, copy=True)
             for p in model.parameters()]
@@ -292,16 +399,11 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
     rng_state = model.dropout.rng.bit_generator.state
     n_eval = len(trainer.history["eval_loss"])
     model.graph = []
-    result = _run("evaluate", trainer.evaluate, data)
+    result = _evaluate_regression(trainer, data)
 
     found = Deviations()
     with found.part():
-        if graded(Trainer):  # a log no consequence bears out: the student's feedback only
-            model.graph = [False] * len(sizes)
-        require(model.graph and not any(model.graph),
-                "requires_grad of the model's outputs inside evaluate's forward",
-                [False] * len(sizes), model.graph,
-                "a graph was recorded during evaluate: wrap the loop in no_grad()")
+        _judge_graph(Trainer, model.graph, len(sizes))
 
     with found.part():
         after = _grads(model)
@@ -336,29 +438,12 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
         except (TypeError, ValueError):
             fail("evaluate's return value", "(loss, accuracy)", repr(result),
                  "evaluate must return a (loss, accuracy) tuple")
-        model.set_all(False)
-        with no_grad():
-            per_batch = [float(np.mean((model.forward(xb).data.astype(np.float64) - yb.data) ** 2))
-                         for xb, yb in data]
-        expected = float(np.dot(per_batch, sizes) / sum(sizes))
+        per_batch, active = _losses_in_each_mode(model, data, rng_state)
+        expected = _averages(per_batch, sizes)[0]
         if not _close(loss, expected):
-            drawn = _masks_drawn(rng_state, model.dropout.rng.bit_generator.state,
-                                 model.dropout.p, sizes)
-            if drawn == len(sizes):
-                bug = ("the loss was computed with Dropout active: the model was not in eval mode "
-                       "during evaluate's forward passes")
-            elif loss == 0.0:
-                bug = ("evaluate returned a loss of 0.0 for a regression loss (MSELoss): sum "
-                       "every batch's loss times its samples and count the samples for every "
-                       "loss function, not only where accuracy is computed")
-            elif _close(loss, np.mean(per_batch)):
-                bug = ("the batch losses were averaged as equals: weight each by its number of "
-                       "samples")
-            else:
-                bug = "the loss is not the mean over every sample of the evaluated data"
             fail(f"evaluate's loss with batches of {listed(sizes)}",
                  f"{expected:.6g} (sample-weighted)",
-                 f"{loss:.6g}", bug)
+                 f"{loss:.6g}", _loss_bug(loss, per_batch, active, sizes))
         history = trainer.history["eval_loss"]
         require(len(history) == n_eval + 1 and _close(history[-1], loss),
                 "history['eval_loss'] after one evaluate", f"one more entry, {loss:.6g}",
@@ -431,9 +516,7 @@ def check_evaluate_is_pure(Trainer: Any, *, seed: int = 0) -> None:  # noqa: N80
                    "evaluate must work with any iterable of batches, a generator too")
             fail(what, f"{from_list}, as with a list", f"{type(error).__name__}: {text}"
                  f"{located(error)}", bug)
-        require(_close(np.asarray(again, dtype=np.float64), np.asarray(from_list,
-                                                                        dtype=np.float64)),
-                what, f"{from_list}, as with a list", repr(again),
+        require(_same_numbers(again, from_list), what, f"{from_list}, as with a list", repr(again),
                 "evaluate must work with any iterable of batches, a generator too: do not call "
                 "len(dataloader); count samples as they come")
 

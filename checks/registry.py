@@ -39,7 +39,8 @@ TITLES: dict[str, str] = {
     "7.2": "trains with MSE, cross-entropy and binary cross-entropy",
     "7.3": "trains with SGD, Adam and AdamW",
     "2.1": "train/eval mode seen inside forward, nested layers included",
-    "2.2": "evaluate records no graph and changes nothing; loss and accuracy are right",
+    "2.2": "evaluate changes nothing; loss and accuracy are right; no graph (notebook only, "
+           "not graded)",
     "5.2": "history holds one entry per epoch and per evaluate",
     "6.1": "train N, save, load into fresh objects, train M == train N + M, bit for bit",
     "6.2": "the checkpoint holds every piece of state a resume needs",

@@ -32,7 +32,9 @@ the loss it returned too (a generator put back hides the draws, not the numbers)
 that leaves no consequence at all (whether ``forward`` built a graph; whether
 ``load_checkpoint`` unpickled a file it then refused, known only by a tripwire the student's
 code can empty) is the student's feedback in the kernel and is left out of a trusted verdict
-(``graded``).
+(``graded``). The judge still words what the record says of it, as a note that decides no point
+(``ungraded``): the student's report then says it was checked in the notebook and not graded,
+instead of a silent pass.
 
 Plain data only: arrays travel as base64 of their bytes with dtype and shape (bit for bit, NaN
 and -0.0 included), random generators as their bit-generator state, exceptions as names and
@@ -662,6 +664,17 @@ def graded(implementation: Any) -> bool:
     return isinstance(implementation, _Proxy)
 
 
+def ungraded(implementation: Any, note: str) -> None:
+    """Keep ``note`` (a finding a trusted verdict leaves out, see ``graded``) for the student's
+    report when the check is being judged from a record: the judge words what the record's
+    instrument says, which the student's code may have written, so a note only ever words the
+    report and never decides a point. Observing in the sandbox, or running in the kernel (where
+    the check fails instead), it does nothing."""
+    side = getattr(implementation, "_side", None) if isinstance(implementation, _Proxy) else None
+    if isinstance(side, Replayer) and note not in side.notes:
+        side.notes.append(note)
+
+
 def _unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple, dict]:
     def real(v: Any) -> Any:
         return v._obj if isinstance(v, _Proxy) else v
@@ -778,6 +791,7 @@ class Replayer(_Side):
         self.events = list(events)
         self.position = 0
         self.ended = ended  # why the record stops early (a crash, a timeout), if it does
+        self.notes: list[str] = []  # findings left out of the verdict (``ungraded``)
 
     def wrap(self, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
         return {name: _Proxy(self, name) for name in names}

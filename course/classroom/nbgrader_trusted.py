@@ -5,8 +5,10 @@ executes it in a kernel, reads each graded cell's score from its outputs, and sa
 in the gradebook. Here the execution step is replaced: ``TrustedOutputs`` writes into each
 graded cell the outcome that ``course.grading.submission`` decided (sandboxed run, judged outside),
 as an error output carrying the check's message when the check failed, or a one-line confirmation
-when it passed. No kernel starts; nbgrader's own grading of outputs, gradebook, late penalties
-and ``generate_feedback`` then work as always, and the feedback shows the trusted messages.
+when it passed (followed by the report's note, when the check found something it leaves out of
+the grade: "not graded (checked in your notebook, not in the grade): ..."). No kernel starts;
+nbgrader's own grading of outputs, gradebook, late penalties and ``generate_feedback`` then work
+as always, and the feedback shows the trusted messages.
 
 This process runs no student code: it reads notebooks as JSON and writes the gradebook, the one
 nbgrader is configured with (``course.assignment.config.db_url``: the course's SQLite file, or a
@@ -117,8 +119,12 @@ class TrustedOutputs(NbGraderPreprocessor):
         grade_id = meta.get("grade_id")
         outcome = self._cells.get(grade_id) if isinstance(grade_id, str) else None
         if outcome is not None and outcome["passed"]:
+            # a passed check's message is a note on what it leaves out of the grade, if any
+            # ("not graded (checked in your notebook, not in the grade): ..."): shown under it
+            note = outcome.get("message") or ""
             cell.outputs = [new_output("stream", name="stdout",
-                                       text="✓ passed (trusted grading)\n")]
+                                       text="✓ passed (trusted grading)\n"
+                                       + (f"\n{note}\n" if note else ""))]
         else:
             message = (outcome or {}).get("message") or f"not graded: {self._ended}"
             first, *rest = message.splitlines() or ["failed"]

@@ -8,7 +8,9 @@ the class in parallel.
     python -m course.grading.grade *.ipynb --cluster tls://HOST:8786   # on a Dask cluster
     python -m course.grading.grade *.ipynb --cache DIR [--regrade]     # keep each report
 
-For every graded cell: its grade_id, points, max_points, passed, and the check's message; then
+For every graded cell: its grade_id, points, max_points, passed, and the check's message (a
+passed cell's is empty, or a note on what the check leaves out of the grade: "not graded
+(checked in your notebook, not in the grade): ..."); then
 total, max_total, seconds, how the run ended (``ended``: None, or why it stopped early), the
 code cells that raised, and the isolation layers that were active. Beside the automatic points
 (``max_automatic``, the same as ``max_total``) each report says what this command cannot

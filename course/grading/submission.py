@@ -70,6 +70,13 @@ grader is root, its own uid, from which no grading process can be signalled. (Wi
 bubblewrap, as an ordinary user, the sandbox runs as the grader's uid without that namespace,
 and, as with every other guarantee here, this one does not hold.)
 
+What a check learns only from an instrument the student's code can write, with no consequence
+the judge recomputes (whether ``evaluate`` built a graph), is left out of the verdict
+(``checks.replay.graded``), but not out of the report: the judge words what the record says of
+it as a note (``checks.replay.ungraded``), and the cell's message carries it, under a passed
+check too ("not graded (checked in your notebook, not in the grade): ..."). A note never
+decides a point.
+
 The notebook's in-kernel ``run_check`` stays the student's instant feedback; it is never the
 grade. Both word a broken cell alike: a failed check whose code comes from a cell that raised
 names that cell ("the answer cell for Trainer.train_epoch raised SyntaxError at line 12: fix it
@@ -288,13 +295,15 @@ def _grade_one(path: Path, template: Path, graded: list[GradedCell],
                  f"{runs[missing][0]!r}")
     judging = time.perf_counter()
     verdicts: dict[tuple[str, int], str | None] = {}
+    notes: dict[str, list[str]] = {}
     with deadline(budget.seconds):
         for index, (check, run_seed) in enumerate(runs):
             verdicts[(check, run_seed)] = _judge_run(check, run_seed, record.take(index),
-                                                     record.refused.get(index), ended)
+                                                     record.refused.get(index), ended,
+                                                     notes.setdefault(check, []))
     report = _report(path, graded, verdicts, start, ended, record.failed, layers=result.layers,
                      labels=[label for label, _ in labelled],
-                     raised=raised_cells(cells, record.failed))
+                     raised=raised_cells(cells, record.failed), notes=notes)
     report["judge_seconds"] = round(time.perf_counter() - judging, 3)
     return report
 
@@ -373,8 +382,9 @@ class _Record:
 
 
 def _judge_run(check: str, seed: int, line: bytes | None, refusal: str | None,
-               ended: str | None) -> str | None:
-    """One run's verdict, from its line (parsed within bounds here) or the reason it has none."""
+               ended: str | None, notes: list[str] | None = None) -> str | None:
+    """One run's verdict, from its line (parsed within bounds here) or the reason it has none;
+    ``notes`` receives what the check found and leaves out of the verdict (``checks.judge``)."""
     if line is None:
         return judge(check, [], seed=seed, ended=refusal or ended)
     try:
@@ -385,7 +395,7 @@ def _judge_run(check: str, seed: int, line: bytes | None, refusal: str | None,
     events = message.get("events") if isinstance(message, dict) else None
     if not isinstance(events, list):
         return judge(check, [], seed=seed, ended="its record holds no list of events")
-    return judge(check, events, seed=seed)
+    return judge(check, events, seed=seed, notes=notes)
 
 
 def _inside(folder: Path) -> str:
@@ -406,6 +416,16 @@ def raised_cells(sources: list[str], failed: list[list[Any]]) -> list[Raised]:
     return found
 
 
+def _with_note(message: str, notes: list[str]) -> str:
+    """A cell's message with the first note of its check's runs after it (the visible run's,
+    when it has one: the data the student debugs against): a finding the grade leaves out
+    ("not graded: ..."), said under the check whether it passed or failed. A note only words
+    the report; it never decides a point."""
+    if not notes:
+        return message
+    return f"{message}\n\n{notes[0]}" if message else notes[0]
+
+
 def _failed_message(check: str, messages: list[str], first: str, raised: list[Raised]) -> str:
     """A failed check's message: the cell it needs that raised, as the notebook says it, when
     there is one (the cause before its consequence); else its own first message, after what
@@ -418,7 +438,8 @@ def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, 
             start: float, ended: str | None, failed_cells: list[Any],
             layers: list[str], gradable: bool = True,
             labels: list[str] | None = None, grader: bool = False,
-            raised: list[Raised] | None = None) -> dict[str, Any]:
+            raised: list[Raised] | None = None,
+            notes: dict[str, list[str]] | None = None) -> dict[str, Any]:
     first = _raised_first(failed_cells, labels or [])
     cells = []
     for cell in graded:
@@ -429,6 +450,7 @@ def _report(path: Path, graded: Sequence[GradedCell], verdicts: dict[tuple[str, 
             message = f"not graded: {ended}"
         else:
             message = "" if passed else _failed_message(cell.check, messages, first, raised or [])
+            message = _with_note(message, (notes or {}).get(cell.check, []))
         cells.append({"grade_id": cell.grade_id, "points": cell.points if passed else 0.0,
                       "max_points": cell.points, "passed": passed,
                       "message": printable(message, MAX_MESSAGE_CHARS)})

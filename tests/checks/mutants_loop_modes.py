@@ -121,6 +121,23 @@ MUTANTS: list[Mutant] = [
           "        self.model.training = training\n")],
         {"2.1", "2.2"}, {"2.1"}, r"model's own flag was True but its Dropout's was not",
     ),
+    _m(  # an outside implementation's slip: the loss divided by the accuracy's count
+        "evaluate-loss-divided-by-classified-samples",
+        [("        loss = loss_sum / samples\n",
+          "        loss = loss_sum / judged if judged else 0.0\n")],
+        {"2.2"}, {"2.2"},
+        r"\A(?!.*Dropout active).*loss of 0\.0 for a regression loss \(MSELoss\): the sum of "
+        r"each batch's loss times its samples was divided by the number of classification "
+        r"samples.*divide by the number of samples evaluated",
+    ),
+    _m(  # the same count as a guard: a regression loss is never divided
+        "evaluate-loss-undivided-for-regression",
+        [("        loss = loss_sum / samples\n",
+          "        loss = loss_sum / judged if judged else loss_sum\n")],
+        {"2.2"}, {"2.2"},
+        r"\A(?!.*Dropout active).*sum of each batch's loss times its samples, not divided: the "
+        r"division was skipped where no sample is classified",
+    ),
     _m(
         "evaluate-loss-unweighted-batch-mean",
         [("                loss_sum += _scalar(self.loss_fn(outputs, targets)) * n\n"

@@ -8,18 +8,23 @@ visible and a hidden seed. A record that was tampered with, cut short or padded 
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from variants import reference_implementations, solution_implementations
+from variants import mutant_implementations, reference_implementations, solution_implementations
 
 from checks import CHECKS, judge, observe, run_all
+from checks.diagnose import NOT_GRADED
 from checks.replay import decode, encode
 
 CORPUS = sorted((Path(__file__).parent / "corpus").glob("student_*.py"))
+CATALOG = [m for path in sorted(Path(__file__).parent.glob("mutants_*.py"))
+           for m in importlib.import_module(path.stem).MUTANTS]
 
 
 def _through_json(check_id: str, implementations: dict, seed: int) -> str | None:
@@ -55,6 +60,34 @@ def test_the_judge_agrees_with_the_check_on_student_code(path: Path) -> None:
     judged = {c: _through_json(c, implementations, 0) for c in CHECKS}
     judged_, direct_ = _comparable(judged, direct)
     assert judged_ == direct_
+
+
+#: (mutant, check): a bug only an instrument's log shows, left out of the trusted verdict.
+UNGRADED = [("evaluate-without-no-grad", "2.2"), ("load_falls_back_to_pickle",
+                                                  "checkpoint-safety")]
+
+
+@pytest.mark.parametrize(("name", "check_id"), UNGRADED, ids=[c for _, c in UNGRADED])
+@pytest.mark.parametrize("seed", [0, 4])
+def test_what_the_grade_leaves_out_is_a_note_not_a_failure(name: str, check_id: str,
+                                                            seed: int) -> None:
+    """The judge passes the check and words the record's log as a note for the report; the
+    same check run directly (the notebook) fails on it, saying it is not graded there too
+    for 2.2. The reference gets no note."""
+    mutant = next(m for m in CATALOG if m.name == name)
+    implementations = mutant_implementations(mutant)
+    record = json.loads(json.dumps(observe(check_id, implementations, seed=seed)))
+    notes: list[str] = []
+    assert judge(check_id, record, seed=seed, notes=notes) is None
+    assert len(notes) == 1 and notes[0].startswith(NOT_GRADED), notes
+    assert re.search(mutant.message, notes[0], flags=re.S), notes[0]
+    direct = run_all(implementations, seed=seed)[check_id]
+    assert direct is not None and re.search(mutant.message, direct, flags=re.S), direct
+    if check_id == "2.2":
+        assert "checked in your notebook, not graded" in direct, direct
+    clean: list[str] = []
+    record = json.loads(json.dumps(observe(check_id, reference_implementations(), seed=seed)))
+    assert judge(check_id, record, seed=seed, notes=clean) is None and clean == []
 
 
 def test_a_record_cut_short_fails_with_the_reason() -> None:

@@ -1,8 +1,9 @@
 """The feedback page of ``make feedback`` as a student reads it.
 
-A throw-away course grades a class of two through the instructor's pipeline (trusted grading,
+A throw-away course grades a class of three through the instructor's pipeline (trusted grading,
 nbgrader's autograde, the course's feedback page): alice hands in the reference, bob the
-untouched release. On both pages:
+untouched release, carol the reference with an ``evaluate`` that records a graph (no
+``no_grad``). On alice's and bob's pages:
 
 - a graded test cell shows as its name (check and title), its points and the trusted grader's
   message, never its source: no ``### BEGIN HIDDEN TESTS``, no ``run_check(``, no seed;
@@ -11,6 +12,10 @@ untouched release. On both pages:
   left in the prose), and no script is loaded from the network (no MathJax from a CDN);
 - nothing tells the student to run a cell again: bob's page says what is missing
   ("not written yet: CosineSchedule.get_lr"), not "write it, then run this cell again".
+
+Carol's page gives her every point and says, under check 2.2 only, that the graph her
+``evaluate`` records is checked in the notebook but not graded (the trusted grade cannot
+recompute it, ``checks.replay.ungraded``).
 
 The fast tests below pin the page's parts without grading: a formula the converter cannot
 render stays readable as its LaTeX source in ``<code>``, and the checks' own "not written yet"
@@ -22,19 +27,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
 from bs4 import BeautifulSoup, Tag
 from submissions import from_training_source, write
+from variants import mutant_source
 
-from checks.diagnose import NOT_WRITTEN, not_written
+from checks.diagnose import NOT_GRADED, NOT_WRITTEN, not_written
 from course.assignment import paths
 from course.assignment.cells import source_graded_cells as graded_cells
 from course.classroom import autograde, nbgrader_trusted
 from course.classroom.feedback import feedback_message, graded_title, math_html
 
 STUDENTS = ("alice", "bob")  # the reference, the untouched release
+CAROL = "carol"  # the reference, its evaluate without no_grad: a bug the grade leaves out
 RERUN = "run this cell again"
 
 
@@ -52,10 +60,19 @@ def pages(
     write(from_training_source(paths.REFERENCE.read_text()), downloads / "alice.ipynb")
     (downloads / "bob.ipynb").write_bytes(
         (course / "release" / paths.ASSIGNMENT / paths.NOTEBOOK).read_bytes())
+    write(from_training_source(mutant_source(_graph_in_evaluate())), downloads / "carol.ipynb")
     assert autograde.main([str(downloads), "--course", str(course)]) == 0
-    assert nbgrader_trusted.feedback(course, list(STUDENTS), jobs=2) == []
+    assert nbgrader_trusted.feedback(course, [*STUDENTS, CAROL], jobs=2) == []
     return {s: (course / "feedback" / s / paths.ASSIGNMENT / "07_training.html").read_text()
-            for s in STUDENTS}
+            for s in (*STUDENTS, CAROL)}
+
+
+def _graph_in_evaluate() -> Any:
+    """The catalog's mutant whose evaluate records a graph: 2.2 fails on it in the notebook,
+    and the trusted grade leaves it out."""
+    from mutants_loop_modes import MUTANTS
+
+    return next(m for m in MUTANTS if m.name == "evaluate-without-no-grad")
 
 
 def _graded_panel(soup: BeautifulSoup, grade_id: str) -> Tag:
@@ -145,6 +162,27 @@ def test_maths_is_mathml_and_nothing_loads_from_the_network(
     for link in soup.find_all("link"):
         assert not link.get("href", "").startswith(("http:", "https:", "//")), link
     assert "cdn." not in pages[student]
+
+
+@pytest.mark.slow
+def test_a_bug_the_grade_leaves_out_is_said_under_its_check(pages: dict[str, str]) -> None:
+    """Carol's evaluate records a graph: every check gives its points, and check 2.2's panel
+    says, after its confirmation, that this is checked in the notebook and not graded, with
+    what was expected and seen; no other panel says anything but its confirmation."""
+    soup = BeautifulSoup(pages[CAROL], "html.parser")
+    for cell in graded_cells():
+        panel = _graded_panel(soup, cell.grade_id)
+        text = panel.get_text(" ", strip=True)
+        assert f"Score: {cell.points} / {cell.points}" in text, f"{cell.grade_id}: {text!r}"
+        assert "passed (trusted grading)" in text and panel.find(class_="output_error") is None
+        if cell.check == "2.2":
+            said = panel.find(class_="output_stream").get_text()
+            assert said.index("passed (trusted grading)") < said.index(NOT_GRADED), said
+            assert "requires_grad of the model's outputs inside evaluate's forward" in said
+            assert "a graph was recorded during evaluate: wrap the loop in no_grad()" in said
+        else:
+            assert NOT_GRADED not in text, f"{cell.grade_id} says {text!r}"
+    assert NOT_GRADED not in pages["alice"]
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ import pytest
 from submissions import from_module, from_training_source, write
 from variants import Mutant, mutant_source
 
-from checks.diagnose import NOT_WRITTEN
+from checks.diagnose import NOT_GRADED, NOT_WRITTEN
 from course.assignment import cells, paths
 from course.grading import grade
 
@@ -143,6 +143,7 @@ def test_correct_solutions_written_differently_get_full_marks(
 ) -> None:
     report = reports[f"solution:{name}"]
     assert report["total"] == 100, _explain(report)
+    assert all(c["message"] == "" for c in report["cells"]), report["cells"]
 
 
 @pytest.mark.parametrize("mutant", CATALOG, ids=[m.name for m in CATALOG])
@@ -162,3 +163,10 @@ def test_mutant_loses_points_exactly_where_intended(
             f"cell {GRADE_ID[check]} does not name the bug /{mutant.message}/:\n{message}"
         )
     assert report["total"] < 100 or mutant.caught_by <= mutant.ungraded
+    # what the grade leaves out is still said, under the check, and costs no point
+    for check in mutant.named_by & mutant.ungraded:
+        cell = next(c for c in report["cells"] if c["grade_id"] == GRADE_ID[check])
+        assert cell["passed"] and cell["message"].startswith(NOT_GRADED), cell
+        assert re.search(mutant.message, cell["message"], flags=re.I | re.S), (
+            f"cell {GRADE_ID[check]} does not note the bug /{mutant.message}/:\n"
+            f"{cell['message']}")

@@ -589,7 +589,8 @@ def test_every_report_says_which_isolation_layers_were_active(graded: dict[str, 
 def test_hiding_what_an_instrument_saw_earns_nothing(graded: dict[str, Any]) -> None:
     """Evaluating with Dropout active is seen in the loss evaluate returns (2.1 fails), whether
     or not the generator is put back; a tripwire emptied after the decoy ran is not believed
-    (the trusted grade leaves the decoy to the kernel's feedback, hider and twin alike)."""
+    (the trusted grade leaves the decoy out of the score, hider and twin alike: at most a
+    "not graded" note on the report)."""
     reports = graded["reports"]
     for name in ("evaluates-in-training-mode-then-rewinds-the-dropout", TRAINING_EVALUATOR):
         failed = {c["grade_id"] for c in reports[name]["cells"] if not c["passed"]}
