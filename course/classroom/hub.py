@@ -284,9 +284,10 @@ def create_account(account: Account) -> None:
     if done.returncode != 0:
         raise HubError(f"useradd {account.name} failed: {done.stderr.strip()}")
     account.home.chmod(0o700)
-    # a server's terminal is a login shell (JupyterLab's, started by a spawner), which sets
-    # PATH anew from /etc/profile: the account's environment goes first in its ~/.profile,
-    # so the commands the guide names (nbgrader, tinytorch) are found there
+    # the instructor's terminal is a login shell (JupyterLab's, started by a spawner), which
+    # sets PATH anew from /etc/profile: the account's environment goes first in its
+    # ~/.profile, so the commands the guide names (nbgrader, tinytorch) are found there (a
+    # student's terminal puts it first itself: the students' jupyter_server_config.py)
     profile = account.home / ".profile"
     with open(profile, "a") as shell:
         shell.write(f"\n# The course's environment (make hub): its commands come first.\n"

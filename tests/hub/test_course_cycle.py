@@ -17,7 +17,9 @@ its users go through it, with a screenshot of each step in build/screenshots/hub
 
 Students B and C and the instructor type the guide's commands (docs/instructor-guide.md, its
 ``hub-cycle`` block, read here line by line) into their servers' real terminals (JupyterLab's
-terminal websocket, a login shell); root types its one line on the grading host."""
+terminal websocket: the instructor's a login shell, a student's the students' configuration's
+shell, beside the served folder with their environment first on PATH); root types its one
+line on the grading host."""
 
 from __future__ import annotations
 

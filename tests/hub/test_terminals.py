@@ -1,5 +1,5 @@
 """The hub's real terminals have the commands the guide names: a terminal opened in a server
-(JupyterLab's, a login shell, through the server's REST API and terminal websocket, as the
+(JupyterLab's, through the server's REST API and terminal websocket, as the
 browser opens it) finds ``nbgrader`` for the instructor and ``tinytorch`` for a student, each
 from that account's environment."""
 
