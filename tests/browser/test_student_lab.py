@@ -80,10 +80,13 @@ NOTIFICATIONS = "@jupyterlab/apputils-extension:notification"
 #: which stands in for the student's (where ``tinytorch`` is one of them).
 BIN = sysconfig.get_path("scripts")
 #: What a terminal is asked to print: its folder, its PATH and where ``jupyter`` is found.
-TERMINAL_LINES = ['echo "tt-cwd=$(pwd -P)"', 'echo "tt-path=$PATH"',
-                  'echo "tt-jupyter=$(command -v jupyter)"']
-#: A line the shell printed for TERMINAL_LINES (the echo of a typed line starts with "echo").
-TERMINAL_VALUE = re.compile(r"^\r*tt-(cwd|path|jupyter)=(.*?)\r*$", re.M)
+#: Each value follows a marker the shell computes ("tt2:"), so the terminal's echo of a typed
+#: line (``tt$((1+1)):``) never reads as a value, whatever prompt precedes the output: ``sh``
+#: (``$SHELL`` unset) prints "# " or "$ " before it, on the same line.
+TERMINAL_LINES = ['echo "tt$((1+1)):cwd=$(pwd -P)"', 'echo "tt$((1+1)):path=$PATH"',
+                  'echo "tt$((1+1)):jupyter=$(command -v jupyter)"']
+#: A value the shell printed for TERMINAL_LINES: the rest of its line.
+TERMINAL_VALUE = re.compile(r"tt2:(cwd|path|jupyter)=([^\r\n]*)")
 ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 
 
