@@ -15,9 +15,11 @@ so nothing in training.py can be missing from, or drift away from, the notebook.
 A cell with ``grade_id="..." points=N`` becomes an nbgrader test cell; a cell holding a
 ``### BEGIN SOLUTION`` region becomes an answer cell. A markdown cell with
 ``grade_id="..." points=N manual`` becomes a written answer graded by hand (nbgrader's
-"manually graded answer": ``solution`` and ``grade``): it holds an example answer between
-``### BEGIN SOLUTION`` and ``### END SOLUTION``, which ``nbgrader generate_assignment`` replaces
-with "YOUR ANSWER HERE"; its points come on top of the automatic ones. A test cell and an
+"manually graded answer": ``solution`` and ``grade``): a line naming its question ("**R1, your
+answer** (...):"), then an example answer between ``### BEGIN SOLUTION`` and
+``### END SOLUTION``, which ``nbgrader generate_assignment`` replaces with "YOUR ANSWER HERE".
+The line stays in the release, so nbgrader's Validate, which lists an empty answer by its text,
+says which question is unanswered; its points come on top of the automatic ones. A test cell and an
 answer cell (code) are tagged ``raises-exception``: a check that fails is a test cell's expected
 outcome on unfinished code, and an answer cell that raises (a SyntaxError while the student
 writes) is named by every check that needs its code (``checks.raised``), so JupyterLab's "Run
@@ -180,6 +182,9 @@ def _written_answer(cell: nbformat.NotebookNode, grade_id: str | None, points: o
             or not SOLUTION_REGION.search(cell.source + "\n")):
         raise ValueError(f"{where} needs one example answer between ### BEGIN SOLUTION and "
                          "### END SOLUTION (the release shows YOUR ANSWER HERE instead)")
+    if not cell.source.split("### BEGIN SOLUTION", 1)[0].strip():
+        raise ValueError(f"{where} needs a line above ### BEGIN SOLUTION naming its question "
+                         "(nbgrader's Validate shows an empty answer by its text alone)")
     cell.metadata["nbgrader"] = {"grade": True, "solution": True, "locked": False,
                                  "grade_id": grade_id, "points": points, "schema_version": 3}
     cell.id = grade_id

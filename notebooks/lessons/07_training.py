@@ -890,6 +890,8 @@ viz.plot_clipping_cost(Trainer, x_train, y_train)
 # the per-tensor rule's total step as a model gets more parameter tensors?
 
 # %% [markdown] grade_id="reflection_clipping" points=3 manual
+# **R1, your answer** (one norm for all gradients):
+#
 # ### BEGIN SOLUTION
 # Global clipping divides both gradients by 5, the norm of (3, 4): they become 0.6 and 0.8,
 # the same direction as before with total length 1. Clipping each tensor to 1 on its own gives
@@ -910,6 +912,8 @@ viz.plot_clipping_cost(Trainer, x_train, y_train)
 # do differently if the file left it out, and whether you would notice it in the loss curve.
 
 # %% [markdown] grade_id="reflection_resume" points=3 manual
+# **R2, your answer** (what a resume needs):
+#
 # ### BEGIN SOLUTION
 # Without Adam's moments the resumed run restarts them at zero with a step count of 1: bias
 # correction then makes the first updates close to lr times the sign of the gradient, much
@@ -933,6 +937,8 @@ viz.plot_clipping_cost(Trainer, x_train, y_train)
 # when you would choose accumulation.
 
 # %% [markdown] grade_id="reflection_accumulation" points=2 manual
+# **R3, your answer** (when accumulation is the right trade):
+#
 # ### BEGIN SOLUTION
 # Accumulation saves memory: only one small batch's activations are alive at a time, while
 # the gradient buffer has the size of the parameters whatever k is. Memory is counted, not
@@ -959,6 +965,8 @@ viz.plot_clipping_cost(Trainer, x_train, y_train)
 # size of a checkpoint, and for a model with a billion parameters?
 
 # %% [markdown] grade_id="reflection_optimizer_memory" points=2 manual
+# **R4, your answer** (the memory of Adam and SGD):
+#
 # ### BEGIN SOLUTION
 # One copy of the parameters is 4,810 x 4 bytes, about 19 KB. Plain SGD keeps no state: the
 # weights and the gradients, 2 copies (38 KB). Momentum adds one buffer per parameter: 3
@@ -976,6 +984,8 @@ viz.plot_clipping_cost(Trainer, x_train, y_train)
 # that goes on past `total_epochs` with your schedule and with one that climbs back up?
 
 # %% [markdown] grade_id="reflection_schedule" points=2 manual
+# **R5, your answer** (why a cosine, and where its minimum goes):
+#
 # ### BEGIN SOLUTION
 # A rate of 0.1 throughout makes fast progress early but keeps bouncing around the minimum at
 # the end; 0.001 throughout would settle but needs far more epochs to get anywhere. The cosine
@@ -996,6 +1006,8 @@ viz.plot_clipping_cost(Trainer, x_train, y_train)
 # that fails now and then.
 
 # %% [markdown] grade_id="reflection_checkpoint_interval" points=2 manual
+# **R6, your answer** (how often to checkpoint):
+#
 # ### BEGIN SOLUTION
 # A crash loses on average half an interval of training, while each save costs writing the
 # weights, the optimizer state and the history. For the digits run a save is under a hundred

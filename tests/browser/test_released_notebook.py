@@ -174,9 +174,10 @@ def test_run_all_reaches_every_cell_and_only_the_checks_fail(
 
 def test_a_written_answer_is_typed_rendered_and_saved(
         page: Page, lab: JupyterLab, screenshot: Callable[..., Path], course_dir: Path) -> None:
-    """The reflection's answer cells arrive as "YOUR ANSWER HERE" (no example answer), and a
-    student types into one as into any markdown cell: it renders, and the saved file holds the
-    answer in the same cell, its nbgrader metadata (points, graded by hand) unchanged."""
+    """The reflection's answer cells arrive as "YOUR ANSWER HERE" under the line naming the
+    question (no example answer), and a student types into one as into any markdown cell: it
+    renders, and the saved file holds the answer in the same cell, its nbgrader metadata
+    (points, graded by hand) unchanged."""
     lab.open_notebook(page, paths.NOTEBOOK)
     answer = "Global norm: *one factor* keeps the direction of (3, 4)."
     index = page.evaluate(f"""(path) => ({PANEL_JS})(path).content.widgets.findIndex(
@@ -184,7 +185,8 @@ def test_a_written_answer_is_typed_rendered_and_saved(
     assert index >= 0, "no written answer reflection_clipping in the released notebook"
     cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
     cell.scroll_into_view_if_needed()
-    assert cell.locator(".jp-RenderedMarkdown").inner_text().strip() == "YOUR ANSWER HERE"
+    shown = cell.locator(".jp-RenderedMarkdown").inner_text().strip()
+    assert shown.startswith("R1, your answer") and shown.endswith("YOUR ANSWER HERE"), shown
     cell.dblclick()  # a markdown cell opens for editing on a double-click
     editor = cell.locator(".cm-content")
     editor.click()
@@ -204,7 +206,7 @@ def test_a_written_answer_is_typed_rendered_and_saved(
     released = json.loads((course_dir / "release" / paths.ASSIGNMENT / paths.NOTEBOOK)
                           .read_text())
     before = next(c for c in released["cells"] if c.get("id") == "reflection_clipping")
-    assert "".join(before["source"]) == "YOUR ANSWER HERE"
+    assert "".join(before["source"]).endswith(":\n\nYOUR ANSWER HERE"), before["source"]
     assert written["metadata"]["nbgrader"] == before["metadata"]["nbgrader"]
     assert (written["metadata"]["nbgrader"]["points"], written["metadata"]["nbgrader"]["grade"],
             written["metadata"]["nbgrader"]["solution"]) == (3, True, True)

@@ -397,6 +397,12 @@ def test_validate_dialog_wraps_long_lines(
                    or row["right"] > row["bodyRight"]]
     assert not overflowing, f"expected every line inside the dialog; these overflow: {overflowing}"
     assert long[0]["drawn"] > long[0]["lines"], f"expected the long line wrapped: {long[0]}"
+    # Each empty written answer is listed by the line that names its question.
+    texts = [row["text"] for row in layout]
+    for n in range(1, 7):
+        named = [i for i, text in enumerate(texts) if text.startswith(f"**R{n}, your answer**")]
+        assert len(named) == 1 and "YOUR ANSWER HERE" in texts[named[0]], (n, texts)
+        assert texts[named[0] + 1].startswith("You did not provide a response"), texts
     screenshot("validate-dialog.png")
 
     page.locator(CUSTOM_CSS).evaluate("(link) => { link.disabled = true; }")

@@ -92,7 +92,9 @@ def _cells(text: str) -> nbformat.NotebookNode:
     return jupytext.reads(text, fmt="py:percent")
 
 
-ANSWER = "# ### BEGIN SOLUTION\n# An example answer of enough words.\n# ### END SOLUTION\n"
+#: What the question's answer cell holds: the line naming the question, then the example.
+BARE = "# ### BEGIN SOLUTION\n# An example answer of enough words.\n# ### END SOLUTION\n"
+ANSWER = "# **Q, your answer:**\n#\n" + BARE
 
 
 def test_lesson_syntax_makes_a_manual_cell() -> None:
@@ -114,6 +116,7 @@ def test_lesson_syntax_makes_a_manual_cell() -> None:
     ('# %% [markdown] grade_id="reflection_x" manual\n' + ANSWER, "needs points"),
     ('# %% [markdown] points=2 manual\n' + ANSWER, "needs a grade_id"),
     ('# %% [markdown] grade_id="reflection_x" points=2 manual\n# An answer\n', "example answer"),
+    ('# %% [markdown] grade_id="reflection_x" points=2 manual\n' + BARE, "naming its question"),
 ])
 def test_a_malformed_manual_cell_is_an_error(lesson: str, error: str) -> None:
     cell = _cells(lesson).cells[0]
@@ -163,7 +166,12 @@ def test_release_holds_no_example_answer_and_no_rubric(course_dir: Path,
     student = nbformat.read(released / paths.NOTEBOOK, as_version=4)
     answers = {c.id: c for c in student.cells if c.id in QUESTIONS}
     assert sorted(answers) == sorted(QUESTIONS)
-    assert all(c.source == "YOUR ANSWER HERE" for c in answers.values())
+    # Each keeps the line that names its question (nbgrader's Validate lists an empty answer
+    # by its text), in the order of the questions, and nothing else but nbgrader's stub.
+    asked = [re.fullmatch(r"\*\*(R\d), your answer\*\* \([^)\n]+\):\n\nYOUR ANSWER HERE", c.source)
+             for c in student.cells if c.id in QUESTIONS]
+    assert all(asked), [c.source for c in answers.values()]
+    assert [m.group(1) for m in asked] == [f"R{n}" for n in range(1, len(QUESTIONS) + 1)]
     assert all(c.metadata["nbgrader"]["points"] == _manual_points(notebook)[c.id]
                for c in answers.values())
     written = "\n".join(c.source for c in notebook.cells if c.id in QUESTIONS) + "\n"
@@ -282,7 +290,8 @@ def test_written_answers_wait_for_a_grader_and_reach_feedback_and_export(
     said = " ".join(panel.get_text(" ").split())
     assert "Score: 2.0 / 3.0" in said and "graded by hand" in said
     assert "Grader's comment:" in said and "Right numbers; say why sqrt(k) matters." in said
-    assert panel.find("strong").get_text() == "sqrt(k)"  # the comment's markdown, rendered
+    # the comment's markdown, rendered (her answer has no bold but its question's line)
+    assert "sqrt(k)" in [strong.get_text() for strong in panel.find_all("strong")]
     assert "Global clipping divides both gradients by 5" in said  # her own answer
     # her answers no grader has scored yet say so, with their points: never "0.0 / 3.0"
     pending = soup.find("a", attrs={"name": "reflection_resume"}).find_parent("div")
