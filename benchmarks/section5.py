@@ -4,13 +4,15 @@ Run from the repository root::
 
     .venv/bin/python -m benchmarks.section5                   # make bench-section5
     .venv/bin/python -m benchmarks.section5 --runs 3 --unpinned   # BLAS threads left free
+    .venv/bin/python -m benchmarks.section5 --wall                # timed by the wall clock
 
 Each run is a new Python process that measures what section 5 of the notebook measures, the way
 the notebook measures it (``tinytorch.viz``, the reference Trainer, the digits training split):
 the epoch at batch 32 of the "Measured, on this machine" cell, the epochs of the memory-and-time
 picture, the optimizer steps of the clipping picture. BLAS is pinned to one thread, each point
-runs 2 warm-ups and 7 timed repeats, interleaved (``tinytorch/viz/timing.py``); ``--unpinned``
-leaves numpy's BLAS threads as the machine sets them, to see what the pinning buys.
+runs 2 warm-ups and 7 timed repeats, interleaved, timed in CPU time (``tinytorch/viz/timing.py``);
+``--unpinned`` leaves numpy's BLAS threads as the machine sets them, to see what the pinning
+buys, and ``--wall`` times by the wall clock, to see what the CPU clock buys.
 
 For each figure the report gives every run's median, how far the medians move (largest over
 smallest), one run's spread (interquartile range over median, the median over runs), and
@@ -130,7 +132,11 @@ def screenshot(batches: Any, clipping: Any, path: Path) -> None:
     matplotlib.image.imsave(path, np.vstack(padded))
 
 
-def child(out: Path, threads: int | None, shot: Path | None) -> int:
+def child(out: Path, threads: int | None, shot: Path | None, wall: bool) -> int:
+    if wall:  # every timing of this process by the wall clock, as section 5 did before
+        from tinytorch.viz import timing
+
+        timing.time_runs.__kwdefaults__["clock"] = time.perf_counter
     started = time.perf_counter()
     load = os.getloadavg()[0]
     figures, comparisons, batches, clipping = measure(threads)
@@ -176,6 +182,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     settings, summary = report["settings"], report["summary"]
     runs = settings["runs"]
     threads = "1 BLAS thread" if settings["threads"] == 1 else "BLAS threads left free"
+    threads += ", wall-clock time" if settings.get("wall") else ", CPU time where pinned"
     lines = [
         f"Section 5's times in {runs} fresh processes, one after another ({threads}; each point "
         f"the median of {settings['repeats']} runs after {settings['warmup']} warm-ups, "
@@ -215,7 +222,8 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def parent(runs: int, threads: int | None, screenshots: int, output_dir: Path) -> int:
+def parent(runs: int, threads: int | None, screenshots: int, output_dir: Path,
+           wall: bool) -> int:
     started = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory() as folder:
@@ -223,6 +231,7 @@ def parent(runs: int, threads: int | None, screenshots: int, output_dir: Path) -
             out = Path(folder) / f"run{i}.json"
             command = [sys.executable, "-m", "benchmarks.section5", "--child", str(out)]
             command += ["--unpinned"] if threads is None else []
+            command += ["--wall"] if wall else []
             if i <= screenshots:
                 command += ["--screenshot", str(SCREENSHOTS / f"section5-run{i}.png")]
             done = subprocess.run(command, cwd=ROOT)
@@ -232,7 +241,8 @@ def parent(runs: int, threads: int | None, screenshots: int, output_dir: Path) -
             results.append(json.loads(out.read_text()))
             print(f"run {i} of {runs}: {results[-1]['seconds']:.1f} s", flush=True)
     report = {
-        "settings": {"runs": runs, "threads": threads, "repeats": REPEATS, "warmup": WARMUP},
+        "settings": {"runs": runs, "threads": threads, "repeats": REPEATS, "warmup": WARMUP,
+                     "wall": wall},
         "environment": {"python": platform.python_version(), "cpu": _cpu_name(),
                         "cores": os.cpu_count(), "platform": platform.platform()},
         "load_before": [r["load_before"] for r in results],
@@ -261,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"fresh processes, one after another (default {RUNS})")
     parser.add_argument("--unpinned", action="store_true",
                         help="leave numpy's BLAS threads as the machine sets them")
+    parser.add_argument("--wall", action="store_true",
+                        help="time by the wall clock, not the CPU time of the pinned thread")
     parser.add_argument("--screenshots", type=int, default=2, metavar="N",
                         help="save the timing pictures of runs 1 to N to build/screenshots/ "
                         "(default 2)")
@@ -271,10 +283,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     threads = None if args.unpinned else 1
     if args.child is not None:
-        return child(args.child, threads, args.screenshot)
+        return child(args.child, threads, args.screenshot, args.wall)
     if args.runs < 2:
         parser.error("--runs must be >= 2: one run cannot show how runs differ")
-    return parent(args.runs, threads, args.screenshots, args.output_dir)
+    return parent(args.runs, threads, args.screenshots, args.output_dir, args.wall)
 
 
 if __name__ == "__main__":

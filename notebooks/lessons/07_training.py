@@ -755,7 +755,7 @@ run_check("memory", mine(), seed=83)
 #
 # A prediction is worth what a measurement confirms. The cells below train fresh copies of the
 # digits model in this kernel and measure them: memory with `tracemalloc` (numpy reports every
-# array it allocates to it), time with `time.perf_counter`. The numbers are this machine's and
+# array it allocates to it), time with `time.thread_time`. The numbers are this machine's and
 # this run's; they are never written into the text.
 #
 # Memory is counted in bytes and comes out the same in every run. Time does not. An epoch here
@@ -766,6 +766,9 @@ run_check("memory", mine(), seed=83)
 # * numpy's matrix library (BLAS) runs on **one thread**. Left free, it starts a thread per
 #   core and then waits for the cores other programs hold: that would time the machine, not the
 #   training;
+# * the clock is **CPU time**: the seconds a core spent running your epoch. A wall clock also
+#   counts the moments the machine gave that core to another program; on a busy hub that can
+#   double a reading, and it says nothing about your code;
 # * each epoch runs **twice untimed** first (the first runs allocate and load what later runs
 #   reuse), then **7 times**, taking turns with the settings it is compared with, so a slow
 #   moment of the machine falls on all of them;

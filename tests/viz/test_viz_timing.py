@@ -6,6 +6,7 @@ machine and its load, and section 5's real times are ``python -m benchmarks.sect
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
@@ -101,6 +102,24 @@ def test_warmups_are_untimed_and_each_repeat_is_one_timed_run(repeats: int, warm
     assert (times["a"].repeats, times["a"].warmup) == (repeats, warmup)
 
 
+def test_a_pinned_run_is_timed_in_cpu_time_and_waiting_is_not_counted() -> None:
+    """On one BLAS thread the run computes in the timing thread, so its CPU time is the work:
+    40 ms asleep (a machine giving the core to others) count as nothing. Left to several BLAS
+    threads, the same sleep is timed by the wall clock, which would miss nothing the BLAS
+    threads did."""
+    if not _blas_threads():
+        pytest.skip("numpy's BLAS is not visible to threadpoolctl here")
+    asleep = {"sleep": lambda: lambda: time.sleep(0.04)}
+    pinned = time_runs(asleep, repeats=2, warmup=0)["sleep"]
+    assert pinned.clock == timing.CPU and max(pinned.samples) < 0.02, pinned
+    assert pinned.how().startswith("CPU time, median of 2 runs")
+    with threadpool_limits(limits=2):
+        free = time_runs(asleep, repeats=2, warmup=0, threads=None)["sleep"]
+    if free.threads == 1:
+        pytest.skip("numpy's BLAS runs one thread on this machine whatever the limit")
+    assert free.clock == timing.WALL and min(free.samples) >= 0.04, free
+
+
 def test_repeats_take_turns_starting_from_each_piece_of_work() -> None:
     order: list[str] = []
     setups = {key: (lambda key=key: lambda: order.append(key)) for key in "abc"}
@@ -124,8 +143,8 @@ def test_a_timing_in_another_unit_keeps_its_shape() -> None:
     assert (per_step.q1, per_step.median, per_step.q3) == (8.75, 12.5, 16.25)
     assert (per_step.repeats, per_step.warmup, per_step.threads) == (4, timing.WARMUP, 1)
     assert str(_timed([0.0071, 0.0077, 0.0079])) == (
-        "7.7 ms (7.4 ms to 7.8 ms), the middle half of the runs in brackets; median of 3 runs "
-        "after 2 warm-ups, 1 BLAS thread")
+        "7.7 ms (7.4 ms to 7.8 ms), the middle half of the runs in brackets; wall-clock time, "
+        "median of 3 runs after 2 warm-ups, 1 BLAS thread")
 
 
 def test_bad_counts_are_refused() -> None:
@@ -187,7 +206,7 @@ def test_the_clipping_picture_shows_each_spread_and_names_only_costs_outside_it(
                           with_clip=(_timed([1.5e-4, 2.2e-4, 3e-4]), _timed([4e-4, 5e-4, 6e-4])))
     fig = draw_clipping_cost(costs)
     ax = fig.axes[0]
-    assert "median of 3 runs after 2 warm-ups, 1 BLAS thread" in ax.get_title()
+    assert "time, median of 3 runs after 2 warm-ups, 1 BLAS thread" in ax.get_title()
     assert "middle half of the runs" in ax.get_title()
     bars = [c for c in ax.containers if c.get_label().startswith("grad_clip_norm")]
     assert [p.get_height() for p in bars[0].patches] == pytest.approx([200, 200])
@@ -209,7 +228,7 @@ def test_the_time_picture_measures_k_1_once_and_labels_the_rest_by_their_spreads
                                     _epoch([0.007, 0.0075, 0.008])))
     fig = draw_memory_and_time(costs, {32: 500.0, 64: 900.0, 128: 1700.0})
     ax = fig.axes[1]
-    assert "median of 3 runs after 2 warm-ups, 1 BLAS thread" in ax.get_title()
+    assert "time, median of 3 runs after 2 warm-ups, 1 BLAS thread" in ax.get_title()
     lines = {c.get_label(): c for c in ax.containers}
     one, acc = lines["one batch of that size"], lines["accumulated batches of 32"]
     assert one.lines[0].get_ydata() == pytest.approx([8, 5, 2.5])

@@ -6,6 +6,9 @@ numpy's BLAS, free to start one thread per core, waits for them. So each piece o
 
 * with numpy's BLAS pinned to one thread (``threadpoolctl``): the work then measures this
   library's arithmetic, not how the BLAS threads met the machine's other work;
+* in CPU time (``time.thread_time``): on one thread the whole run computes in the thread that
+  times it, and the seconds a core spent on it leave out the moments the machine gave that core
+  to another process, which is most of what a busy machine adds to a wall clock;
 * after warm-up runs (first calls allocate, fill caches, import lazily);
 * several times, interleaved with the work it is compared with (repeat ``r`` starts at the
   ``r``-th piece), so a slow moment of the machine falls on every side, not on one;
@@ -33,6 +36,8 @@ REPEATS = 7
 WARMUP = 2
 #: BLAS threads while timing: one, so the cores other processes take do not enter the times.
 THREADS = 1
+#: What a timing's clock counted: the seconds a core ran the work, or the seconds that passed.
+CPU, WALL = "CPU", "wall-clock"
 
 Key = TypeVar("Key")
 
@@ -74,6 +79,8 @@ class Timing:
     samples: tuple[float, ...]
     warmup: int
     threads: int | None
+    #: What the clock counted: ``CPU`` (the seconds a core ran the work) or ``WALL``.
+    clock: str = "wall-clock"
 
     @property
     def repeats(self) -> int:
@@ -94,7 +101,8 @@ class Timing:
     def scaled(self, factor: float) -> Timing:
         """The same runs in another unit (per step, in microseconds): each sample times
         ``factor``, so the median and quartiles scale with it."""
-        return Timing(tuple(s * factor for s in self.samples), self.warmup, self.threads)
+        return Timing(tuple(s * factor for s in self.samples), self.warmup, self.threads,
+                      self.clock)
 
     def overlaps(self, other: Timing) -> bool:
         """Whether the two interquartile ranges share a point: the difference between the two
@@ -107,8 +115,8 @@ class Timing:
 
     def how(self) -> str:
         """How the timing was taken, for a picture's title or a printed line."""
-        return (f"median of {self.repeats} runs after {self.warmup} warm-ups, "
-                f"{threads_words(self.threads)}")
+        return (f"{self.clock} time, median of {self.repeats} runs after {self.warmup} "
+                f"warm-ups, {threads_words(self.threads)}")
 
     def __str__(self) -> str:
         return f"{self.brief()}, the middle half of the runs in brackets; {self.how()}"
@@ -168,7 +176,7 @@ def time_runs(
     repeats: int = REPEATS,
     warmup: int = WARMUP,
     threads: int | None = THREADS,
-    clock: Callable[[], float] = time.perf_counter,
+    clock: Callable[[], float] | None = None,
 ) -> dict[Key, Timing]:
     """Time each piece of work ``repeats`` times after ``warmup`` untimed runs, interleaved.
 
@@ -176,6 +184,12 @@ def time_runs(
     run is timed, with ``clock``. Repeat ``r`` runs the pieces starting from the ``r``-th, so
     none always runs first. Everything runs inside ``threadpool_limits(limits=threads)``
     (``None``: the machine's BLAS threads, left as they are).
+
+    Without a ``clock``, a run on one BLAS thread is timed in CPU time (``time.thread_time``):
+    the whole run, numpy's BLAS included, then computes in this thread, and the seconds a core
+    gave it do not count the moments the machine gave the core to other processes, which is
+    most of what a busy machine does to a wall clock. Any other run is timed by the wall clock
+    (``time.perf_counter``), as a CPU clock of one thread would miss the BLAS threads' work.
     """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, not {repeats} and {warmup}")
@@ -186,6 +200,11 @@ def time_runs(
     samples: dict[Key, list[float]] = {key: [] for key in keys}
     with threadpool_limits(limits=threads), _frozen_heap():
         used = _blas_threads()
+        if clock is None:
+            clock, name = ((time.thread_time, CPU) if used == 1
+                           else (time.perf_counter, WALL))
+        else:
+            name = WALL
         for _ in range(warmup):
             for key in keys:
                 setups[key]()()
@@ -197,7 +216,7 @@ def time_runs(
                 start = clock()
                 run()
                 samples[key].append(clock() - start)
-    return {key: Timing(tuple(values), warmup, used) for key, values in samples.items()}
+    return {key: Timing(tuple(values), warmup, used, name) for key, values in samples.items()}
 
 
 def error_bars(timings: Sequence[Timing],
