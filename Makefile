@@ -10,7 +10,7 @@ STUDENT_VENV := .venv-student
 BUILD_VENV := .venv-build
 BUILD_PY   := $(BUILD_VENV)/bin/python
 
-.PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds bench-section5 \
+.PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds bench-section5 bench-report report \
 	isolation clean \
 	clean-course notebook release validate autograde grade feedback export formgrader student-wheel \
 	student-venv complete hub hub-deps certificates
@@ -172,6 +172,12 @@ feedback: setup  ## HTML feedback for every autograded submission (notebooks/fee
 export: setup  ## every student's grades to notebooks/grades.csv
 	$(NBGRADER) export
 
+# The class at a glance (course/classroom/report.py): totals, each graded cell's discrimination,
+# the mistakes the checks named by code, hand grades; from the gradebook and the reports kept by
+# make autograde. NAMES=1 adds a table naming each student.
+report: setup  ## the class at a glance: notebooks/class-report/index.html (+ summary.json, CSVs)
+	$(PY) -m course.classroom.report $(if $(COURSE),--course $(COURSE)) $(if $(NAMES),--names)
+
 # nbgrader's formgrader, to grade the written answers (course/classroom/formgrader.py): JupyterLab
 # from .venv in the course root, on a free port of 127.0.0.1 (make lab's student lab may hold
 # 8888), with the course's extension (the maths offline, each answer's rubric from
@@ -191,6 +197,9 @@ bench-seeds: setup  ## every check at 1,000 hidden seeds: correct code loses not
 
 bench-section5: setup  ## section 5's times in 5 fresh processes: how far medians move, whether spreads agree
 	$(PY) -m benchmarks.section5
+
+bench-report: setup  ## make report for the benchmark's class of 100, then for 1,000 copied from it
+	$(PY) -m benchmarks.report
 
 # `make clean` removes only what a command makes again: the venvs (make setup, make lab; a
 # student's Module 07 written into .venv-student comes back with make complete), dist/ (make

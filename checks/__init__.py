@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from checks import raised
-from checks.diagnose import CheckFailed, as_failure
+from checks.diagnose import CheckFailed, as_failure, likely
 from checks.raised import watch_cells
 from checks.registry import CHECKS, TITLES
 from checks.replay import Recorder, Replayer, ReplayMismatch
@@ -101,8 +101,8 @@ def judge(check_id: str, events: list[dict], *, seed: int,
         return (f"the graded run of this check did not complete\n"
                 f"  expected: a full record of the check's calls into your code\n"
                 f"  observed: {mismatch}\n"
-                f"  likely bug: your code stopped the run (exit, crash of Python, time or "
-                f"memory limit) or interfered with the checks")
+                + likely("your code stopped the run (exit, crash of Python, time or memory "
+                         "limit) or interfered with the checks"))
     except Exception as error:  # noqa: BLE001 - every exception is the check's failure
         verdict = as_failure(check_id, error).message
     if notes is not None:  # a failed check keeps the notes it made before it failed

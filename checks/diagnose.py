@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NoReturn
 
+from checks import catalog
+
 CHECKS_DIR = os.path.dirname(os.path.abspath(__file__))
 LIBRARY_DIR = os.path.join(os.path.dirname(CHECKS_DIR), "tinytorch")
 #: The file students complete: frames in it are theirs, not the library's.
@@ -53,6 +55,17 @@ def printable(text: str, limit: int | None = None) -> str:
     return shown
 
 
+#: The last line of a finding: "  likely bug [TT112]: words" (the code: ``checks.catalog``).
+LIKELY_BUG = re.compile(r"^  likely bug(?: \[(TT\d{3})\])?: ", re.M)
+
+
+def likely(words: str) -> str:
+    """The likely-bug line for ``words``, with the code of the cause they name
+    (``checks.catalog``; ``tinytorch explain TT112`` prints its explanation), if any."""
+    code = catalog.code_for(words)
+    return f"  likely bug [{code}]: {words}" if code else f"  likely bug: {words}"
+
+
 def finding(what: str, expected: Any, observed: Any, likely_bug: str) -> str:
     """A deviation in the one fixed shape a student learns to read: what, expected, observed,
     likely bug."""
@@ -60,7 +73,7 @@ def finding(what: str, expected: Any, observed: Any, likely_bug: str) -> str:
         f"{what}\n"
         f"  expected: {expected}\n"
         f"  observed: {observed}\n"
-        f"  likely bug: {likely_bug}"
+        f"{likely(likely_bug)}"
     )
 
 
@@ -301,7 +314,7 @@ def crashed(error: BaseException) -> tuple[str, list[Frame]]:
         what = f"calling your code failed: {type(error).__name__}"
         observed = detail
     message = (f"{what}\n  expected: it to run without an error\n  observed: {observed}\n"
-               f"  likely bug: {hint(error, mine)}")
+               f"{likely(hint(error, mine))}")
     return message, mine
 
 
@@ -380,5 +393,5 @@ def _cause(message: str) -> str | None:
     code, else the likely bug."""
     lines = message.splitlines()
     crash = [line for line in lines if line.startswith("  observed: ") and " (at " in line]
-    bug = [line for line in lines if line.startswith("  likely bug: ")]
+    bug = [line for line in lines if LIKELY_BUG.match(line)]
     return (crash or bug or [None])[0]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from checks.diagnose import fail, require, unwritten
+from checks.diagnose import LIKELY_BUG, fail, likely, require, unwritten
 from checks.fixtures import (
     NOT_CLEARED,
     LinearModel,
@@ -273,7 +273,9 @@ def _judge_clipped(opt: Any, windows: list[tuple[int, int]], x: np.ndarray, y: n
 
 def _rediagnose(message: str, likely_bug: str) -> str:
     """``message`` with its likely bug replaced: the evidence isolated another cause."""
-    return message.rsplit("\n  likely bug: ", 1)[0] + f"\n  likely bug: {likely_bug}"
+    starts = list(LIKELY_BUG.finditer(message))
+    kept = message[:starts[-1].start()].rstrip("\n") if starts else message
+    return f"{kept}\n{likely(likely_bug)}"
 
 
 def _own_clip_fails(clip_grad_norm: Any, grads: list[np.ndarray]) -> str | None:

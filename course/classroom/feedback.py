@@ -22,6 +22,10 @@ the template ``course/classroom/templates/tinytorch-feedback`` (which extends nb
   and Firefox render, so the page needs no network (nbgrader's page loads MathJax from a CDN and
   shows raw LaTeX offline). A formula the converter cannot render shows as its LaTeX source in
   a ``<code>`` element;
+- each cause a message names carries its code (``likely bug [TT112]: ...``), linked to the
+  cause's explanation at the end of the page (``checks.catalog``: what the bug is, what it
+  does to training, a wrong and a right line): the page explains itself offline, as
+  ``tinytorch explain TT112`` does in the student's terminal;
 - a message written for the notebook ("write it, then run this cell again") says on the page
   only what is missing ("not written yet: CosineSchedule.get_lr"): after grading nothing can be
   run again (``feedback_message``, applied to every message shown).
@@ -115,6 +119,43 @@ def is_written_answer(cell: Any) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return (cell.get("cell_type") == "markdown" and isinstance(meta, dict)
             and bool(meta.get("grade")) and bool(meta.get("solution")))
+
+
+#: A code in a likely-bug line of a message, after ``ansi2html`` (the brackets survive it).
+_CODE_ON_PAGE = re.compile(r"(likely bug \[)(TT\d{3})(\]:)")
+
+
+def link_codes(html: str) -> str:
+    """A message's HTML with each known code linked to its explanation on the page."""
+    from checks import catalog
+
+    known = catalog.by_code()
+    return _CODE_ON_PAGE.sub(
+        lambda m: (f'{m[1]}<a class="cause-code" href="#{m[2]}">{m[2]}</a>{m[3]}'
+                   if m[2] in known else m[0]), html)
+
+
+class CollectCodes(Preprocessor):
+    """The codes the page's graded messages name, in order (``resources["codes"]``), each with
+    its explanation, for the page's last section."""
+
+    def preprocess(self, nb: Any, resources: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        from checks import catalog
+        from checks.diagnose import LIKELY_BUG
+
+        found: dict[str, str] = {}
+        for cell in nb.cells:
+            if not is_check(cell):
+                continue
+            for output in cell.get("outputs", []):
+                text = "\n".join([*output.get("traceback", []), output.get("text", ""),
+                                  output.get("data", {}).get("text/plain", "")])
+                for match in LIKELY_BUG.finditer(text):
+                    cause = catalog.by_code().get(match[1] or "")
+                    if cause is not None and cause.code not in found:
+                        found[cause.code] = cause.explanation()
+        resources["codes"] = found
+        return nb, resources
 
 
 class MarkPendingAnswers(Preprocessor):
@@ -315,6 +356,7 @@ class FeedbackExporter(HTMLExporter):
         super()._init_preprocessors()
         self.register_preprocessor(HideCheckSource, enabled=True)
         self.register_preprocessor(MarkPendingAnswers, enabled=True)
+        self.register_preprocessor(CollectCodes, enabled=True)
 
     @pass_context
     def markdown2html(self, context: Any, source: str) -> str:
@@ -343,6 +385,7 @@ class FeedbackExporter(HTMLExporter):
         yield from super().default_filters()
         yield ("graded_title", graded_title)
         yield ("feedback_message", feedback_message)
+        yield ("link_codes", link_codes)
 
     def from_notebook_node(self, nb: Any, resources: dict[str, Any] | None = None,
                            **kw: Any) -> tuple[str, dict[str, Any]]:

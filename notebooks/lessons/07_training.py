@@ -34,8 +34,10 @@
 # the cell after it runs a check. When your code is right, a check prints one line: a tick, the
 # check and what it verified (`✓ 1.2: gradients are cleared before the epoch, between steps and
 # across epochs`). When it is not, the check fails with what it expected, what it observed, and
-# the likely bug. Graded cells run the same check again on data you do not see, so code that
-# only fits the visible case loses the points.
+# the likely bug, with a code: `likely bug [TT103]: ...`. For the longer story of a code (what
+# the bug is, what it does to training, a wrong and a right line), run `tinytorch explain TT103`
+# in a terminal, or `!python -m checks.explain TT103` in a cell. Graded cells run the same check
+# again on data you do not see, so code that only fits the visible case loses the points.
 #
 # "Run All" runs every cell, even while parts are left to write or a cell of yours raises an
 # error, so one run lists every check: a check of a part still to write fails with "not written

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support import AUDIT_NUMBERS
+from test_catalog import assert_coded
 from variants import (
     Mutant,
     mutant_implementations,
@@ -92,6 +93,7 @@ def test_mutant_fails_exactly_its_checks_and_names_its_bug(mutant: Mutant) -> No
         assert re.search(mutant.message, results[check_id], flags=re.I | re.S), (
             f"[{check_id}] does not name the bug ({mutant.message!r}):\n{results[check_id]}"
         )
+    assert_coded(results)
 
 
 # ------------------------------------------------------------------ hidden runs (seed > 0)
@@ -169,6 +171,7 @@ def test_mutant_is_caught_at_a_hidden_seed_and_loses_no_unexplained_points(mutan
             f"[{check_id}] at seed {MUTANT_SEED} does not name the bug ({mutant.message!r}):\n"
             f"{results[check_id]}"
         )
+    assert_coded(results)
 
 
 # (mutant, check) whose failure message shows the run's data: a hidden run must show other

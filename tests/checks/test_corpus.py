@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import pytest
+from test_catalog import assert_coded
 from variants import solution_implementations
 
 from checks import run_all
@@ -97,7 +98,7 @@ SLIPS: dict[str, dict[str, str]] = {
         "2.1": r"model's own flag was True but its Dropout's was not",
         "2.2": r"\A(?=.*random generator across evaluate.*?random numbers were drawn)"
                + r"(?=.*evaluate's loss with batches of (?:(?!likely bug).)*?"
-                 r"likely bug: evaluate returned a loss of 0\.0 for a regression loss "
+                 r"likely bug \[TT\d{3}\]: evaluate returned a loss of 0\.0 for a regression loss "
                  r"\(MSELoss\): the sum of each batch's loss times its samples was divided by "
                  r"the number of classification samples)"
                + r"(?!.*loss was computed with Dropout active)"},
@@ -140,6 +141,7 @@ def test_student_slips_are_named_at_hidden_seeds_too(name: str) -> None:
             assert re.search(pattern, results[check_id], flags=re.I | re.S), (
                 f"[{check_id}] at seed {seed} does not name the cause ({pattern!r}):\n"
                 f"{results[check_id]}")
+        assert_coded(results)
 
 
 @pytest.mark.parametrize("name", sorted(SLIPS))
@@ -152,3 +154,4 @@ def test_student_slips_fail_exactly_their_checks_and_name_the_cause(name: str) -
         assert re.search(pattern, results[check_id], flags=re.I | re.S), (
             f"[{check_id}] does not name the cause ({pattern!r}):\n{results[check_id]}")
         assert not INTERNALS.search(results[check_id]), results[check_id]
+    assert_coded(results)

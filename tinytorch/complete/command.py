@@ -107,11 +107,18 @@ def main(argv: list[str] | None = None, *, prog: str | None = None,
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """The ``tinytorch`` command of the student wheel: ``tinytorch complete [NOTEBOOK]``."""
+    """The ``tinytorch`` command of the student wheel: ``tinytorch complete [NOTEBOOK]`` and
+    ``tinytorch explain CODE`` (what a check's ``likely bug [TT112]`` means)."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "explain":
+        from checks.explain import main as explain
+
+        return explain(argv[1:], prog="tinytorch explain")
     if not argv or argv[0] not in ("complete",):
         print("usage: tinytorch complete [NOTEBOOK] [--timeout S] [--protect DIR]\n"
-              "  complete: your notebook's checked answers become your tinytorch's Module 07",
-              file=sys.stderr)
+              "       tinytorch explain CODE | --list\n"
+              "  complete: your notebook's checked answers become your tinytorch's Module 07\n"
+              "  explain:  what a check's 'likely bug [TT112]' means, with a wrong and a right "
+              "line", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     return main(argv[1:], prog="tinytorch complete")

@@ -1,0 +1,206 @@
+"""The catalog of causes (``checks.catalog``): every likely bug a check names carries a stable
+code, each code is named by a witness (a mutant of the checks' catalog, or a file of real
+student code in the corpus) on the run it was seen at, and ``tinytorch explain`` prints it.
+
+That each likely bug the mutants, the corpus and the solutions produce at the visible seed and
+a hidden one matches exactly one cause is asserted where those runs happen already
+(``test_checks.py``, ``test_corpus.py``, through ``assert_coded``); here each code is found
+again from its witness, so a cause whose words drifted from its pattern, or a code no check
+emits any more, fails by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from variants import Mutant, mutant_implementations, solution_implementations
+
+from checks import CheckFailed, catalog, judge, run_check
+from checks.diagnose import LIKELY_BUG, hint
+
+HERE = Path(__file__).parent
+MUTANTS: dict[str, Mutant] = {
+    mutant.name: mutant
+    for path in sorted(HERE.glob("mutants_*.py"))
+    for mutant in importlib.import_module(path.stem).MUTANTS
+}
+#: code -> (its witness: "mutant:<name>" or "corpus:<file stem>", the seed, the check that names
+#: it). The corpus is real students' code: eight causes were seen only there.
+WITNESSES: dict[str, tuple[str, int, str]] = {
+    "TT001": ("mutant:cosine_keyword_slip", 0, "cosine"),
+    "TT002": ("mutant:cosine_not_clamped", 0, "cosine"),
+    "TT003": ("mutant:cosine_missing_half", 0, "cosine"),
+    "TT004": ("mutant:cosine_numpy_float", 0, "cosine"),
+    "TT005": ("mutant:cosine_keyword_slip", 0, "cosine"),
+    "TT006": ("corpus:student_07", 0, "clip"),
+    "TT007": ("mutant:clip_returns_norm_after", 0, "clip"),
+    "TT008": ("mutant:clip_returns_norm_after", 0, "clip"),
+    "TT009": ("mutant:clip_returns_norm_after", 0, "clip"),
+    "TT010": ("mutant:clip_per_parameter", 0, "clip"),
+    "TT011": ("mutant:clip_not_written_back", 0, "clip"),
+    "TT012": ("corpus:student_17", 0, "clip"),
+    "TT013": ("mutant:clip_scales_weights", 0, "clip"),
+    "TT014": ("mutant:clip_scales_below_threshold", 0, "clip"),
+    "TT015": ("mutant:clip_scales_weights", 0, "4.1"),
+    "TT016": ("mutant:trainer_never_clips", 0, "4.1"),
+    "TT017": ("mutant:trainer_clips_with_default_max_norm", 0, "4.2"),
+    "TT018": ("mutant:trainer_clips_before_averaging", 0, "4.1"),
+    "TT019": ("mutant:trainer_clips_each_batch", 0, "4.2"),
+    "TT020": ("mutant:optimizer_never_steps", 0, "4.2"),
+    "TT101": ("mutant:optimizer_never_steps", 0, "1.1"),
+    "TT102": ("mutant:partial-last-window-dropped", 0, "4.1"),
+    "TT103": ("mutant:no-zero-grad-between-steps", 0, "1.2"),
+    "TT104": ("mutant:stale-grads-at-epoch-start", 0, "1.2"),
+    "TT105": ("mutant:accumulation-summed-not-averaged", 0, "1.3"),
+    "TT106": ("mutant:accumulation-divided-by-k", 0, "1.3"),
+    "TT107": ("mutant:accumulation-summed-not-averaged", 0, "4.1"),
+    "TT108": ("mutant:partial-last-window-dropped", 0, "1.1"),
+    "TT109": ("mutant:train_epoch_needs_len", 0, "1.1"),
+    "TT110": ("mutant:trainer_step_not_counted", 0, "1.1"),
+    "TT111": ("mutant:step_counts_batches", 0, "1.3"),
+    "TT112": ("mutant:step_not_counted_for_partial_window", 0, "1.3"),
+    "TT113": ("mutant:epoch-loss-unweighted-batch-mean", 0, "1.1"),
+    "TT114": ("mutant:accumulation-steps-not-validated", 0, "accumulation-args"),
+    "TT115": ("mutant:nan-loss-not-checked", 0, "nan-loss"),
+    "TT116": ("mutant:nan-window-applied", 0, "nan-loss"),
+    "TT117": ("mutant:nan-error-without-location", 0, "nan-loss"),
+    "TT118": ("mutant:no_scheduler_resets_lr", 0, "7.1"),
+    "TT119": ("mutant:no_scheduler_resets_lr", 0, "5.1"),
+    "TT201": ("mutant:evaluate-without-eval-mode", 0, "2.1"),
+    "TT202": ("mutant:mode-set-on-top-level-only", 0, "2.1"),
+    "TT203": ("mutant:train-epoch-not-switching-back", 0, "2.1"),
+    "TT204": ("corpus:student_22", 0, "2.1"),
+    "TT205": ("mutant:evaluate_leaves_training_mode_flag", 0, "2.1"),
+    "TT206": ("mutant:evaluate-without-no-grad", 0, "2.2"),
+    "TT207": ("mutant:evaluate-without-eval-mode", 0, "2.2"),
+    "TT208": ("mutant:evaluate-loss-unweighted-batch-mean", 0, "2.2"),
+    "TT209": ("mutant:evaluate-loss-divided-by-classified-samples", 0, "2.2"),
+    "TT210": ("corpus:student_19", 0, "2.2"),
+    "TT211": ("corpus:student_14", 0, "2.2"),
+    "TT212": ("mutant:binary_accuracy_without_threshold", 0, "2.2"),
+    "TT301": ("mutant:schedule_not_applied", 0, "3.1"),
+    "TT302": ("mutant:schedule_lr_of_next_epoch", 0, "3.1"),
+    "TT303": ("mutant:schedule_unguarded_none", 0, "3.2"),
+    "TT304": ("mutant:no_scheduler_resets_lr", 0, "1.1"),
+    "TT305": ("mutant:cosine_missing_half", 0, "3.1"),
+    "TT306": ("mutant:learning_rates_not_recorded", 0, "3.1"),
+    "TT307": ("mutant:schedule_not_applied", 0, "5.2"),
+    "TT308": ("mutant:train_loss_not_appended", 0, "1.1"),
+    "TT309": ("mutant:eval_loss_appended_twice", 0, "2.2"),
+    "TT310": ("corpus:student_24", 0, "5.2"),
+    "TT311": ("mutant:trainer_clips_before_averaging", 0, "5.2"),
+    "TT312": ("corpus:student_24", 0, "5.2"),
+    "TT401": ("mutant:parameters_not_loaded", 0, "6.1"),
+    "TT402": ("mutant:checkpoint_without_optimizer_buffers", 0, "6.1"),
+    "TT403": ("mutant:checkpoint_without_step_counts", 0, "6.1"),
+    "TT404": ("mutant:checkpoint_without_step_counts", 0, "6.2"),
+    "TT405": ("mutant:optimizer_settings_not_restored", 0, "6.2"),
+    "TT406": ("mutant:scheduler_not_restored", 0, "6.2"),
+    "TT407": ("mutant:clip_norm_not_restored", 0, "6.2"),
+    "TT408": ("mutant:epoch_not_restored", 0, "6.1"),
+    "TT409": ("mutant:history_not_restored", 0, "6.1"),
+    "TT410": ("mutant:load_keeps_training_mode", 0, "6.1"),
+    "TT411": ("mutant:load_keeps_dropout_rng", 0, "6.1"),
+    "TT412": ("mutant:data_seed_not_restored", 0, "6.1"),
+    "TT413": ("mutant:train_epoch_skips_data_order", 0, "6.1"),
+    "TT414": ("mutant:evaluate_sets_data_order", 0, "6.1"),
+    "TT415": ("mutant:pickle_checkpoint", 0, "checkpoint-safety"),
+    "TT416": ("mutant:pickle_checkpoint", 0, "checkpoint-safety"),
+    "TT417": ("mutant:load_copies_before_validating", 0, "checkpoint-safety"),
+    "TT501": ("mutant:memory_counts_numbers_not_bytes", 0, "memory"),
+    "TT502": ("mutant:memory_float64_parameters", 0, "memory"),
+    "TT503": ("mutant:memory_biases_missing", 0, "memory"),
+    "TT504": ("mutant:memory_float64_parameters", 0, "memory"),
+    "TT505": ("mutant:memory_state_read_before_first_step", 0, "memory"),
+    "TT506": ("mutant:memory_plain_sgd_keeps_a_buffer", 0, "memory"),
+    "TT507": ("mutant:memory_sgd_counted_like_adam", 0, "memory"),
+    "TT508": ("mutant:memory_adam_one_buffer", 0, "memory"),
+    "TT509": ("mutant:memory_relu_mask_missing", 0, "memory"),
+    "TT510": ("mutant:memory_dropout_mask_missing", 0, "memory"),
+    "TT511": ("mutant:memory_dropout_p0_counted", 0, "memory"),
+    "TT512": ("mutant:memory_batch_size_ignored", 0, "memory"),
+    "TT513": ("mutant:memory_only_top_level_layers", 0, "memory"),
+    "TT514": ("mutant:memory_total_without_gradients", 0, "memory"),
+    "TT901": ("mutant:schedule_unguarded_none", 0, "1.1"),
+    "TT902": ("corpus:student_13", 0, "5.2"),
+    "TT903": ("mutant:history_key_misspelled", 0, "accumulation-args"),
+}
+#: Codes no check of a run names: what ``diagnose.hint`` says of an exit(), and the verdict of
+#: a graded run that stopped; each has its own test below.
+WITHOUT_A_RUN = {"TT904", "TT905"}
+
+
+def assert_coded(results: dict[str, str | None]) -> None:
+    """Every likely bug in ``results`` (check id -> message) carries the code of exactly one
+    cause, and its words match that cause."""
+    for check_id, message in results.items():
+        for match in LIKELY_BUG.finditer(message or ""):
+            end = message.find("\n", match.end())
+            words = message[match.end():] if end < 0 else message[match.end():end]
+            causes = [c.code for c in catalog.matching(words)]
+            assert match[1] and causes == [match[1]], (
+                f"[{check_id}] expected one cause with its code for: {words!r}; the line "
+                f"carries {match[1]!r} and matches {causes}")
+
+
+def _implementations(witness: str) -> dict:
+    kind, name = witness.split(":", 1)
+    if kind == "mutant":
+        return mutant_implementations(MUTANTS[name])
+    return solution_implementations(HERE / kind / f"{name}.py")
+
+
+def test_the_catalog_is_whole_and_its_codes_unique() -> None:
+    codes = [cause.code for cause in catalog.CAUSES]
+    assert len(codes) == len(set(codes)) and all(re.fullmatch(r"TT\d{3}", c) for c in codes)
+    assert set(WITNESSES) | WITHOUT_A_RUN == set(codes), sorted(
+        set(codes) ^ (set(WITNESSES) | WITHOUT_A_RUN))
+    for cause in catalog.CAUSES:
+        assert cause.title and cause.what and cause.effect and cause.wrong and cause.right, cause
+        assert cause.wrong != cause.right and len(cause.title) <= 60, cause.code
+        re.compile(cause.pattern)
+
+
+@pytest.mark.parametrize("code", sorted(WITNESSES))
+def test_each_code_is_named_by_its_witness(code: str) -> None:
+    witness, seed, check_id = WITNESSES[code]
+    with pytest.raises(CheckFailed) as failed, contextlib.redirect_stdout(io.StringIO()):
+        run_check(check_id, _implementations(witness), seed=seed)
+    message = str(failed.value)
+    assert f"likely bug [{code}]: " in message, f"{witness} at seed {seed}:\n{message}"
+    assert_coded({check_id: message})
+
+
+def test_an_exit_and_a_stopped_run_have_their_codes() -> None:
+    assert catalog.code_for(hint(SystemExit(0), [])) == "TT904"
+    # a trusted judge given a record that stops before the check's first call into the code
+    verdict = judge("1.1", [], seed=0, ended="the run ended")
+    assert "likely bug [TT905]: your code stopped the run" in (verdict or ""), verdict
+
+
+def test_the_words_of_no_cause_carry_no_code() -> None:
+    from checks.diagnose import finding
+
+    text = finding("what", 1, 2, "words no cause of the catalog matches")
+    assert text.endswith("\n  likely bug: words no cause of the catalog matches")
+
+
+def test_tinytorch_explain_prints_the_cause() -> None:
+    cause = catalog.by_code()["TT101"]
+    done = subprocess.run([sys.executable, "-m", "checks.explain", "tt101"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"TT101: {cause.title}\n") and "Wrong:" in done.stdout
+    listed = subprocess.run([sys.executable, "-m", "checks.explain", "--list"],
+                            capture_output=True, text=True, timeout=60).stdout.splitlines()
+    assert len(listed) == len(catalog.CAUSES)
+    bad = subprocess.run([sys.executable, "-m", "checks.explain", "TT999"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "no cause has the code 'TT999'" in bad.stderr
