@@ -39,19 +39,19 @@ COPIED = {
 
 
 def copy_students(course: Path, gradebook: Path, copies: int) -> int:
-    """Every student ``copies - 1`` times more, as ``<id>-c<k>``: their gradebook rows and
+    """Every student ``copies - 1`` times more, as ``<id>~<k>``: their gradebook rows and
     their autograded notebook (linked). Returns the number of students after."""
     with sqlite3.connect(gradebook) as db:
         originals = [row[0] for row in db.execute("SELECT id FROM student")]
         for k in range(1, copies):
-            suffix = f"-c{k}"
+            suffix = f"~{k}"
             for table, keys in COPIED.items():
                 columns = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
                 chosen = [f"{c} || '{suffix}'" if c == "id" or c in keys else c
                           for c in columns]
                 db.execute(f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
                            f"SELECT {', '.join(chosen)} FROM {table} "
-                           "WHERE id NOT LIKE '%-c%'")
+                           "WHERE id NOT LIKE '%~%'")
             for student in originals:
                 source = course / "autograded" / student
                 if source.exists():

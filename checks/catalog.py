@@ -1444,7 +1444,20 @@ CAUSES: tuple[Cause, ...] = (
         effect="The check cannot be judged at all, so it earns nothing.",
         wrong="for inputs, targets in itertools.cycle(dataloader):  # never ends",
         right="for batch, (inputs, targets) in enumerate(dataloader):",
-    ),)
+    ),
+    Cause(
+        code="TT906",
+        title="a graded name the notebook never defines",
+        pattern=r"is graded but the notebook never defines it",
+        what="A name the checks grade (CosineSchedule, clip_grad_norm, Trainer, "
+             "training_memory) is defined by no cell of the notebook: its answer cell was "
+             "deleted, renamed, or its definition given another name.",
+        effect="Every check that needs it fails, whatever the rest of the code does; the part "
+               "scores nothing even if it was written, under another name.",
+        wrong="def memory_of_training(model, optimizer, batch_size):  # renamed",
+        right="def training_memory(model, optimizer, batch_size):  # the spec's name",
+    ),
+)
 
 
 @cache

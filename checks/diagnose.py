@@ -277,6 +277,22 @@ SIGNATURES = {
 MAX_HINT_TEXT = 1000
 
 
+class NotDefined:
+    """Stands for an implementation a notebook never defines (its answer cell deleted or
+    renamed): any use raises a NameError that says so, from the checks' own frame, so no line
+    of the grader's is shown as the student's."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, *args: object, **kwargs: object) -> None:
+        raise NameError(f"name '{self.name}' is not defined ({NEVER_DEFINED})")
+
+
+#: How a NotDefined's error ends; ``hint`` names the cause from it.
+NEVER_DEFINED = "the notebook never defines it"
+
+
 def hint(error: BaseException, mine: list[Frame]) -> str:
     """The likely bug behind an exception, as far as its type, text and frames tell."""
     if isinstance(error, SystemExit) or type(error).__name__ == "SystemExit":  # or replayed
@@ -286,6 +302,10 @@ def hint(error: BaseException, mine: list[Frame]) -> str:
                 "spec's history keys are 'train_loss', 'eval_loss' and 'learning_rates'")
     if isinstance(error, AttributeError) and not mine:
         return f"your object lacks what the spec requires: {error}"
+    if isinstance(error, NameError) and NEVER_DEFINED in str(error)[:MAX_HINT_TEXT]:
+        return (f"{str(error)[:MAX_HINT_TEXT].split(' is not defined')[0]} is graded but the "
+                "notebook never defines it: its answer cell was deleted or renamed; keep the "
+                "spec's name in the released answer cell")
     # the text is the student's: cut before the search, whose run of names before "()" is
     # tried from every position (quadratic in the text's length)
     text = str(error)[:MAX_HINT_TEXT]

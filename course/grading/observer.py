@@ -22,16 +22,6 @@ import sys
 IMPLEMENTATIONS = ("CosineSchedule", "clip_grad_norm", "Trainer", "training_memory")
 
 
-class _NotDefined:
-    """Stands for an implementation the notebook never defined: any use says so."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __call__(self, *args: object, **kwargs: object) -> None:
-        raise NameError(f"name '{self.name}' is not defined (the notebook never defines it)")
-
-
 def _line(error: BaseException, filename: str) -> int | None:
     """The line of the cell ``filename`` where ``error`` was raised (a syntax error's own line,
     else the last frame of the traceback in that cell)."""
@@ -54,6 +44,7 @@ def main() -> None:
     sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
 
     from checks import observe  # the released checks, imported before any student code runs
+    from checks.diagnose import NotDefined
 
     # the sandbox started: what stops the run from here on is the student's code (a run that
     # ends before this line is the grader's failure, ``submission._Record``)
@@ -73,7 +64,7 @@ def main() -> None:
                            _line(error, filename)])
     out.write(json.dumps({"cells": len(request["cells"]), "failed": failed}) + "\n")
     out.flush()
-    implementations = {name: namespace.get(name, _NotDefined(name)) for name in IMPLEMENTATIONS}
+    implementations = {name: namespace.get(name, NotDefined(name)) for name in IMPLEMENTATIONS}
     for index, (check_id, seed) in enumerate(request["runs"]):
         events = observe(check_id, implementations, seed=seed)
         out.write(json.dumps({"run": index, "events": events}) + "\n")

@@ -20,10 +20,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from variants import Mutant, mutant_implementations, solution_implementations
+from variants import (
+    Mutant,
+    mutant_implementations,
+    reference_implementations,
+    solution_implementations,
+)
 
-from checks import CheckFailed, catalog, judge, run_check
-from checks.diagnose import LIKELY_BUG, hint
+from checks import CheckFailed, catalog, judge, observe, run_check
+from checks.diagnose import LIKELY_BUG, NotDefined, hint
 
 HERE = Path(__file__).parent
 MUTANTS: dict[str, Mutant] = {
@@ -132,9 +137,10 @@ WITNESSES: dict[str, tuple[str, int, str]] = {
     "TT902": ("corpus:student_13", 0, "5.2"),
     "TT903": ("mutant:history_key_misspelled", 0, "accumulation-args"),
 }
-#: Codes no check of a run names: what ``diagnose.hint`` says of an exit(), and the verdict of
-#: a graded run that stopped; each has its own test below.
-WITHOUT_A_RUN = {"TT904", "TT905"}
+#: Codes no mutant's run names: what ``diagnose.hint`` says of an exit(), the verdict of a
+#: graded run that stopped, and a graded name the notebook never defines; each has its own
+#: test below.
+WITHOUT_A_RUN = {"TT904", "TT905", "TT906"}
 
 
 def assert_coded(results: dict[str, str | None]) -> None:
@@ -183,6 +189,17 @@ def test_an_exit_and_a_stopped_run_have_their_codes() -> None:
     # a trusted judge given a record that stops before the check's first call into the code
     verdict = judge("1.1", [], seed=0, ended="the run ended")
     assert "likely bug [TT905]: your code stopped the run" in (verdict or ""), verdict
+
+
+def test_a_name_the_notebook_never_defines_is_named_as_such() -> None:
+    """The sandbox stands ``NotDefined`` in for a graded name no cell defines; the trusted
+    judge's verdict names the cause, and no frame of the checks as the student's line."""
+    implementations = reference_implementations()
+    implementations["training_memory"] = NotDefined("training_memory")
+    verdict = judge("memory", observe("memory", implementations, seed=0), seed=0) or ""
+    assert "likely bug [TT906]: name 'training_memory' is graded but the notebook never " \
+        "defines it" in verdict, verdict
+    assert "NotDefined" not in verdict and "diagnose.py" not in verdict, verdict
 
 
 def test_the_words_of_no_cause_carry_no_code() -> None:
