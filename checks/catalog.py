@@ -95,11 +95,10 @@ CAUSES: tuple[Cause, ...] = (
              "climbs back towards max_lr instead of staying at min_lr.",
         effect="A run longer than total_epochs (or a resumed one) suddenly trains with large "
                "rates again and can undo what the schedule's low rates had settled.",
-        wrong="progress = epoch / self.total_epochs\n"
-              "decay = (self.max_lr - self.min_lr) * (1.0 - math.cos(math.pi * progress)) / 2.0",
-        right="if epoch >= self.total_epochs:\n"
-              "    return self.min_lr\n"
-              "progress = epoch / self.total_epochs",
+        wrong="t = epoch / total_epochs  # grows past 1: the cosine climbs back up\n"
+              "lr = lo + (hi - lo) * (1 + math.cos(math.pi * t)) / 2",
+        right="t = min(epoch / total_epochs, 1.0)  # past the end the rate stays at lo\n"
+              "lr = lo + (hi - lo) * (1 + math.cos(math.pi * t)) / 2",
     ),
     Cause(
         code="TT003",
@@ -110,8 +109,8 @@ CAUSES: tuple[Cause, ...] = (
              "min_lr.",
         effect="The rate starts at or ends beyond the wrong value (below min_lr, even "
                "negative, or above max_lr); a negative rate makes the update climb the loss.",
-        wrong="decay = (self.max_lr - self.min_lr) * (1.0 - math.cos(math.pi * progress))",
-        right="decay = (self.max_lr - self.min_lr) * (1.0 - math.cos(math.pi * progress)) / 2.0",
+        wrong="lr = lo + (hi - lo) * (1 + math.cos(math.pi * t))  # spans 2 * (hi - lo)",
+        right="lr = lo + (hi - lo) * (1 + math.cos(math.pi * t)) / 2  # from hi down to lo",
     ),
     Cause(
         code="TT004",
@@ -122,8 +121,8 @@ CAUSES: tuple[Cause, ...] = (
              "np.float32 rounds the rate.",
         effect="The optimizer's lr and history['learning_rates'] hold numpy objects: the rate is "
                "rounded to float32, and saving the history as JSON fails.",
-        wrong="return np.float32(max(self.min_lr, self.max_lr - decay))",
-        right="return max(self.min_lr, float(self.max_lr - decay))",
+        wrong="return np.float32(lr)  # prints like a number, is not a float",
+        right="return float(lr)",
     ),
     Cause(
         code="TT005",
@@ -153,9 +152,11 @@ CAUSES: tuple[Cause, ...] = (
              "p.grad.data then raises.",
         effect="Clipping crashes as soon as a model has a parameter without a gradient (a frozen "
                "or unused layer) or an optimizer that stores ndarray gradients.",
-        wrong="squares = sum(float(np.sum(p.grad.data ** 2)) for p in parameters)",
-        right="grads = [g for g in (grad_array(p) for p in parameters) if g is not None]\n"
-              "squares = sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads)",
+        wrong="sq = sum(float((p.grad.data ** 2).sum()) for p in params)  # None has no .data",
+        right="for p in params:\n"
+              "    if p.grad is None:  # no gradient: skip the parameter\n"
+              "        continue\n"
+              "    g = p.grad.data if isinstance(p.grad, Tensor) else p.grad  # or an ndarray",
     ),
     Cause(
         code="TT007",
@@ -167,11 +168,11 @@ CAUSES: tuple[Cause, ...] = (
         effect="history['grad_norm'] shows max_norm at every clipped step, hiding the growing "
                "norms that warn of divergence.",
         wrong="for g in grads:\n"
-              "    g *= scale\n"
-              "return math.sqrt(sum(float(np.sum(g.astype(np.float64) ** 2)) for g in grads))",
-        right="total_norm = math.sqrt(squares)  # before any scaling\n"
-              "...\n"
-              "return total_norm",
+              "    g *= c\n"
+              "return math.sqrt(sum(float((g * g).sum()) for g in grads))  # after scaling",
+        right="norm = math.sqrt(sum(float((g * g).sum()) for g in grads))  # before scaling\n"
+              "...  # scale the gradients\n"
+              "return norm",
     ),
     Cause(
         code="TT008",
@@ -194,13 +195,13 @@ CAUSES: tuple[Cause, ...] = (
              "scale. model.parameters() may be a generator, which is empty the second time.",
         effect="With a generator nothing is scaled (or the norm is computed from nothing): "
                "clipping silently does not happen.",
-        wrong="norm = math.sqrt(sum(float(np.sum(grad_array(p) ** 2)) for p in parameters))\n"
-              "for p in parameters:  # already used up\n"
-              "    grad_array(p)[...] *= scale",
-        right="grads = [g for g in (grad_array(p) for p in parameters) if g is not None]\n"
-              "...\n"
-              "for g in grads:\n"
-              "    g *= scale",
+        wrong="norm = math.sqrt(sum(float((grad_array(p) ** 2).sum()) for p in parameters))\n"
+              "for p in parameters:  # a generator is empty by now: nothing is scaled\n"
+              "    grad_array(p)[...] *= c",
+        right="parameters = list(parameters)  # a generator can be read only once\n"
+              "norm = math.sqrt(sum(float((grad_array(p) ** 2).sum()) for p in parameters))\n"
+              "for p in parameters:\n"
+              "    grad_array(p)[...] *= c",
     ),
     Cause(
         code="TT010",
@@ -213,13 +214,13 @@ CAUSES: tuple[Cause, ...] = (
                "it) and the update's direction changes, since parameters are shortened by "
                "different factors.",
         wrong="for g in grads:\n"
-              "    own = math.sqrt(float(np.sum(g.astype(np.float64) ** 2)))\n"
+              "    own = math.sqrt(float((g * g).sum()))  # each gradient's own norm\n"
               "    if own > max_norm:\n"
-              "        g *= max_norm / (own + 1e-6)",
-        right="if total_norm > max_norm:\n"
-              "    scale = max_norm / (total_norm + 1e-6)\n"
+              "        g *= max_norm / own",
+        right="norm = math.sqrt(sum(float((g * g).sum()) for g in grads))  # one global norm\n"
+              "if norm > max_norm:\n"
               "    for g in grads:\n"
-              "        g *= scale",
+              "        g *= max_norm / (norm + 1e-6)  # the same factor for every gradient",
     ),
     Cause(
         code="TT011",
@@ -271,13 +272,12 @@ CAUSES: tuple[Cause, ...] = (
              "max_norm / total_norm is above 1 and the gradients grow to norm max_norm.",
         effect="Every step is taken with a gradient of norm exactly max_norm: small gradients "
                "are inflated, so training near a minimum overshoots instead of settling.",
-        wrong="scale = max_norm / (total_norm + 1e-6)\n"
+        wrong="c = max_norm / (norm + 1e-6)  # above 1 when norm < max_norm\n"
               "for g in grads:\n"
-              "    g *= scale",
-        right="if total_norm > max_norm:\n"
-              "    scale = max_norm / (total_norm + 1e-6)\n"
+              "    g *= c  # small gradients are blown up to max_norm",
+        right="if norm > max_norm:  # below the threshold, leave the gradients alone\n"
               "    for g in grads:\n"
-              "        g *= scale",
+              "        g *= max_norm / (norm + 1e-6)  # the norm becomes max_norm",
     ),
     Cause(
         code="TT015",
@@ -304,10 +304,10 @@ CAUSES: tuple[Cause, ...] = (
              "unclipped.",
         effect="grad_clip_norm has no effect: an exploding gradient makes a huge step and the "
                "run diverges.",
-        wrong="norm = math.sqrt(sum(float(np.sum(grad_array(p) ** 2)) for p in params))\n"
-              "self.optimizer.step()",
-        right="norm = clip_grad_norm(params, self.grad_clip_norm)\n"
-              "self.optimizer.step()",
+        wrong="norm = grad_norm(params)  # measured and logged, never clipped\n"
+              "opt.step()",
+        right="norm = clip_grad_norm(params, max_norm)  # measures AND scales in place\n"
+              "opt.step()",
     ),
     Cause(
         code="TT017",
@@ -317,8 +317,8 @@ CAUSES: tuple[Cause, ...] = (
              "every gradient is clipped to the default max_norm of 1 whatever the user set.",
         effect="Steps are shortened to norm 1 even when the threshold is far above the "
                "gradients: training is slowed, and the threshold the user chose is ignored.",
-        wrong="norm = clip_grad_norm(params)",
-        right="norm = clip_grad_norm(params, self.grad_clip_norm)",
+        wrong="clip_grad_norm(params)  # max_norm defaults to 1.0, whatever the user set",
+        right="clip_grad_norm(params, max_norm)  # the threshold the trainer was given",
     ),
     Cause(
         code="TT018",
@@ -332,11 +332,11 @@ CAUSES: tuple[Cause, ...] = (
         effect="The step gets a gradient shorter than grad_clip_norm (divided again after "
                "clipping) or of the wrong direction, so clipping distorts updates it should only "
                "cap.",
-        wrong="loss.backward(float(n))\n"
-              "clip_grad_norm(params, self.grad_clip_norm)  # one batch's, unaveraged gradient",
-        right="# in _optimizer_step, after dividing every gradient by window_samples:\n"
-              "norm = clip_grad_norm(params, self.grad_clip_norm)\n"
-              "self.optimizer.step()",
+        wrong="loss.backward()\n"
+              "clip_grad_norm(params, max_norm)  # after each batch: a partial gradient",
+        right="# once per step: after the window's last backward and after averaging\n"
+              "clip_grad_norm(params, max_norm)\n"
+              "opt.step()",
     ),
     Cause(
         code="TT019",
@@ -348,10 +348,10 @@ CAUSES: tuple[Cause, ...] = (
              "recomputing them), though clipping must only act above the threshold.",
         effect="Turning clipping on changes training even when no gradient is large: runs with "
                "and without clipping no longer agree.",
-        wrong="loss.backward(float(n))\n"
-              "clip_grad_norm(params, self.grad_clip_norm * n)  # after every batch",
-        right="if self.grad_clip_norm is not None:  # once per step, before optimizer.step()\n"
-              "    norm = clip_grad_norm(params, self.grad_clip_norm)",
+        wrong="loss.backward()\n"
+              "clip_grad_norm(params, max_norm * len(y))  # every batch, threshold rescaled",
+        right="if max_norm is not None:  # once per step, right before opt.step()\n"
+              "    clip_grad_norm(params, max_norm)",
     ),
     Cause(
         code="TT020",
@@ -362,12 +362,248 @@ CAUSES: tuple[Cause, ...] = (
              "none at all). Clipping must shorten a step, never remove or add one.",
         effect="A clipped run trains for fewer (or more) updates than the unclipped one, and "
                "large gradients, when clipping matters most, are ignored instead of capped.",
-        wrong="norm = clip_grad_norm(params, self.grad_clip_norm)\n"
-              "if norm > self.grad_clip_norm:\n"
-              "    return  # the window's step is skipped\n"
-              "self.optimizer.step()",
-        right="norm = clip_grad_norm(params, self.grad_clip_norm)\n"
-              "self.optimizer.step()",
+        wrong="total = clip_grad_norm(params, max_norm)  # clips, returns the norm\n"
+              "if total > max_norm:\n"
+              "    continue  # the step is skipped\n"
+              "opt.step()",
+        right="clip_grad_norm(params, max_norm)  # shortens the step, never skips it\n"
+              "opt.step()",
+    ),
+    Cause(
+        code="TT021",
+        title="cosine off by one: epochs counted from 1",
+        pattern=r"off by one: get_lr\(e\) returns the rate of epoch e \+ 1",
+        what="get_lr counts epochs from 1: progress uses epoch + 1, so get_lr(e) returns the rate "
+             "of epoch e + 1. Epochs are 0-based: get_lr(0) must be max_lr, and the cosine "
+             "reaches min_lr at epoch total_epochs.",
+        effect="The first epoch never trains at max_lr and min_lr is reached one epoch early: "
+               "the whole schedule runs one epoch ahead.",
+        wrong="t = (epoch + 1) / total  # counted from 1: get_lr(0) gives epoch 1's rate",
+        right="t = epoch / total  # 0-based: get_lr(0) is hi, get_lr(total) is lo",
+    ),
+    Cause(
+        code="TT022",
+        title="cosine divided by total_epochs - 1",
+        pattern=r"the cosine runs over total_epochs - 1 epochs",
+        what="progress divides by total_epochs - 1, often so that the last epoch before "
+             "total_epochs ends exactly at min_lr. The spec's cosine runs over total_epochs "
+             "epochs: lr(e) uses pi * e / total_epochs.",
+        effect="The schedule decays too fast: every rate is a little low, the epoch before "
+               "total_epochs already trains at min_lr, and total_epochs=1 divides by zero.",
+        wrong="t = epoch / (total - 1)  # lo one epoch early; total == 1 divides by 0",
+        right="t = epoch / total  # the cosine runs over total epochs: pi * e / total",
+    ),
+    Cause(
+        code="TT023",
+        title="cosine schedule upside down",
+        pattern=r"the schedule is upside down",
+        what="The cosine is flipped: (1 + cos) where the formula has (1 - cos), or the reverse, "
+             "or max_lr and min_lr swapped. The rate then starts at min_lr and climbs to max_lr "
+             "by total_epochs.",
+        effect="Training starts with its smallest steps and ends with its largest, the opposite "
+               "of annealing: the run cannot settle into a minimum near the end.",
+        wrong="lr = lo + (hi - lo) * (1 - math.cos(math.pi * t)) / 2  # climbs from lo up to hi",
+        right="lr = lo + (hi - lo) * (1 + math.cos(math.pi * t)) / 2  # falls from hi down to lo",
+    ),
+    Cause(
+        code="TT024",
+        title="cosine angle without pi",
+        pattern=r"the angle lacks pi",
+        what="math.cos takes radians: cos(epoch / total_epochs) only sweeps angles from 0 to 1 "
+             "radian instead of 0 to pi, so the cosine never gets near -1.",
+        effect="The rate barely decays (still about 80 % of the way up at the last epoch) and "
+               "then drops abruptly to min_lr at total_epochs.",
+        wrong="lr = lo + (hi - lo) * (1 + math.cos(t)) / 2  # 0 to 1 radian: cos never nears -1",
+        right="lr = lo + (hi - lo) * (1 + math.cos(math.pi * t)) / 2  # 0 to pi",
+    ),
+    Cause(
+        code="TT025",
+        title="min_lr not added to the cosine",
+        pattern=r"min_lr is not added",
+        what="The rate is computed as (max_lr - min_lr) * (1 + cos) / 2 without adding min_lr: "
+             "it starts at max_lr - min_lr and heads for 0 instead of min_lr.",
+        effect="Every rate is min_lr too low, epoch 0 included; near the end it falls to 0 "
+               "unless a max(min_lr, ...) props it up, so the last epochs learn next to nothing.",
+        wrong="lr = (hi - lo) * (1 + math.cos(math.pi * t)) / 2  # from hi - lo down to 0",
+        right="lr = lo + (hi - lo) * (1 + math.cos(math.pi * t)) / 2  # from hi down to lo",
+    ),
+    Cause(
+        code="TT026",
+        title="cosine decays to 0 instead of min_lr",
+        pattern=r"the schedule decays to 0 instead of min_lr",
+        what="The decay spans max_lr instead of max_lr - min_lr: the rate follows "
+             "max_lr * (1 + cos) / 2, which ignores min_lr and ends at 0.",
+        effect="Rates are too low through the middle of the schedule and hit 0 (or a clamp at "
+               "min_lr) before total_epochs; a schedule with min_lr == max_lr is not constant.",
+        wrong="lr = hi * (1 + math.cos(math.pi * t)) / 2  # ignores lo: ends at 0",
+        right="lr = lo + (hi - lo) * (1 + math.cos(math.pi * t)) / 2  # ends at lo",
+    ),
+    Cause(
+        code="TT027",
+        title="get_lr rejects epochs past total_epochs",
+        pattern=r"get_lr must accept every epoch >= 0",
+        what="get_lr raises for some epoch the spec allows, typically every epoch >= "
+             "total_epochs. A run may train longer than its schedule or resume past its end: "
+             "from total_epochs on, get_lr returns min_lr.",
+        effect="Training crashes in the first epoch at or after total_epochs instead of going on "
+               "at min_lr.",
+        wrong="if epoch >= total:  # yet a run may train past its schedule\n"
+              "    raise ValueError(f\"epoch {epoch} is past the schedule\")",
+        right="if epoch >= total:  # past the end the rate stays at the floor\n"
+              "    return lo",
+    ),
+    Cause(
+        code="TT028",
+        title="get_lr accepts a negative epoch",
+        pattern=r"get_lr accepts a negative epoch",
+        what="get_lr computes a rate for a negative epoch instead of raising ValueError: the "
+             "formula returns some number (the warmup ramp gives 0 or less, the cosine, being "
+             "even, the rate of epoch 1).",
+        effect="A broken epoch counter (a wrong resume, a decrement) goes unnoticed: training "
+               "runs on with a plausible rate instead of stopping at the error.",
+        wrong="if epoch >= self.total_epochs:  # no check of epoch < 0 before it\n"
+              "    return self.min_lr",
+        right="if not _is_number(epoch) or not math.isfinite(epoch) or epoch < 0:\n"
+              "    raise ValueError(f\"epoch must be a finite number >= 0, got {epoch!r}\")",
+    ),
+    Cause(
+        code="TT029",
+        title="sum of squares returned instead of the norm",
+        pattern=r"returned the sum of squares",
+        what="clip_grad_norm returns the sum of the squared gradient entries and forgets the "
+             "square root: the global L2 norm is sqrt(sum over parameters of sum(grad ** 2)).",
+        effect="The logged norm (history['grad_norm']) is the squared norm: large norms look far "
+               "larger and small ones smaller, misleading any threshold chosen from it.",
+        wrong="return sq  # the sum of squares: the norm squared",
+        right="return math.sqrt(sq)  # the L2 norm is the root of the sum of squares",
+    ),
+    Cause(
+        code="TT030",
+        title="norm of one parameter instead of all",
+        pattern=r"returned one parameter's norm",
+        what="The norm covers a single parameter's gradient: the norm, the clipping and the "
+             "return sit inside the loop over the gradients, so the function returns after the "
+             "first one.",
+        effect="Clipping uses the wrong factor: the global norm is underestimated, so "
+               "gradients above max_norm pass or are shortened too little, and the logged norm "
+               "is too small.",
+        wrong="for g in grads:\n"
+              "    sq += float((g * g).sum())\n"
+              "    return math.sqrt(sq)  # inside the loop: the first gradient only",
+        right="for g in grads:\n"
+              "    sq += float((g * g).sum())\n"
+              "norm = math.sqrt(sq)  # after the loop: every gradient counted",
+    ),
+    Cause(
+        code="TT031",
+        title="returned norm is not the global L2 norm",
+        pattern=r"the returned norm is not sqrt\(sum over parameters"
+                r"|return the global L2 norm of all gradients, even when nothing is clipped",
+        what="The value returned is not sqrt(sum over parameters of sum(grad ** 2)), the global "
+             "norm before clipping. A common cause: the running sum is overwritten (=) instead "
+             "of accumulated (+=), so only the last gradient counts.",
+        effect="The logged norm is wrong, and when the same number sets the clip factor, "
+               "gradients are clipped too much, too little or not at all.",
+        wrong="squares = square  # overwritten: only the last gradient counts",
+        right="squares += square",
+    ),
+    Cause(
+        code="TT032",
+        title="missing gradients filled in instead of skipped",
+        pattern=r"parameters without a gradient must be skipped",
+        what="clip_grad_norm gives a parameter whose p.grad is None a gradient (zeros) instead of "
+             "skipping it. None means the parameter took no part in the loss; it must stay None.",
+        effect="Frozen or unused parameters get zero gradients, so an optimizer with weight "
+               "decay, momentum or Adam's moments moves them, and each costs a gradient's memory.",
+        wrong="if p.grad is None:\n"
+              "    p.grad = np.zeros_like(p.data)",
+        right="for p in params:\n"
+              "    if p.grad is None:  # took no part in the loss: skip it, leave it None\n"
+              "        continue",
+    ),
+    Cause(
+        code="TT033",
+        title="p.grad replaced instead of scaled in place",
+        pattern=r"instead of replacing p\.grad with another kind of object",
+        what="clip_grad_norm assigns p.grad a new object of another kind (p.grad = "
+             "grad_array(p) * scale turns a Tensor gradient into an ndarray) instead of scaling "
+             "the gradient's array in place.",
+        effect="After a clipped step, code reading p.grad.data fails with AttributeError, and "
+               "any reference to the old gradient array still holds the unclipped values.",
+        wrong="p.grad = grad_array(p) * scale",
+        right="for g in grads:  # grad_array(p): p.grad.data or p.grad itself\n"
+              "    g *= scale",
+    ),
+    Cause(
+        code="TT034",
+        title="clipping changes the gradients' dtype",
+        pattern=r"scaling changed the dtype",
+        what="Scaling builds a new array of another dtype and assigns it back. With NumPy 2 a "
+             "float32 array times an np.float64 scalar (np.sqrt returns one) is float64, so "
+             "p.grad.data = p.grad.data * scale turns float32 gradients into float64.",
+        effect="Clipped gradients take twice the memory and no longer match the float32 weights; "
+               "an optimizer writing p.data = p.data - lr * g turns the weights float64 too.",
+        wrong="total_norm = np.sqrt(squares)  # np.float64\n"
+              "p.grad.data = p.grad.data * scale  # float32 * np.float64 -> float64",
+        right="for g in grads:\n"
+              "    g *= scale  # in place: the dtype stays",
+    ),
+    Cause(
+        code="TT035",
+        title="clip factor applied twice or squared",
+        pattern=r"the gradients were scaled twice",
+        what="The gradients end up multiplied by (max_norm / total_norm) squared: they were "
+             "scaled twice, or the factor was computed from squared norms "
+             "(max_norm ** 2 / squares) without the square root.",
+        effect="Clipped gradients come out far below max_norm (max_norm ** 2 / total_norm), so "
+               "the large steps clipping should only cap nearly vanish.",
+        wrong="c = max_norm ** 2 / sq  # from squared norms: the factor squared",
+        right="for g in grads:\n"
+              "    g *= max_norm / (norm + 1e-6)  # once, from the norm (the root of sq)",
+    ),
+    Cause(
+        code="TT036",
+        title="gradients clipped with a wrong factor",
+        pattern=r"scale every gradient by max_norm / total_norm \(the same factor for all\)",
+        what="Above the threshold the gradients are scaled by a factor other than "
+             "max_norm / total_norm, such as 1 / total_norm (normalised to norm 1, ignoring "
+             "max_norm). Clipping must bring the global norm to exactly max_norm.",
+        effect="Clipped steps have the wrong length: with g /= total_norm every clipped step has "
+               "norm 1 whatever max_norm the user set.",
+        wrong="for g in grads:\n"
+              "    g /= norm  # every clipped step gets norm 1, whatever max_norm is",
+        right="for g in grads:\n"
+              "    g *= max_norm / (norm + 1e-6)  # the global norm becomes max_norm",
+    ),
+    Cause(
+        code="TT037",
+        title="max_norm not validated",
+        pattern=r"a negative, NaN or infinite max_norm is accepted",
+        what="clip_grad_norm accepts a max_norm that is negative, NaN or infinite instead of "
+             "raising ValueError. NaN fails every comparison, so a test like max_norm < 0 alone "
+             "lets it through.",
+        effect="A bad threshold is used silently: a negative max_norm flips every clipped "
+               "gradient (the step climbs the loss), and NaN or inf turns clipping off.",
+        wrong="if max_norm < 0:\n"
+              "    raise ValueError(f\"max_norm must be >= 0, got {max_norm!r}\")",
+        right="if not _is_number(max_norm) or not math.isfinite(max_norm) or max_norm < 0:\n"
+              "    raise ValueError(f\"max_norm must be a finite number >= 0, got {max_norm!r}\")",
+    ),
+    Cause(
+        code="TT038",
+        title="lr set from the step count at every step",
+        pattern=r"the lr changes at every batch",
+        what="The trainer sets the rate from the scheduler at every batch or optimizer step, "
+             "passing the step or batch count as the epoch (get_lr(self.step)). CosineSchedule "
+             "counts epochs: get_lr(self.epoch), once, before the epoch's first batch.",
+        effect="The rate changes within each epoch and the schedule is used up after "
+               "total_epochs steps instead of epochs, so most of training runs at min_lr.",
+        wrong="for x, y in batches:\n"
+              "    ...\n"
+              "    opt.lr = sched.get_lr(n_steps)  # a step count, at every step",
+        right="opt.lr = sched.get_lr(epoch)  # once, before the epoch's first batch\n"
+              "for x, y in batches:\n"
+              "    ...",
     ),
     # ------------------------------------------------------------------ Trainer: the loop
     Cause(
@@ -382,11 +618,11 @@ CAUSES: tuple[Cause, ...] = (
              "updated.",
         effect="The model does not learn at all: the loss stays where it started, epoch after "
                "epoch.",
-        wrong="loss.backward(float(n))\n"
-              "self._clear_grads(params)",
-        right="loss.backward(float(n))\n"
-              "self.optimizer.step()\n"
-              "self._clear_grads(params)",
+        wrong="loss.backward()\n"
+              "opt.zero_grad()  # the gradient is thrown away unused",
+        right="loss.backward()\n"
+              "opt.step()\n"
+              "opt.zero_grad()",
     ),
     Cause(
         code="TT102",
@@ -400,12 +636,14 @@ CAUSES: tuple[Cause, ...] = (
              "plus once for a partial last window. Here it took fewer or more (possibly none).",
         effect="The model gets the wrong number of updates per epoch, each from the wrong "
                "batches: too few and it learns slowly or not at all.",
-        wrong="if batch % accumulation_steps == 0:\n"
-              "    self._optimizer_step(params, window_samples)",
-        right="window_batches += 1\n"
-              "if window_batches == steps:\n"
-              "    self._optimizer_step(params, window_samples)\n"
-              "    window_batches, window_samples = 0, 0",
+        wrong="for i, (x, y) in enumerate(batches):\n"
+              "    loss_fn(model.forward(x), y).backward()\n"
+              "    if i % k == 0:  # steps after batch 0, k, 2k...: not once per window\n"
+              "        opt.step(); opt.zero_grad()",
+        right="count += 1  # batches in the current window\n"
+              "if count == k:\n"
+              "    opt.step(); opt.zero_grad()\n"
+              "    count = 0",
     ),
     Cause(
         code="TT103",
@@ -417,11 +655,11 @@ CAUSES: tuple[Cause, ...] = (
         effect="Each step also carries every earlier gradient, like a momentum nobody asked "
                "for: updates overshoot, and with a larger rate the loss diverges. On the "
                "notebook's digits the run still reached 97 %, so the accuracy alone hides it.",
-        wrong="self.optimizer.step()\n"
-              "self.step += 1",
-        right="self.optimizer.step()\n"
-              "self._clear_grads(params)\n"
-              "self.step += 1",
+        wrong="loss.backward()\n"
+              "opt.step()  # .grad keeps this gradient: the next backward adds to it",
+        right="loss.backward()\n"
+              "opt.step()\n"
+              "opt.zero_grad()  # or p.grad = None for every parameter",
     ),
     Cause(
         code="TT104",
@@ -432,11 +670,11 @@ CAUSES: tuple[Cause, ...] = (
              "is added to the first window's gradient.",
         effect="The first step of the epoch uses a wrong gradient, which can be a large jump "
                "in a random direction.",
-        wrong="params = list(self.model.parameters())\n"
-              "loss_sum, samples = 0.0, 0",
-        right="params = list(self.model.parameters())\n"
-              "self._clear_grads(params)  # nothing from before reaches the first step\n"
-              "loss_sum, samples = 0.0, 0",
+        wrong="def train_epoch(self, batches):\n"
+              "    for x, y in batches:  # .grad may still hold an old gradient",
+        right="def train_epoch(self, batches):\n"
+              "    self.optimizer.zero_grad()  # nothing from before reaches the first step\n"
+              "    for x, y in batches:",
     ),
     # ------------------------------------------------------------------ accumulation
     Cause(
@@ -449,12 +687,13 @@ CAUSES: tuple[Cause, ...] = (
              "weight each batch by its samples and divide by the window's total samples.",
         effect="Each step is about accumulation_steps times too large, as if the learning rate "
                "were multiplied by it; clipping then acts on the inflated gradient.",
-        wrong="loss.backward()  # each batch's mean gradient, summed over the window\n"
-              "...\n"
-              "self.optimizer.step()",
-        right="loss.backward(float(n))  # the batch's gradient times its samples\n"
-              "...\n"
-              "g *= 1.0 / window_samples  # in _optimizer_step, then step",
+        wrong="for x, y in window:\n"
+              "    loss_fn(model.forward(x), y).backward()  # k mean gradients add up\n"
+              "opt.step()  # about k times too large",
+        right="for x, y in window:\n"
+              "    loss_fn(model.forward(x), y).backward(float(len(y)))  # times its samples\n"
+              "    n_seen += len(y)\n"
+              "g /= n_seen  # for every gradient, then opt.step()",
     ),
     Cause(
         code="TT106",
@@ -465,12 +704,12 @@ CAUSES: tuple[Cause, ...] = (
              "must count in proportion to its samples.",
         effect="Samples in small batches weigh more than those in large ones, so accumulating "
                "does not give the update of one big batch (notably for a short last batch).",
-        wrong="loss.backward()\n"
+        wrong="loss.backward()  # every batch counts the same\n"
               "...\n"
-              "g *= 1.0 / accumulation_steps",
-        right="loss.backward(float(n))\n"
+              "g /= k",
+        right="loss.backward(float(len(y)))  # each batch weighted by its samples\n"
               "...\n"
-              "g *= 1.0 / window_samples",
+              "g /= n_seen  # the window's samples, not its batches",
     ),
     Cause(
         code="TT107",
@@ -485,10 +724,10 @@ CAUSES: tuple[Cause, ...] = (
                "the accumulation first and the clipping may well be right.",
         wrong="loss.backward()  # batches weighted as equals\n"
               "...\n"
-              "g *= 1.0 / accumulation_steps",
-        right="loss.backward(float(n))\n"
+              "g /= k",
+        right="loss.backward(float(len(y)))\n"
               "...\n"
-              "g *= 1.0 / window_samples",
+              "g /= n_seen  # the samples of the window",
     ),
     Cause(
         code="TT108",
@@ -499,15 +738,16 @@ CAUSES: tuple[Cause, ...] = (
              "gradients are computed and then thrown away.",
         effect="The last batches of every epoch never train the model (and their gradient may "
                "leak into the next epoch if nothing clears it).",
-        wrong="for batch, (inputs, targets) in enumerate(dataloader):\n"
-              "    ...\n"
-              "return loss_sum / samples",
-        right="if window_batches:  # after the loop: the partial last window still counts\n"
-              "    self._optimizer_step(params, window_samples)",
+        wrong="for i, (x, y) in enumerate(batches, start=1):\n"
+              "    loss_fn(model.forward(x), y).backward()\n"
+              "    if i % k == 0:\n"
+              "        opt.step(); opt.zero_grad()  # and the last i % k batches?",
+        right="if count:  # after the loop: leftover batches make one more step\n"
+              "    opt.step(); opt.zero_grad()",
     ),
     Cause(
         code="TT109",
-        title="train_epoch needs len() of the batches",
+        title="len() called on the batches (a generator has none)",
         pattern=r"(?:must work with any iterable of batches, a generator too: do not call len)"
                 r"|(?:calls len\(\) on the batches"
                 r"|do not call len\(dataloader\) \(a generator has no len\(\)\))",
@@ -515,12 +755,12 @@ CAUSES: tuple[Cause, ...] = (
              "number of windows). A data loader may be any iterable, a generator too, which "
              "has no len(); count batches as they come.",
         effect="Training on a generator or a streaming loader raises TypeError.",
-        wrong="if window_batches == steps or batch == len(dataloader) - 1:\n"
-              "    self._optimizer_step(params, window_samples)",
-        right="if window_batches == steps:\n"
-              "    self._optimizer_step(params, window_samples)\n"
+        wrong="if count == k or i == len(batches) - 1:  # a generator has no len()\n"
+              "    opt.step(); opt.zero_grad()",
+        right="if count == k:\n"
+              "    opt.step(); opt.zero_grad()\n"
               "...\n"
-              "if window_batches:  # after the loop",
+              "if count:  # after the loop: the last window, found without len()",
     ),
     # ------------------------------------------------------------------ the step counter
     Cause(
@@ -533,11 +773,11 @@ CAUSES: tuple[Cause, ...] = (
              "every optimizer.step()).",
         effect="trainer.step stays at 0 or lags: step-based logging is wrong and a checkpoint "
                "saves the wrong step, so a resumed run counts from the wrong place.",
-        wrong="self.optimizer.step()\n"
-              "self._clear_grads(params)",
-        right="self.optimizer.step()\n"
-              "self._clear_grads(params)\n"
-              "self.step += 1",
+        wrong="opt.step()\n"
+              "opt.zero_grad()",
+        right="opt.step()\n"
+              "opt.zero_grad()\n"
+              "self.step += 1  # one per optimizer step",
     ),
     Cause(
         code="TT111",
@@ -548,10 +788,12 @@ CAUSES: tuple[Cause, ...] = (
              "accumulation_steps=2 make 3 steps.",
         effect="With accumulation, trainer.step overcounts the updates, and logging or resuming "
                "by step is off.",
-        wrong="self._emit(\"on_batch_end\", batch=batch, loss=value, samples=n)\n"
-              "self.step += 1",
-        right="self.optimizer.step()  # in _optimizer_step\n"
-              "self.step += 1",
+        wrong="for x, y in batches:\n"
+              "    loss_fn(model.forward(x), y).backward()\n"
+              "    self.step += 1  # one per batch",
+        right="if count == k:\n"
+              "    opt.step()\n"
+              "    self.step += 1  # one per optimizer step",
     ),
     Cause(
         code="TT112",
@@ -562,12 +804,13 @@ CAUSES: tuple[Cause, ...] = (
              "counts.",
         effect="trainer.step falls behind the optimizer by one step per epoch whenever the "
                "batches do not divide into full windows.",
-        wrong="if window_batches == steps:\n"
-              "    self._optimizer_step(params, window_samples)\n"
-              "    self.step += 1",
-        right="self.optimizer.step()  # in _optimizer_step, used by every window\n"
-              "self._clear_grads(params)\n"
-              "self.step += 1",
+        wrong="if count == k:\n"
+              "    opt.step(); self.step += 1\n"
+              "if count:  # after the loop\n"
+              "    opt.step()  # a step that is not counted",
+        right="if count:  # after the loop\n"
+              "    opt.step()\n"
+              "    self.step += 1  # the partial window's step counts too",
     ),
     # ------------------------------------------------------------------ loss and history
     Cause(
@@ -579,10 +822,10 @@ CAUSES: tuple[Cause, ...] = (
              "samples and divide by the total.",
         effect="With unequal batches (a short last batch) the reported epoch loss is biased "
                "towards the small batches and differs from the loss on the whole data.",
-        wrong="loss_sum += value\n"
-              "samples += 1",
-        right="loss_sum += value * n\n"
-              "samples += n",
+        wrong="total += v\n"
+              "count += 1  # a batch of 7 counts like one of 64",
+        right="total += v * len(y)\n"
+              "count += len(y)",
     ),
     Cause(
         code="TT114",
@@ -609,13 +852,12 @@ CAUSES: tuple[Cause, ...] = (
              "goes on through backward() and optimizer.step() without an error.",
         effect="One bad batch writes NaN into every weight and training carries on, producing "
                "NaN losses from then on.",
-        wrong="value = _scalar(loss)\n"
-              "loss.backward(float(n))",
-        right="value = _scalar(loss)\n"
-              "if not math.isfinite(value):\n"
-              "    self._clear_grads(params)\n"
-              "    raise TrainingDivergedError(f\"loss is {value} at epoch {self.epoch}, batch "
-              "{batch}\")",
+        wrong="loss = loss_fn(model.forward(x), y)\n"
+              "loss.backward()  # a NaN loss goes on into every weight",
+        right="v = float(loss.data)\n"
+              "if math.isnan(v) or math.isinf(v):\n"
+              "    opt.zero_grad()\n"
+              "    raise TrainingDivergedError(f\"loss is {v} at epoch {epoch}, batch {i}\")",
     ),
     Cause(
         code="TT116",
@@ -626,13 +868,12 @@ CAUSES: tuple[Cause, ...] = (
              "optimizer.step(): clear the gradients and raise.",
         effect="A diverging window still moves the weights, so the state after the error is "
                "not that of the last good step.",
-        wrong="if not math.isfinite(value):\n"
-              "    if window_samples:\n"
-              "        self._optimizer_step(params, window_samples)\n"
-              "    raise TrainingDivergedError(...)",
-        right="if not math.isfinite(value):\n"
-              "    self._clear_grads(params)\n"
-              "    raise TrainingDivergedError(...)",
+        wrong="if math.isnan(v) or math.isinf(v):\n"
+              "    opt.step()  # the window's earlier batches still move the weights\n"
+              "    raise TrainingDivergedError(...)  # raised after the step, not instead of it",
+        right="if math.isnan(v) or math.isinf(v):\n"
+              "    opt.zero_grad()  # drop the whole window, then raise\n"
+              "    raise TrainingDivergedError(...)  # weights as after the last good step",
     ),
     Cause(
         code="TT117",
@@ -642,9 +883,8 @@ CAUSES: tuple[Cause, ...] = (
              "where it happened.",
         effect="The user learns that training diverged but not where, so the bad batch or the "
                "epoch whose learning rate was too high cannot be found.",
-        wrong="raise TrainingDivergedError(f\"loss is {value}\")",
-        right="raise TrainingDivergedError(f\"loss is {value} at epoch {self.epoch}, "
-              "batch {batch}\")",
+        wrong="raise TrainingDivergedError(f\"loss is {v}\")  # which epoch, which batch?",
+        right="raise TrainingDivergedError(f\"loss is {v} at epoch {epoch}, batch {i}\")",
     ),
     # ------------------------------------------------------------------ learning on tasks
     Cause(
@@ -656,11 +896,12 @@ CAUSES: tuple[Cause, ...] = (
              "gradients not cleared every step, a wrong learning rate, or a step that goes "
              "uphill.",
         effect="Models of every kind fail to fit data they should fit easily.",
-        wrong="self.optimizer.step()\n"
-              "loss.backward(float(n))  # the step uses the previous batch's gradient",
-        right="loss.backward(float(n))\n"
-              "self.optimizer.step()\n"
-              "self._clear_grads(params)",
+        wrong="opt.step()  # steps with the previous batch's gradient\n"
+              "loss.backward()",
+        right="loss = loss_fn(model.forward(x), y)\n"
+              "loss.backward()\n"
+              "opt.step()\n"
+              "opt.zero_grad()",
     ),
     Cause(
         code="TT119",
@@ -672,9 +913,233 @@ CAUSES: tuple[Cause, ...] = (
         effect="The model settles on a biased fit or converges far too slowly, even on the "
                "simplest regression.",
         wrong="else:\n"
-              "    self.optimizer.lr = 0.01  # overrides the user's rate without a scheduler",
-        right="if self.scheduler is not None:  # otherwise optimizer.lr is left as given\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
+              "    opt.lr = 0.01  # replaces the rate the user gave",
+        right="if sched is not None:  # without one, opt.lr stays as the user set it\n"
+              "    opt.lr = sched.get_lr(epoch)",
+    ),
+    Cause(
+        code="TT120",
+        title="loss.backward() not called before the step",
+        pattern=r"loss\.backward\(\) is not called before optimizer\.step\(\)"
+                r"|backward was not called on this loss before step\(\)",
+        what="train_epoch computes each batch's loss but never calls loss.backward() (or clears "
+             "the gradients between backward and step), so optimizer.step() finds no gradient "
+             "on the parameters.",
+        effect="The optimizer has nothing to apply: the weights never move and the loss stays "
+               "where it started.",
+        wrong="pred = self.model.forward(xb)\n"
+              "batch_loss = self.loss_fn(pred, yb)\n"
+              "total += float(batch_loss.data) * len(yb)  # no gradient is ever computed",
+        right="pred = self.model.forward(xb)\n"
+              "batch_loss = self.loss_fn(pred, yb)\n"
+              "batch_loss.backward(float(len(yb)))  # the gradient the step applies",
+    ),
+    Cause(
+        code="TT121",
+        title="optimizer not stepped once per batch",
+        pattern=r"the optimizer must step once after every batch"
+                r"|optimizer\.step\(\) must run once per batch"
+                r"|call optimizer\.step\(\) exactly once per batch",
+        what="With accumulation_steps=1 every batch must end with one optimizer step. Your "
+             "train_epoch steps a different number of times per batch: typically the step sits "
+             "after the batch loop instead of inside it, so the whole epoch makes one update.",
+        effect="The model gets a fraction of its updates (one per epoch instead of one per "
+               "batch) and learns far more slowly, or takes extra steps with the same gradient.",
+        wrong="for xb, yb in dataloader:\n"
+              "    ...\n"
+              "self._optimizer_step(params, seen)  # after the loop: once per epoch",
+        right="for xb, yb in dataloader:\n"
+              "    ...\n"
+              "    self._optimizer_step(params, len(yb))  # inside: once per batch",
+    ),
+    Cause(
+        code="TT122",
+        title="accumulation_steps ignored",
+        pattern=r"accumulation_steps is ignored",
+        what="train_epoch takes accumulation_steps but steps the optimizer after every batch "
+             "anyway: the window never holds more than one batch.",
+        effect="Accumulation has no effect: each step uses one small batch's gradient, so the "
+               "large effective batch it was meant to simulate never happens.",
+        wrong="in_window += 1\n"
+              "self._optimizer_step(params, count)  # after every batch",
+        right="in_window += 1\n"
+              "if in_window == accumulation_steps:\n"
+              "    self._optimizer_step(params, count)  # a full window",
+    ),
+    Cause(
+        code="TT123",
+        title="gradients cleared per batch inside a window",
+        pattern=r"only the window's last batch reached the step",
+        what="The gradients are cleared at every batch (zero_grad() at the top of the batch "
+             "loop, as in a loop without accumulation), so when the window steps only its last "
+             "batch's gradient is left. The earlier batches of the window are computed and "
+             "thrown away.",
+        effect="With accumulation_steps=k only one batch in k trains the model, and the update "
+               "is that of a small batch, not of the window.",
+        wrong="for xb, yb in dataloader:\n"
+              "    self.optimizer.zero_grad()  # drops the window's earlier batches",
+        right="self.optimizer.zero_grad()  # once before the first batch (and after each step)\n"
+              "for xb, yb in dataloader:",
+    ),
+    Cause(
+        code="TT124",
+        title="window gradient not its samples' mean gradient",
+        pattern=r"accumulated gradient is not that of one batch holding",
+        what="The gradient handed to optimizer.step() for a window is not that of the mean loss "
+             "over the window's samples, and not one of the recognisable slips (summed, divided "
+             "by k, the last batch only). A common cause: dividing by the epoch's running "
+             "sample count instead of the window's, or a missing backward.",
+        effect="Every step with accumulation uses a mis-scaled or wrong gradient, so the run "
+               "does not match training on one big batch.",
+        wrong="self._optimizer_step(params, seen_so_far)  # the epoch's count",
+        right="self._optimizer_step(params, in_window)  # the window's own samples",
+    ),
+    Cause(
+        code="TT125",
+        title="self.epoch not incremented once per epoch",
+        pattern=r"increment self\.epoch by one",
+        what="train_epoch does not advance self.epoch by exactly one at its end: it never "
+             "increments it, or increments it more than once.",
+        effect="The scheduler gets the wrong epoch (a stuck or skipping learning rate), a "
+               "divergence error names the wrong epoch, and checkpoints save the wrong epoch.",
+        wrong="self.history['train_loss'].append(epoch_loss)  # one entry per epoch\n"
+              "return epoch_loss",
+        right="self.history['train_loss'].append(epoch_loss)  # one entry per epoch\n"
+              "self.epoch += 1  # once, as the epoch completes\n"
+              "return epoch_loss",
+    ),
+    Cause(
+        code="TT126",
+        title="epoch loss is the last batch's loss",
+        pattern=r"the last batch's loss was returned",
+        what="train_epoch returns the loss of the last batch it saw instead of the mean over "
+             "all the epoch's samples.",
+        effect="The reported loss jumps with whichever batch came last (a short last batch "
+               "especially), so the curve is noisy and says little about the epoch.",
+        wrong="epoch_loss = float(batch_loss.data)  # overwritten by every batch",
+        right="total += float(batch_loss.data) * len(yb)\n"
+              "count += len(yb)\n"
+              "epoch_loss = total / count",
+    ),
+    Cause(
+        code="TT127",
+        title="epoch loss summed, never divided",
+        pattern=r"batch losses were summed but never divided",
+        what="train_epoch adds up the batch losses and returns the sum, without dividing by the "
+             "number of samples.",
+        effect="The reported loss grows with the number of batches, so it cannot be compared "
+               "across data sets or batch sizes, nor with evaluate's mean loss.",
+        wrong="total += float(batch_loss.data)\n"
+              "return total",
+        right="total += float(batch_loss.data) * len(yb)\n"
+              "count += len(yb)\n"
+              "return total / count",
+    ),
+    Cause(
+        code="TT128",
+        title="epoch loss not the mean over its samples",
+        pattern=r"returned loss is not the mean over every sample"
+                r"|the epoch's loss must be the sample-weighted mean, however batched",
+        what="The loss train_epoch returns is not the sum of each batch's loss times its "
+             "samples, divided by the epoch's samples: for instance the sample-weighted sum is "
+             "divided by the number of batches.",
+        effect="The reported loss is off by a factor that depends on the batch size, so runs "
+               "batched differently report different losses for the same model.",
+        wrong="total += float(batch_loss.data) * len(yb)\n"
+              "n_batches += 1\n"
+              "return total / n_batches",
+        right="total += float(batch_loss.data) * len(yb)\n"
+              "count += len(yb)\n"
+              "return total / count",
+    ),
+    Cause(
+        code="TT129",
+        title="train_epoch returns no loss",
+        pattern=r"train_epoch must return the epoch's sample-weighted mean loss",
+        what="train_epoch does not return a finite number: the return statement is missing (it "
+             "returns None), or what it returns is not a float. A NaN returned means the "
+             "updates diverged.",
+        effect="Code that logs or plots the returned loss gets None; loops that compare epochs "
+               "crash on it.",
+        wrong="self.history['train_loss'].append(epoch_loss)  # one entry per epoch\n"
+              "# no return: the caller gets None",
+        right="self.history['train_loss'].append(epoch_loss)  # one entry per epoch\n"
+              "return epoch_loss",
+    ),
+    Cause(
+        code="TT130",
+        title="loss does not fall at a fixed learning rate",
+        pattern=r"the loop does not descend the gradient"
+                r"|training without a scheduler does not learn",
+        what="At a constant learning rate the epoch losses do not fall as they must on an easy "
+             "regression: the step does not follow the gradient of the batch's mean loss (no "
+             "backward, a gradient cleared before the step, or steps in the wrong order).",
+        effect="Training runs without error but the model barely changes, or gets worse.",
+        wrong="self.optimizer.step()  # before backward: no gradient to apply yet\n"
+              "batch_loss.backward()",
+        right="batch_loss.backward()\n"
+              "self.optimizer.step()  # after backward, then clear\n"
+              "self.optimizer.zero_grad()",
+    ),
+    Cause(
+        code="TT131",
+        title="bad loss checked after the step",
+        pattern=r"the bad batch was applied: check the loss before",
+        what="The test for a NaN or inf loss comes after the window's optimizer step (at the end "
+             "of the batch, or of the epoch), so the bad gradient has already been applied when "
+             "the error is raised.",
+        effect="The error arrives too late: the weights already hold NaN or inf, and the model "
+               "cannot continue from them.",
+        wrong="self._optimizer_step(params, count)  # the window is applied first\n"
+              "if math.isnan(v) or math.isinf(v):  # too late\n"
+              "    raise TrainingDivergedError(f'loss {v} at epoch {self.epoch}, batch {i}')",
+        right="if math.isnan(v) or math.isinf(v):  # before backward and the step\n"
+              "    self.optimizer.zero_grad()\n"
+              "    raise TrainingDivergedError(f'loss {v} at epoch {self.epoch}, batch {i}')",
+    ),
+    Cause(
+        code="TT132",
+        title="earlier windows undone on a bad loss",
+        pattern=r"earlier windows of the epoch were undone",
+        what="On a NaN or inf loss you restore the weights the epoch started with. Only the "
+             "window holding the bad batch must be skipped: the steps of the epoch's earlier "
+             "windows were valid and stand.",
+        effect="Good updates are thrown away, and the weights no longer match trainer.step and "
+               "the optimizer's state, which did count those steps.",
+        wrong="if math.isnan(v) or math.isinf(v):\n"
+              "    for p, w in zip(params, start_weights):\n"
+              "        p.data[...] = w  # undoes the good windows too",
+        right="if math.isnan(v) or math.isinf(v):\n"
+              "    self.optimizer.zero_grad()  # skip this window only\n"
+              "    raise TrainingDivergedError(f'loss {v} at epoch {self.epoch}, batch {i}')",
+    ),
+    Cause(
+        code="TT133",
+        title="gradients left behind by a bad loss",
+        pattern=r"clear the gradients before raising",
+        what="On a NaN or inf loss you raise the error but leave the gradients the bad window "
+             "accumulated in .grad.",
+        effect="A caller who catches the error, lowers the learning rate and steps again "
+               "applies the bad window's gradients after all.",
+        wrong="if math.isnan(v) or math.isinf(v):\n"
+              "    raise TrainingDivergedError(f'loss {v} at epoch {self.epoch}, batch {i}')",
+        right="if math.isnan(v) or math.isinf(v):\n"
+              "    self.optimizer.zero_grad()  # the bad window's gradients go too\n"
+              "    raise TrainingDivergedError(f'loss {v} at epoch {self.epoch}, batch {i}')",
+    ),
+    Cause(
+        code="TT134",
+        title="bad accumulation_steps refused without ValueError",
+        pattern=r"validate accumulation_steps first",
+        what="A bad accumulation_steps is refused with another exception than ValueError: an "
+             "assert (AssertionError), a TypeError, or a ZeroDivisionError from the loop's "
+             "arithmetic. The spec asks for ValueError before anything runs.",
+        effect="Callers that catch ValueError for bad arguments miss it, and an assert vanishes "
+               "entirely under python -O.",
+        wrong="assert accumulation_steps >= 1",
+        right="k = accumulation_steps\n"
+              "if isinstance(k, bool) or not isinstance(k, int) or k < 1:\n"
+              "    raise ValueError(f\"accumulation_steps must be an int >= 1, got {k!r}\")",
     ),
     Cause(
         code="TT201",
@@ -688,10 +1153,10 @@ CAUSES: tuple[Cause, ...] = (
                "pessimistic), and each evaluate consumes random numbers, so the training after "
                "it drops other units.",
         wrong="with no_grad():\n"
-              "    for inputs, targets in dataloader:",
-        right="self._set_mode(False)\n"
+              "    for x, y in batches:  # Dropout still active",
+        right="self._set_mode(False)  # eval mode, on every layer\n"
               "with no_grad():\n"
-              "    for inputs, targets in dataloader:",
+              "    for x, y in batches:",
     ),
     Cause(
         code="TT202",
@@ -717,11 +1182,11 @@ CAUSES: tuple[Cause, ...] = (
              "Dropout switched off.",
         effect="Training after an evaluate silently loses its regularisation: a run that "
                "evaluates trains a different model from one that does not.",
-        wrong="if self.scheduler is not None:\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
-        right="self._set_mode(True)\n"
-              "if self.scheduler is not None:\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
+        wrong="def train_epoch(self, batches):\n"
+              "    for x, y in batches:  # still in eval mode after an evaluate",
+        right="def train_epoch(self, batches):\n"
+              "    self._set_mode(True)  # evaluate left the model in eval mode\n"
+              "    for x, y in batches:",
     ),
     Cause(
         code="TT204",
@@ -762,11 +1227,11 @@ CAUSES: tuple[Cause, ...] = (
         effect="The numbers are the same, but evaluation keeps every activation alive and runs "
                "slower; a large eval set can run out of memory. Checked in the notebook, not "
                "graded.",
-        wrong="for inputs, targets in dataloader:\n"
-              "    outputs = self.model.forward(inputs)",
+        wrong="for x, y in batches:\n"
+              "    out = model.forward(x)  # records a graph nobody will use",
         right="with no_grad():\n"
-              "    for inputs, targets in dataloader:\n"
-              "        outputs = self.model.forward(inputs)",
+              "    for x, y in batches:\n"
+              "        out = model.forward(x)",
     ),
     Cause(
         code="TT207",
@@ -777,11 +1242,11 @@ CAUSES: tuple[Cause, ...] = (
              "gradients, weights or optimizer state (backward, step, zero_grad, an lr change).",
         effect="A run that evaluates differs from one that does not, and a resumed run no longer "
                "matches the uninterrupted one.",
-        wrong="loss = self.loss_fn(self.model.forward(inputs), targets)\n"
-              "loss.backward()",
+        wrong="loss = loss_fn(model.forward(x), y)\n"
+              "loss.backward()  # evaluate touches the gradients",
         right="self._set_mode(False)\n"
-              "with no_grad():\n"
-              "    loss = self.loss_fn(self.model.forward(inputs), targets)",
+              "with no_grad():  # no graph, no backward, no Dropout draws\n"
+              "    loss = loss_fn(model.forward(x), y)",
     ),
     Cause(
         code="TT208",
@@ -793,10 +1258,10 @@ CAUSES: tuple[Cause, ...] = (
              "as a full one.",
         effect="The eval loss is not the mean over the evaluated samples and changes with the "
                "batch size.",
-        wrong="loss_sum += _scalar(self.loss_fn(outputs, targets))\n"
-              "samples += 1",
-        right="loss_sum += _scalar(self.loss_fn(outputs, targets)) * n\n"
-              "samples += n",
+        wrong="total += float(loss_fn(out, y).data)\n"
+              "count += 1  # a batch of 7 counts like one of 64",
+        right="total += float(loss_fn(out, y).data) * len(y)\n"
+              "count += len(y)",
     ),
     Cause(
         code="TT209",
@@ -807,9 +1272,9 @@ CAUSES: tuple[Cause, ...] = (
              "no sample is classified, so that count is 0.",
         effect="For regression evaluate returns 0.0, the undivided sum, inf or nan as its loss, "
                "or crashes with ZeroDivisionError.",
-        wrong="loss = loss_sum / judged if judged else 0.0",
-        right="loss = loss_sum / samples\n"
-              "accuracy = correct / judged if judged else None",
+        wrong="mean_loss = total / n_judged if n_judged else 0.0  # none judged for MSE",
+        right="mean_loss = total / n_seen  # every sample has a loss\n"
+              "acc = None if n_judged == 0 else n_correct / n_judged",
     ),
     Cause(
         code="TT210",
@@ -820,11 +1285,11 @@ CAUSES: tuple[Cause, ...] = (
              "all samples judged.",
         effect="The reported accuracy is off whenever the batches differ in size (the last one "
                "usually does).",
-        wrong="accuracies.append(right / total)\n"
-              "accuracy = sum(accuracies) / len(accuracies)",
-        right="correct += right\n"
-              "judged += total\n"
-              "accuracy = correct / judged if judged else None",
+        wrong="accs.append(right / judged)\n"
+              "acc = sum(accs) / len(accs)  # a batch of 7 counts like one of 33",
+        right="n_correct += right\n"
+              "n_judged += judged\n"
+              "acc = None if n_judged == 0 else n_correct / n_judged",
     ),
     Cause(
         code="TT211",
@@ -851,14 +1316,133 @@ CAUSES: tuple[Cause, ...] = (
         right="int(np.sum((outputs >= 0.5) == (targets >= 0.5)))",
     ),
     Cause(
+        code="TT213",
+        title="accuracy returned as a percentage",
+        pattern=r"accuracy must be a fraction in \[0, 1\], not a percentage",
+        what="evaluate multiplies the accuracy by 100 and returns, say, 46.7 instead of 0.467. "
+             "The spec's accuracy is a fraction: the correct samples over the samples judged.",
+        effect="history['eval_accuracy'] and every plot or comparison built on it are 100 "
+               "times too large: a test such as accuracy > 0.9 passes for a model that is "
+               "right on 1 % of the samples.",
+        wrong="acc = None if n_judged == 0 else 100 * n_correct / n_judged  # 46.7, a percentage",
+        right="acc = None if n_judged == 0 else n_correct / n_judged  # 0.467, a fraction",
+    ),
+    Cause(
+        code="TT214",
+        title="prediction is not the argmax over the classes",
+        pattern=r"for CrossEntropyLoss accuracy is the fraction of samples whose argmax",
+        what="For CrossEntropyLoss the predicted class of a sample is the index of its largest "
+             "logit, outputs.argmax(axis=1). You compare something else with the labels: the "
+             "largest logit itself (max instead of argmax), an argmax over the flattened array, "
+             "or rounded outputs.",
+        effect="The accuracy does not measure the model's predictions: it stays near 0, or "
+               "at some value unrelated to how well the model classifies.",
+        wrong="int(np.sum(outputs.max(axis=1) == labels))",
+        right="int(np.sum(outputs.argmax(axis=1) == labels))",
+    ),
+    Cause(
+        code="TT215",
+        title="evaluate clears or changes the gradients",
+        pattern=r"evaluate touched the gradients",
+        what="evaluate changes the parameters' .grad: it calls self._clear_grads() or "
+             "optimizer.zero_grad() before evaluating, or backward() on its loss. evaluate "
+             "must leave every gradient exactly as it found it.",
+        effect="A gradient a caller was accumulating is wiped or changed by an evaluation in "
+               "between, so the next optimizer step uses another gradient.",
+        wrong="opt.zero_grad()  # wipes a gradient the caller was accumulating\n"
+              "self._set_mode(False)",
+        right="self._set_mode(False)  # no zero_grad, no backward in evaluate",
+    ),
+    Cause(
+        code="TT216",
+        title="evaluate calls optimizer.step()",
+        pattern=r"evaluate updated the weights",
+        what="evaluate calls self.optimizer.step() (a line of the training loop, copied), so the "
+             "weights move with whatever gradient is pending. Evaluation measures the model; it "
+             "never updates it.",
+        effect="Every evaluate takes an extra, unplanned optimizer step: the model evaluated "
+               "and trained afterwards is not the one training produced, and trainer.step no "
+               "longer counts the optimizer's steps.",
+        wrong="self.optimizer.step()\n"
+              "self._set_mode(False)",
+        right="self._set_mode(False)  # evaluate never steps the optimizer",
+    ),
+    Cause(
+        code="TT217",
+        title="evaluate changes the optimizer's state or lr",
+        pattern=r"evaluate must not touch the optimizer",
+        what="After evaluate the optimizer's state_dict differs: its moments, step counts or "
+             "learning rate were changed, by a call to optimizer.step() or by setting "
+             "optimizer.lr inside evaluate.",
+        effect="The next training step starts from another optimizer state than it would have "
+               "without the evaluation, so runs that evaluate train differently.",
+        wrong="self.optimizer.step()\n"
+              "self._set_mode(False)",
+        right="self._set_mode(False)  # the optimizer is left alone",
+    ),
+    Cause(
+        code="TT218",
+        title="evaluate does not return (loss, accuracy)",
+        pattern=r"evaluate must return a \(loss, accuracy\) tuple",
+        what="evaluate returns only the loss (or a dict, or nothing) instead of the tuple "
+             "(loss, accuracy) the spec gives, with accuracy None where it is undefined.",
+        effect="Every caller that unpacks loss, accuracy = trainer.evaluate(...) crashes or "
+               "reads the wrong value.",
+        wrong="return loss",
+        right="return loss, accuracy",
+    ),
+    Cause(
+        code="TT219",
+        title="evaluate iterates over the batches twice",
+        pattern=r"^evaluate must work with any iterable of batches, a generator too$",
+        what="evaluate goes over the dataloader more than once (the outputs in one pass, the "
+             "targets or the accuracy in another). A generator yields its batches once, so the "
+             "second pass sees none. Do everything for a batch in one loop.",
+        effect="Evaluating on a generator or a streaming loader crashes or counts no samples, "
+               "though a list of the same batches works.",
+        wrong="outs = [model.forward(x) for x, _ in batches]\n"
+              "for out, (_, y) in zip(outs, batches):  # a generator is empty by now",
+        right="for x, y in batches:  # one pass: a generator yields its batches once\n"
+              "    out = model.forward(x)\n"
+              "    ...  # loss and accuracy of this batch",
+    ),
+    Cause(
+        code="TT220",
+        title="eval loss not averaged over all samples",
+        pattern=r"the loss is not the mean over every sample",
+        what="evaluate's loss is not the sample-weighted mean over every batch: a common "
+             "cause is returning the loss of the loop's last batch, or a sum never divided. "
+             "Add each batch's loss times its samples and divide by all samples.",
+        effect="The eval loss describes one batch (or none exactly), so it jumps with the "
+               "data's order and batch size and cannot be compared between runs.",
+        wrong="mean_loss = float(loss_fn(out, y).data)  # after the loop: the last batch only",
+        right="total += float(loss_fn(out, y).data) * len(y)  # in the loop\n"
+              "n_seen += len(y)\n"
+              "mean_loss = total / n_seen  # after it: every sample counted",
+    ),
+    Cause(
+        code="TT221",
+        title="mode switched on some layers only",
+        pattern=r"only some flags were switched",
+        what="You switch the training flag only on some layers (the Dropouts, say) and not on "
+             "the model itself and every other layer. set_training, which self._set_mode "
+             "calls, sets it on the model and every sublayer.",
+        effect="The model and its other layers report a mode they are not in: a layer that "
+               "reads its flag (a custom layer, a BatchNorm) runs as in the other phase, and "
+               "model.training disagrees with trainer.training_mode.",
+        wrong="for d in dropouts:  # the Dropouts only: the model and other layers keep theirs\n"
+              "    d.training = training",
+        right="set_training(self.model, training)",
+    ),
+    Cause(
         code="TT301",
         title="schedule computed but not applied",
         pattern=r"the schedule is computed but not applied",
         what="train_epoch calls self.scheduler.get_lr(self.epoch) but never assigns the result "
              "to the optimizer, so every step uses the lr the optimizer was created with.",
         effect="The schedule has no effect: training runs at a constant learning rate.",
-        wrong="lr = self.scheduler.get_lr(self.epoch)",
-        right="self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
+        wrong="lr = sched.get_lr(epoch)  # computed, never given to the optimizer",
+        right="opt.lr = sched.get_lr(epoch)",
     ),
     Cause(
         code="TT302",
@@ -870,12 +1454,12 @@ CAUSES: tuple[Cause, ...] = (
              "before its first batch.",
         effect="Every epoch trains with a neighbouring epoch's rate: epoch 0 never gets max_lr "
                "(or keeps the optimizer's initial lr) and the whole schedule is shifted by one.",
-        wrong="self.epoch += 1\n"
-              "if self.scheduler is not None:\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
-        right="self._set_mode(True)  # start of train_epoch\n"
-              "if self.scheduler is not None:\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
+        wrong="for x, y in batches:\n"
+              "    ...\n"
+              "opt.lr = sched.get_lr(epoch + 1)  # set after the epoch, for the next one",
+        right="opt.lr = sched.get_lr(epoch)  # first, before the epoch's first batch\n"
+              "for x, y in batches:\n"
+              "    ...",
     ),
     Cause(
         code="TT303",
@@ -885,9 +1469,9 @@ CAUSES: tuple[Cause, ...] = (
              "optional and defaults to None.",
         effect="Every trainer built without a scheduler crashes with AttributeError in its first "
                "epoch.",
-        wrong="self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
-        right="if self.scheduler is not None:\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
+        wrong="opt.lr = sched.get_lr(epoch)  # sched may be None",
+        right="if sched is not None:  # the scheduler is optional\n"
+              "    opt.lr = sched.get_lr(epoch)",
     ),
     Cause(
         code="TT304",
@@ -897,12 +1481,9 @@ CAUSES: tuple[Cause, ...] = (
         what="Without a scheduler your train_epoch still sets optimizer.lr, to a default or a "
              "value of its own. The lr the user gave the optimizer is then lost.",
         effect="Training runs with a learning rate nobody chose: it may barely learn, or diverge.",
-        wrong="if self.scheduler is not None:\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)\n"
-              "else:\n"
-              "    self.optimizer.lr = 0.01",
-        right="if self.scheduler is not None:\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
+        wrong="opt.lr = sched.get_lr(epoch) if sched else 0.01  # 0.01: a rate nobody chose",
+        right="if sched is not None:  # no scheduler: leave opt.lr alone\n"
+              "    opt.lr = sched.get_lr(epoch)",
     ),
     Cause(
         code="TT305",
@@ -912,8 +1493,8 @@ CAUSES: tuple[Cause, ...] = (
              "max_lr down to min_lr (a missing factor 1/2, for instance). The 'cosine' check "
              "names the slip.",
         effect="Every epoch trains with a wrong rate, which may fall below min_lr or rise again.",
-        wrong="decay = (self.max_lr - self.min_lr) * (1.0 - math.cos(math.pi * progress))",
-        right="decay = (self.max_lr - self.min_lr) * (1.0 - math.cos(math.pi * progress)) / 2.0",
+        wrong="lr = lo + (hi - lo) * (1 + math.cos(math.pi * t))  # the / 2 is missing",
+        right="lr = lo + (hi - lo) * (1 + math.cos(math.pi * t)) / 2",
     ),
     Cause(
         code="TT306",
@@ -923,9 +1504,9 @@ CAUSES: tuple[Cause, ...] = (
              "self.history['learning_rates'], with a scheduler or without one.",
         effect="The history keeps no record of the rates, so plots and a resumed run cannot tell "
                "which rate each epoch trained with.",
-        wrong="self.history[\"train_loss\"].append(mean_loss)",
-        right="self.history[\"train_loss\"].append(mean_loss)\n"
-              "self.history[\"learning_rates\"].append(lr)",
+        wrong="hist[\"train_loss\"].append(epoch_loss)  # and no entry for the rate",
+        right="hist[\"train_loss\"].append(epoch_loss)  # one entry per epoch\n"
+              "hist[\"learning_rates\"].append(lr)  # and the rate it trained with",
     ),
     Cause(
         code="TT307",
@@ -937,12 +1518,10 @@ CAUSES: tuple[Cause, ...] = (
              "first batch.",
         effect="The history disagrees with what the optimizer did, so it hides schedule bugs or "
                "shows rates that were never used.",
-        wrong="lr = float(self.optimizer.lr)\n"
-              "if self.scheduler is not None:\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)",
-        right="if self.scheduler is not None:\n"
-              "    self.optimizer.lr = self.scheduler.get_lr(self.epoch)\n"
-              "lr = float(self.optimizer.lr)",
+        wrong="lr = opt.lr  # read too early: still the previous epoch's rate\n"
+              "opt.lr = sched.get_lr(epoch)",
+        right="opt.lr = sched.get_lr(epoch)  # first set this epoch's rate\n"
+              "lr = opt.lr  # then read the one its batches use",
     ),
     Cause(
         code="TT308",
@@ -954,10 +1533,10 @@ CAUSES: tuple[Cause, ...] = (
         effect="The history stays empty: no loss curve, and checkpoints carry no record of "
                "training.",
         wrong="self.epoch += 1\n"
-              "return mean_loss",
-        right="self.history[\"train_loss\"].append(mean_loss)\n"
+              "return epoch_loss  # the history never grows",
+        right="hist[\"train_loss\"].append(epoch_loss)  # once per epoch\n"
               "self.epoch += 1\n"
-              "return mean_loss",
+              "return epoch_loss",
     ),
     Cause(
         code="TT309",
@@ -969,9 +1548,12 @@ CAUSES: tuple[Cause, ...] = (
              "loop, or is written twice.",
         effect="The history's lengths no longer match the epochs, so plots misalign and reading "
                "an epoch's entry by index gives another epoch's value.",
-        wrong="self.history[\"eval_loss\"].append(loss)\n"
-              "self.history[\"eval_loss\"].append(loss)",
-        right="self.history[\"eval_loss\"].append(loss)",
+        wrong="for x, y in batches:\n"
+              "    ...\n"
+              "    hist[\"eval_loss\"].append(mean_loss)  # in the loop: one entry per batch",
+        right="for x, y in batches:\n"
+              "    ...\n"
+              "hist[\"eval_loss\"].append(mean_loss)  # after the loop: one per call",
     ),
     Cause(
         code="TT310",
@@ -980,9 +1562,11 @@ CAUSES: tuple[Cause, ...] = (
         what="With grad_clip_norm set, the norm clip_grad_norm returns is never appended to "
              "self.history['grad_norm'].",
         effect="You lose the early warning of divergence that a growing gradient norm gives.",
-        wrong="norm = clip_grad_norm(params, self.grad_clip_norm)",
-        right="norm = clip_grad_norm(params, self.grad_clip_norm)\n"
-              "self.history[\"grad_norm\"].append(norm)",
+        wrong="total = clip_grad_norm(params, max_norm)  # returned, then dropped\n"
+              "opt.step()",
+        right="total = clip_grad_norm(params, max_norm)  # the norm before clipping\n"
+              "hist[\"grad_norm\"].append(total)  # one entry per optimizer step\n"
+              "opt.step()",
     ),
     Cause(
         code="TT311",
@@ -995,10 +1579,10 @@ CAUSES: tuple[Cause, ...] = (
              "averaged.",
         effect="The logged norms do not describe the updates taken, so they hide exploding "
                "gradients or show spikes that never happened.",
-        wrong="clip_grad_norm(params, self.grad_clip_norm)\n"
-              "norm = math.sqrt(sum(float(np.sum(grad_array(p) ** 2)) for p in params))",
-        right="norm = clip_grad_norm(params, self.grad_clip_norm)  # the norm before clipping\n"
-              "self.history[\"grad_norm\"].append(norm)",
+        wrong="clip_grad_norm(params, max_norm)\n"
+              "hist[\"grad_norm\"].append(grad_norm(params))  # after clipping: <= max_norm",
+        right="total = clip_grad_norm(params, max_norm)  # it returns the norm before clipping\n"
+              "hist[\"grad_norm\"].append(total)  # what the step's gradient measured",
     ),
     Cause(
         code="TT312",
@@ -1007,11 +1591,79 @@ CAUSES: tuple[Cause, ...] = (
         what="One of the loop's callback events (on_epoch_begin, on_batch_end, on_step, "
              "on_epoch_end, on_evaluate_end) is never fired: its self._emit(...) call is missing.",
         effect="Callbacks attached to the trainer (live plots, logging) never hear of that event.",
-        wrong="loss.backward(float(n))\n"
-              "loss_sum += value * n",
-        right="loss.backward(float(n))\n"
-              "loss_sum += value * n\n"
-              "self._emit(\"on_batch_end\", batch=batch, loss=value, samples=n)",
+        wrong="loss.backward()\n"
+              "total += v * len(y)  # the callbacks never hear of the batch",
+        right="loss.backward()\n"
+              "total += v * len(y)\n"
+              "self._emit(\"on_batch_end\", batch=i, loss=v, samples=len(y))  # after each batch",
+    ),
+    Cause(
+        code="TT313",
+        title="history loss differs from the returned loss",
+        pattern=r"record the same value train_epoch returns"
+                r"|append the same (?:epoch mean )?loss that (?:train_epoch|evaluate) returns",
+        what="history['train_loss'] (or 'eval_loss') gets one entry per call, but not the loss "
+             "the call returns: the last batch's loss, a running sum, or a value computed "
+             "before the division.",
+        effect="The loss curve in the history disagrees with the numbers train_epoch and "
+               "evaluate print, so plots and checkpoints tell another story than the run.",
+        wrong="self.history['train_loss'].append(float(batch_loss.data))  # the last batch's",
+        right="self.history['train_loss'].append(epoch_loss)  # what train_epoch returns\n"
+              "return epoch_loss",
+    ),
+    Cause(
+        code="TT314",
+        title="train_loss history not kept across epochs",
+        pattern=r"append exactly one entry per epoch",
+        what="history['train_loss'] is right after the first epoch but does not grow by one "
+             "entry per epoch after that: the list is replaced instead of appended to, or the "
+             "history is reset in train_epoch.",
+        effect="Only the last epoch's loss survives, so there is no loss curve and a "
+               "checkpoint saves a truncated history.",
+        wrong="self.history['train_loss'] = [epoch_loss]  # replaces the curve",
+        right="self.history['train_loss'].append(epoch_loss)  # one more entry",
+    ),
+    Cause(
+        code="TT315",
+        title="loop events out of order or repeated",
+        pattern=r"each event fires once per occurrence",
+        what="Every event fires, but not once per occurrence in the loop's order: on_batch_end "
+             "is emitted after the window's step instead of before it, or an event is emitted "
+             "twice (in train_epoch and in _optimizer_step).",
+        effect="A callback that draws or logs from the events sees batches and steps "
+               "interleaved wrongly, or counted twice.",
+        wrong="if in_window == accumulation_steps:\n"
+              "    self._optimizer_step(params, count)  # on_step fires here\n"
+              "self._emit('on_batch_end', loss=v, samples=len(yb), batch=i)  # after the step",
+        right="self._emit('on_batch_end', loss=v, samples=len(yb), batch=i)  # before the step\n"
+              "if in_window == accumulation_steps:\n"
+              "    self._optimizer_step(params, count)  # on_step fires here",
+    ),
+    Cause(
+        code="TT316",
+        title="loop event fired with wrong fields",
+        pattern=r"^call self\._emit\('on_(?:epoch_begin|batch_end|epoch_end|evaluate_end)'",
+        what="An event (on_epoch_begin, on_batch_end, on_epoch_end, on_evaluate_end) fires in "
+             "the right place but with wrong values: a running mean instead of the batch's own "
+             "loss, a cumulative sample count, the next epoch's number, or a loss that is not "
+             "the one returned.",
+        effect="Callbacks (live plots, loggers) show numbers that do not match the run.",
+        wrong="self._emit('on_batch_end', loss=total / count, samples=len(yb), batch=i)",
+        right="self._emit('on_batch_end', loss=v, samples=len(yb), batch=i)  # the batch's own",
+    ),
+    Cause(
+        code="TT317",
+        title="epoch not trained with get_lr(epoch)",
+        pattern=r"each epoch must train with scheduler\.get_lr\(epoch\), set on the optimizer",
+        what="With a scheduler, epoch e does not train with scheduler.get_lr(e), and the "
+             "rates match none of the recognised slips (set after the epoch, shifted by one, "
+             "changed per batch). A common cause: self.epoch does not advance by one per "
+             "epoch, so the schedule is asked for the wrong epoch.",
+        effect="The schedule runs stuck or out of step: epochs train with rates meant for "
+               "others.",
+        wrong="return epoch_loss  # self.epoch stays 0: get_lr(0) every epoch",
+        right="self.epoch += 1  # the next epoch reads the next rate\n"
+              "return epoch_loss",
     ),
     Cause(
         code="TT401",
@@ -1037,11 +1689,12 @@ CAUSES: tuple[Cause, ...] = (
              "load_state_dict.",
         effect="The resumed optimizer starts with zero moments, so its first step already "
                "differs from the uninterrupted run's and the two runs diverge.",
-        wrong="arrays = {f\"model/{i}\": p.data for i, p in enumerate(params)}",
-        right="for i, state in enumerate(optimizer_state[\"state\"]):\n"
-              "    for name, value in state.items():\n"
-              "        if isinstance(value, np.ndarray):\n"
-              "            arrays[f\"optimizer/{i}/{name}\"] = value",
+        wrong="for i, p in enumerate(params):\n"
+              "    arrays[f\"model/{i}\"] = p.data  # the weights, and nothing else",
+        right="# Adam's exp_avg and exp_avg_sq, SGD's momentum_buffer, beside the weights:\n"
+              "for i, buffers in enumerate(opt.state_dict()[\"state\"]):\n"
+              "    arrays.update({f\"optimizer/{i}/{k}\": v for k, v in buffers.items()\n"
+              "                   if isinstance(v, np.ndarray)})  # not the int step count",
     ),
     Cause(
         code="TT403",
@@ -1051,8 +1704,9 @@ CAUSES: tuple[Cause, ...] = (
              "or load does not put it back. This library's Adam reads it for its bias correction.",
         effect="After loading, Adam's bias correction starts again from step 1, so the first "
                "resumed updates are too large and the run leaves the uninterrupted one.",
-        wrong="\"param_steps\": [None for s in optimizer_state[\"state\"]],",
-        right="\"param_steps\": [s.get(\"step\") for s in optimizer_state[\"state\"]],",
+        wrong="meta[\"param_steps\"] = []  # each parameter's state[\"step\"] is lost",
+        right="state = opt.state_dict()[\"state\"]\n"
+              "meta[\"param_steps\"] = [buf.get(\"step\") for buf in state]  # bias correction",
     ),
     Cause(
         code="TT404",
@@ -1063,8 +1717,8 @@ CAUSES: tuple[Cause, ...] = (
              "resume exactly, but the optimizer's state_dict is not given back whole.",
         effect="optimizer.step_count starts again after a load, so whatever reads it (logging, a "
                "schedule by step) is wrong.",
-        wrong="\"step_count\": 0,",
-        right="\"step_count\": optimizer_state[\"step_count\"],",
+        wrong="meta[\"step_count\"] = 0  # the optimizer's own counter is not kept",
+        right="meta[\"step_count\"] = opt.state_dict()[\"step_count\"]",
     ),
     Cause(
         code="TT405",
@@ -1075,8 +1729,8 @@ CAUSES: tuple[Cause, ...] = (
              "the file must win.",
         effect="The resumed run continues with other optimizer settings than the run it "
                "continues, so it trains a different model.",
-        wrong="\"hyperparameters\": self.optimizer.hyperparameters(),",
-        right="\"hyperparameters\": saved[\"hyperparameters\"],",
+        wrong="state[\"hyperparameters\"] = opt.hyperparameters()  # the new optimizer's",
+        right="state[\"hyperparameters\"] = saved[\"hyperparameters\"]  # the file's settings win",
     ),
     Cause(
         code="TT406",
@@ -1135,10 +1789,9 @@ CAUSES: tuple[Cause, ...] = (
         effect="The resumed trainer is in another mode than the saved one, so its Dropouts "
                "behave differently from the uninterrupted run's.",
         wrong="self.history = copy.deepcopy(history)\n"
-              "self._clear_grads()",
+              "self.epoch, self.step = epoch, step  # the model keeps the mode it had",
         right="self.history = copy.deepcopy(history)\n"
-              "self._set_mode(training_mode)\n"
-              "self._clear_grads()",
+              "self._set_mode(training_mode)  # the saved mode, on every layer",
     ),
     Cause(
         code="TT411",
@@ -1150,8 +1803,8 @@ CAUSES: tuple[Cause, ...] = (
              "the dict the generator gives, whole, and restore that same dict.",
         effect="The resumed run draws other dropout masks than the uninterrupted one, or loading "
                "fails on the saved state.",
-        wrong="\"rng_state\": [{} for m in rng_owners(self.model)],",
-        right="\"rng_state\": [m.rng.bit_generator.state for m in rng_owners(self.model)],",
+        wrong="meta[\"rng_state\"] = [{} for d in dropouts]  # an empty, unusable state",
+        right="meta[\"rng_state\"] = [d.rng.bit_generator.state for d in dropouts]  # whole dicts",
     ),
     Cause(
         code="TT412",
@@ -1173,9 +1826,11 @@ CAUSES: tuple[Cause, ...] = (
              "self._start_data_order(dataloader) does both.",
         effect="A resumed run gets the new loader's own order whatever the checkpoint holds, so "
                "it trains on other batches.",
-        wrong="params = list(self.model.parameters())",
-        right="self._start_data_order(dataloader)\n"
-              "params = list(self.model.parameters())",
+        wrong="def train_epoch(self, loader):\n"
+              "    for x, y in loader:  # the loader picks its own order",
+        right="def train_epoch(self, loader):\n"
+              "    loader.set_epoch(self.epoch)  # or load_state_dict after a load\n"
+              "    for x, y in loader:",
     ),
     Cause(
         code="TT414",
@@ -1186,9 +1841,10 @@ CAUSES: tuple[Cause, ...] = (
              "evaluation loader's seed instead of the training loader's.",
         effect="The checkpoint holds the wrong seed, or evaluate uses up the restored one, so "
                "the resumed training epochs see another order.",
-        wrong="self._start_data_order(dataloader)\n"
-              "self._set_mode(False)",
-        right="self._set_mode(False)",
+        wrong="def evaluate(self, loader):\n"
+              "    loader.set_epoch(self.epoch)  # only train_epoch may choose the order",
+        right="def evaluate(self, loader):\n"
+              "    self._set_mode(False)  # and the loader's order is left alone",
     ),
     Cause(
         code="TT415",
@@ -1228,24 +1884,131 @@ CAUSES: tuple[Cause, ...] = (
         right="values.append(value)  # copied by restore(), once every check has passed",
     ),
     Cause(
+        code="TT418",
+        title="trainer.step not restored",
+        pattern=r"trainer\.step was not saved or not restored",
+        what="save_checkpoint does not write trainer.step, or load_checkpoint does not set it "
+             "back, so the loaded trainer counts its optimizer steps from 0 again.",
+        effect="After resuming, trainer.step no longer counts the steps taken: logs and "
+               "anything keyed on the step number restart.",
+        wrong="self.epoch = epoch",
+        right="self.epoch, self.step = epoch, step",
+    ),
+    Cause(
+        code="TT419",
+        title="state restored as the wrong type",
+        pattern=r"training crashed after load_checkpoint",
+        what="load_checkpoint puts back what the file holds in the form JSON gives it, not as "
+             "the object the trainer uses: the scheduler's settings dict instead of a "
+             "CosineSchedule, lists instead of arrays. Rebuild each object from what was "
+             "saved.",
+        effect="Loading succeeds, then the first train_epoch after it crashes (a dict has no "
+               "get_lr), so a run can never be resumed.",
+        wrong="self.scheduler = meta[\"scheduler\"]",
+        right="self.scheduler = _restore_scheduler(meta[\"scheduler\"], self.scheduler)",
+    ),
+    Cause(
+        code="TT420",
+        title="save_checkpoint crashes (array in the JSON part)",
+        pattern=r"^save_checkpoint crashes$",
+        what="save_checkpoint raises on a trained trainer. The usual cause: a numpy array or "
+             "numpy number put into the JSON part (the optimizer's state_dict as it is, "
+             "moments included), which JSON cannot encode. Arrays go into the arrays; only "
+             "plain numbers, strings, lists and dicts into the JSON.",
+        effect="No checkpoint can be written, so a long run cannot be saved or resumed.",
+        wrong="\"optimizer\": optimizer_state,  # holds ndarrays",
+        right="arrays[f\"optimizer/{i}/{name}\"] = value  # each ndarray of the state",
+    ),
+    Cause(
+        code="TT421",
+        title="save and load use different names",
+        pattern=r"save_checkpoint and load_checkpoint do not agree",
+        what="load_checkpoint raises on the file save_checkpoint has just written: the two "
+             "do not agree on the file's layout, for instance an array saved as param_0 and "
+             "read as model/0, or a value saved in another form than load expects.",
+        effect="Every checkpoint written is unusable: loading fails on it.",
+        wrong="arrays[f\"param_{i}\"] = p.data  # saved as param_0, param_1...\n"
+              "value = arrays[f\"model/{i}\"]  # ...read as model/0: KeyError",
+        right="arrays[f\"model/{i}\"] = p.data  # saved under the name load reads\n"
+              "value = arrays[f\"model/{i}\"]",
+    ),
+    Cause(
+        code="TT422",
+        title="checkpoint written under another name",
+        pattern=r"save_checkpoint must write exactly the path given",
+        what="save_checkpoint writes to a path other than the one given: it adds '.npz' "
+             "itself, or np.savez(path) adds it to a name without that suffix, or a temporary "
+             "file is left beside the path.",
+        effect="The file is not where the caller said: loading the path it gave fails, or "
+               "finds an older checkpoint.",
+        wrong="path = Path(path).with_suffix(\".npz\")  # \"run.ckpt\" is written as \"run.npz\"",
+        right="path = Path(path)  # as given: \"run.ckpt\" stays \"run.ckpt\", no temporary left",
+    ),
+    Cause(
+        code="TT423",
+        title="load swallows a bad checkpoint",
+        pattern=r"load_checkpoint must check the file .*and refuse it",
+        what="load_checkpoint does not raise on a missing, damaged or mismatched file: it "
+             "catches the error, prints it and returns, or never checks. A load that "
+             "cannot restore the state must raise a CheckpointError.",
+        effect="The caller believes the run was resumed and goes on training the fresh model "
+               "from epoch 0.",
+        wrong="except Exception as error:\n"
+              "    print(f\"could not load {path}: {error}\")\n"
+              "    return",
+        right="except (KeyError, ValueError) as err:  # the file does not fit\n"
+              "    raise CheckpointError(f\"cannot load {path}: {err}\") from err",
+    ),
+    Cause(
+        code="TT424",
+        title="counters restored before the file is validated",
+        pattern=r"a failed load left the trainer half restored",
+        what="load_checkpoint sets epoch, step, history or the optimizer's state from the file "
+             "before it has checked that the whole file fits the trainer. When a later check "
+             "fails, those changes stay.",
+        effect="After a refused load the trainer is a mix: the old weights with the file's "
+               "counters, so its schedule and history no longer match its model.",
+        wrong="self.epoch, self.step = meta[\"epoch\"], meta[\"step\"]\n"
+              "if len(shapes) != len(params):  # raises after the counters changed\n"
+              "    raise ValueError(\"the file does not fit the model\")",
+        right="if len(shapes) != len(params):  # every check first\n"
+              "    raise ValueError(\"the file does not fit the model\")\n"
+              "self.epoch, self.step = meta[\"epoch\"], meta[\"step\"]  # then every change",
+    ),
+    Cause(
+        code="TT425",
+        title="weights copied while the file is still being read",
+        pattern=r"a failed load changed the trainer",
+        what="load_checkpoint copies each array into the model as it reads it from the file. "
+             "When a later member is damaged (or the file is truncated), reading fails after "
+             "some weights were overwritten. Read and verify the whole file first "
+             "(read_checkpoint checks its digest).",
+        effect="A damaged checkpoint leaves the model with part of its weights replaced, and "
+               "training goes on from that mix.",
+        wrong="for i, p in enumerate(self.model.parameters()):\n"
+              "    p.data[...] = npz[f\"model/{i}\"]",
+        right="saved = read_checkpoint(path)  # reads and verifies every member first\n"
+              "...  # check that it fits, then copy into the model",
+    ),
+    Cause(
         code="TT501",
         title="counted numbers, not bytes",
         pattern=r"counted numbers, not bytes",
         what="You count elements (p.data.size) instead of bytes. A float32 takes 4 bytes and a "
              "mask's bool 1 byte; p.data.nbytes gives the bytes directly.",
         effect="The predicted memory is about 4 times too small.",
-        wrong="parameters = sum(p.data.size for p in model.parameters())",
-        right="parameters = sum(p.data.nbytes for p in model.parameters())",
+        wrong="n_bytes = sum(p.data.size for p in params)  # numbers, not bytes",
+        right="n_bytes = sum(p.data.nbytes for p in params)  # 4 bytes per float32",
     ),
     Cause(
         code="TT502",
         title="8 bytes per number (float64)",
-        pattern=r"8 bytes per number",
+        pattern=r"^8 bytes per number",
         what="You count 8 bytes per number, as for float64. tinytorch keeps every number as "
              "float32, 4 bytes.",
         effect="Parameters, and everything counted like them, come out twice too large.",
-        wrong="parameters = sum(8 * p.data.size for p in model.parameters())",
-        right="parameters = sum(p.data.nbytes for p in model.parameters())",
+        wrong="n_bytes = sum(8 * p.data.size for p in params)  # float64's size",
+        right="n_bytes = sum(4 * p.data.size for p in params)  # float32: 4 bytes each",
     ),
     Cause(
         code="TT503",
@@ -1254,8 +2017,8 @@ CAUSES: tuple[Cause, ...] = (
         what="You count only the weight matrices (the 2-D parameters, say) and skip the biases. "
              "Every tensor model.parameters() yields counts.",
         effect="Parameters, gradients and optimizer state all come out too small.",
-        wrong="parameters = sum(p.data.nbytes for p in model.parameters() if p.data.ndim == 2)",
-        right="parameters = sum(p.data.nbytes for p in model.parameters())",
+        wrong="n_bytes = sum(p.data.nbytes for p in params if p.data.ndim == 2)  # weights only",
+        right="n_bytes = sum(p.data.nbytes for p in params)  # biases too: every parameter",
     ),
     Cause(
         code="TT504",
@@ -1264,8 +2027,8 @@ CAUSES: tuple[Cause, ...] = (
         what="backward gives every parameter a gradient of its own shape and dtype, so gradients "
              "take exactly as many bytes as the parameters. You return 0 or another amount.",
         effect="The total misses, or misstates, a whole copy of the model.",
-        wrong="memory = {\"parameters\": parameters, \"gradients\": 0,",
-        right="memory = {\"parameters\": parameters, \"gradients\": parameters,",
+        wrong="memory[\"gradients\"] = 0  # yet backward gives every parameter a gradient",
+        right="memory[\"gradients\"] = memory[\"parameters\"]  # same shapes, same dtype",
     ),
     Cause(
         code="TT505",
@@ -1275,9 +2038,10 @@ CAUSES: tuple[Cause, ...] = (
              "step and that state is empty until the first one. Predict from the optimizer's "
              "kind and settings.",
         effect="optimizer_state comes out 0 for Adam, AdamW and SGD with momentum.",
-        wrong="optimizer_state = sum(v.nbytes for s in optimizer.state for v in s.values()\n"
-              "                      if isinstance(v, np.ndarray))",
-        right="optimizer_state = buffers * sum(p.data.nbytes for p in optimizer.params)",
+        wrong="# opt.state is empty until the first step, so this adds up nothing:\n"
+              "kept = [v for s in opt.state for v in s.values() if isinstance(v, np.ndarray)]\n"
+              "state_bytes = sum(a.nbytes for a in kept)",
+        right="state_bytes = n_buffers * n_bytes  # n_buffers from opt's kind and settings",
     ),
     Cause(
         code="TT506",
@@ -1285,10 +2049,8 @@ CAUSES: tuple[Cause, ...] = (
         pattern=r"\A(?!.*empty until the first step).*plain SGD keeps no buffer",
         what="SGD with momentum == 0 keeps no buffer, but you count one (or two) per parameter.",
         effect="optimizer_state comes out one or two copies of the model where it is 0.",
-        wrong="elif isinstance(optimizer, optim.SGD):\n"
-              "    buffers = 1",
-        right="elif isinstance(optimizer, optim.SGD):\n"
-              "    buffers = 1 if optimizer.momentum > 0 else 0",
+        wrong="n_buffers = 1  # for SGD, also when momentum == 0",
+        right="n_buffers = int(opt.momentum > 0)  # SGD: a momentum_buffer only with momentum",
     ),
     Cause(
         code="TT507",
@@ -1299,10 +2061,8 @@ CAUSES: tuple[Cause, ...] = (
              "as for Adam, or some other number.",
         effect="optimizer_state for SGD with momentum comes out a whole copy of the model too "
                "large.",
-        wrong="elif isinstance(optimizer, optim.SGD):\n"
-              "    buffers = 2",
-        right="elif isinstance(optimizer, optim.SGD):\n"
-              "    buffers = 1 if optimizer.momentum > 0 else 0",
+        wrong="n_buffers = 2  # for SGD with momentum, as if it were Adam",
+        right="n_buffers = int(opt.momentum > 0)  # SGD: one momentum_buffer at most",
     ),
     Cause(
         code="TT508",
@@ -1312,10 +2072,8 @@ CAUSES: tuple[Cause, ...] = (
              "one (or another number). An AdamW is an Adam, so isinstance(optimizer, optim.Adam) "
              "covers both.",
         effect="optimizer_state for Adam comes out a whole copy of the model too small.",
-        wrong="if isinstance(optimizer, optim.Adam):\n"
-              "    buffers = 1",
-        right="if isinstance(optimizer, optim.Adam):  # AdamW too\n"
-              "    buffers = 2",
+        wrong="n_buffers = 1  # for Adam",
+        right="n_buffers = 2  # Adam and AdamW (an AdamW is an Adam): exp_avg, exp_avg_sq",
     ),
     Cause(
         code="TT509",
@@ -1324,10 +2082,8 @@ CAUSES: tuple[Cause, ...] = (
         what="A ReLU keeps its output (4 bytes per number) and the boolean mask x > 0 its "
              "backward needs (1 byte per number); you count only the output.",
         effect="activations come out batch_size * width bytes too small for every ReLU.",
-        wrong="elif isinstance(layer, act.ReLU):\n"
-              "    activations += 4 * batch_size * width",
-        right="elif isinstance(layer, act.ReLU):\n"
-              "    activations += 5 * batch_size * width",
+        wrong="relu_bytes = 4 * batch_size * width  # the output only",
+        right="relu_bytes = (4 + 1) * batch_size * width  # float32 output + bool mask x > 0",
     ),
     Cause(
         code="TT510",
@@ -1336,10 +2092,8 @@ CAUSES: tuple[Cause, ...] = (
         what="A Dropout with p > 0 runs in training mode during a step and keeps its float32 "
              "mask and its output, 8 bytes per number; you count only one of them.",
         effect="activations come out 4 * batch_size * width bytes too small for every Dropout.",
-        wrong="elif isinstance(layer, nn.Dropout) and layer.p > 0:\n"
-              "    activations += 4 * batch_size * width",
-        right="elif isinstance(layer, nn.Dropout) and layer.p > 0:\n"
-              "    activations += 8 * batch_size * width",
+        wrong="dropout_bytes = 4 * batch_size * width  # the output only",
+        right="dropout_bytes = (4 + 4) * batch_size * width  # float32 mask + float32 output",
     ),
     Cause(
         code="TT511",
@@ -1348,8 +2102,8 @@ CAUSES: tuple[Cause, ...] = (
         what="A Dropout with p == 0 returns its input unchanged and keeps nothing; you count it "
              "like any other Dropout.",
         effect="activations come out too large for models holding a Dropout(0.0).",
-        wrong="elif isinstance(layer, nn.Dropout):",
-        right="elif isinstance(layer, nn.Dropout) and layer.p > 0:",
+        wrong="kept = dropout_bytes  # also for a Dropout(0.0)",
+        right="kept = dropout_bytes if layer.p > 0 else 0  # p == 0 returns its input as is",
     ),
     Cause(
         code="TT512",
@@ -1359,10 +2113,8 @@ CAUSES: tuple[Cause, ...] = (
              "grow with batch_size; you count them for a single sample.",
         effect="activations come out batch_size times too small, hiding the part of memory that "
                "grows with the batch.",
-        wrong="width = layer.out_features\n"
-              "activations += 4 * width",
-        right="width = layer.out_features\n"
-              "activations += 4 * batch_size * width",
+        wrong="linear_bytes = 4 * layer.out_features  # one sample's row",
+        right="linear_bytes = 4 * batch_size * layer.out_features  # one row per sample",
     ),
     Cause(
         code="TT513",
@@ -1372,8 +2124,8 @@ CAUSES: tuple[Cause, ...] = (
              "yields, in order. A common cause: walking only the top-level layers "
              "(model.layers), which misses nested Sequentials and models without a base class.",
         effect="activations are wrong for any model with nested or duck-typed layers.",
-        wrong="for layer in getattr(model, \"layers\", []):",
-        right="for layer in modules(model):",
+        wrong="layers = list(model.layers)  # top level only: nested layers are missed",
+        right="layers = list(modules(model))  # every layer, nested ones too, in order",
     ),
     Cause(
         code="TT514",
@@ -1382,21 +2134,113 @@ CAUSES: tuple[Cause, ...] = (
         what="total must be parameters + gradients + optimizer_state + activations, the four "
              "values you return; yours leaves one out or adds something else.",
         effect="The headline number disagrees with its own parts.",
-        wrong="memory[\"total\"] = parameters + optimizer_state + activations",
-        right="memory[\"total\"] = sum(memory.values())",
+        wrong="total = param_bytes + state_bytes + act_bytes  # the gradients are left out",
+        right="total = param_bytes + grad_bytes + state_bytes + act_bytes  # all four parts",
+    ),
+    Cause(
+        code="TT515",
+        title="ReLU's mask counted as float32",
+        pattern=r"ReLU's mask counted as 4 bytes per number",
+        what="A ReLU keeps its output (float32, 4 bytes a number) and the boolean mask x > 0 "
+             "(1 byte a number); you count the mask as 4 bytes, like a float.",
+        effect="activations come out 3 * batch_size * width bytes too large for every ReLU.",
+        wrong="relu_bytes = (4 + 4) * batch_size * width  # the bool mask counted like a float",
+        right="relu_bytes = (4 + 1) * batch_size * width  # the mask x > 0 is bool: 1 byte each",
+    ),
+    Cause(
+        code="TT516",
+        title="input batch counted in activations",
+        pattern=r"the input batch is not counted",
+        what="You add the input batch (4 * batch_size * in_features) to activations. The data "
+             "loader holds it whether or not a step runs, and nothing before the first Linear "
+             "needs a gradient, so the step keeps nothing of its own there.",
+        effect="activations come out 4 * batch_size * in_features bytes too large.",
+        wrong="act_bytes += 4 * batch_size * n_inputs  # the input batch: the loader holds it",
+        right="act_bytes = 0  # the input is the loader's; counting starts at the first Linear",
+    ),
+    Cause(
+        code="TT517",
+        title="activation layers not counted",
+        pattern=r"only the Linear layers were counted",
+        what="You count only the Linear layers' outputs. Every activation layer keeps arrays "
+             "too: ReLU its output and mask, Sigmoid and Tanh their output, a Dropout with "
+             "p > 0 its mask and output.",
+        effect="activations come out far too small for every model with activation layers.",
+        wrong="act_bytes = sum(4 * batch_size * n for n in linear_widths)  # Linear outputs only",
+        right="linear_bytes = 4 * batch_size * width\n"
+              "relu_bytes = (4 + 1) * batch_size * width  # and Sigmoid, Tanh, Dropout: all count",
+    ),
+    Cause(
+        code="TT518",
+        title="Linear outputs not counted",
+        pattern=r"the Linear layers' outputs are missing",
+        what="You count what the activation layers keep but not the Linear layers' outputs, "
+             "4 * batch_size * out_features each: the graph keeps them for backward too.",
+        effect="activations come out too small by one float32 array per Linear layer.",
+        wrong="act_bytes = relu_bytes + dropout_bytes  # the Linear outputs are left out",
+        right="linear_bytes = 4 * batch_size * n_out  # each Linear's output, kept for backward\n"
+              "act_bytes = linear_bytes + relu_bytes + dropout_bytes",
+    ),
+    Cause(
+        code="TT519",
+        title="parameter bytes not from p.data.nbytes",
+        pattern=r"sum p\.data\.nbytes over every p in model\.parameters\(\)",
+        what="Your parameters are not the sum of p.data.nbytes over model.parameters(). A "
+             "common cause: sys.getsizeof(p.data), which adds the array object's own header "
+             "to its bytes, or counting another list of tensors than model.parameters().",
+        effect="parameters, and gradients counted like them, come out wrong (sys.getsizeof "
+               "adds about a hundred bytes per tensor), and the total with them.",
+        wrong="param_bytes = sum(sys.getsizeof(p.data) for p in params)  # + each array's header",
+        right="param_bytes = sum(p.data.nbytes for p in params)  # the numbers' bytes only",
+    ),
+    Cause(
+        code="TT520",
+        title="memory not in whole bytes",
+        pattern=r"bytes are whole numbers",
+        what="training_memory returns values that are not whole numbers of bytes: converted "
+             "to megabytes (/ 2**20), or computed with a fractional factor. The spec asks for "
+             "bytes, as ints.",
+        effect="Every component is reported in another unit than the spec's, so it compares "
+               "with nothing the caller measures in bytes.",
+        wrong="return {k: v / 2**20 for k, v in memory.items()}  # in MB",
+        right="return memory  # bytes, ints",
+    ),
+    Cause(
+        code="TT521",
+        title="memory component missing or misnamed",
+        pattern=r"return every component under exactly these names",
+        what="The dict training_memory returns lacks one of the keys parameters, gradients, "
+             "optimizer_state, activations, total: it was never added (total, often) or is "
+             "spelled differently.",
+        effect="A caller reading memory['total'] (or another key) gets a KeyError.",
+        wrong="return memory  # four keys: \"total\" was never added",
+        right="memory[\"total\"] = param_bytes + grad_bytes + state_bytes + act_bytes\n"
+              "return memory",
+    ),
+    Cause(
+        code="TT522",
+        title="memory returned as a tuple, not a dict",
+        pattern=r"return the dict of the five components, in bytes",
+        what="training_memory returns a tuple or list of the numbers (or a single total) "
+             "instead of the dict of the five named components.",
+        effect="A caller reading memory['activations'] crashes, and nothing says which number "
+               "is which.",
+        wrong="return tuple(memory.values())",
+        right="return memory",
     ),
     Cause(
         code="TT901",
         title="crash on valid input",
         pattern=r"(?:crashed on valid batches|raised this error on valid input)"
-                r"|(?:train_epoch crashed on a plain list|train_epoch crashes on this setup)",
+                r"|(?:train_epoch crashed on a plain list|train_epoch crashes on this setup)"
+                r"|(?:train_epoch raised on a valid setup)",
         what="Your code raised an exception on input the spec allows; the last line of your code "
              "in the traceback shows where. Nothing else about the function can be judged until "
              "it runs.",
         effect="Everything that calls the function fails; in a real run, training stops at that "
                "line.",
-        wrong="n = targets.shape[1]  # fails for 1-D class labels",
-        right="n = len(targets) if targets.ndim else 1",
+        wrong="n = y.shape[1]  # fails for 1-D class labels",
+        right="n = y.shape[0]  # the samples are the rows, for 1-D labels too",
     ),
     Cause(
         code="TT902",
@@ -1429,11 +2273,10 @@ CAUSES: tuple[Cause, ...] = (
         what="Your code calls exit() or sys.exit(), on an error or at the end of a cell. A "
              "function must return or raise an exception; exit stops the whole Python process.",
         effect="The kernel or the grading run stops on the spot, and nothing after it runs.",
-        wrong="if not math.isfinite(value):\n"
+        wrong="if math.isnan(v) or math.isinf(v):\n"
               "    sys.exit(\"training diverged\")",
-        right="if not math.isfinite(value):\n"
-              "    raise TrainingDivergedError(f\"loss is {value} at epoch {self.epoch}, batch "
-              "{batch}\")",
+        right="if math.isnan(v) or math.isinf(v):\n"
+              "    raise TrainingDivergedError(f\"loss is {v} at epoch {epoch}, batch {i}\")",
     ),
     Cause(
         code="TT905",
@@ -1442,8 +2285,8 @@ CAUSES: tuple[Cause, ...] = (
         what="The graded run of a check did not finish: your code exited Python, crashed the "
              "interpreter, ran past the time or memory limit, or changed the checks' own objects.",
         effect="The check cannot be judged at all, so it earns nothing.",
-        wrong="for inputs, targets in itertools.cycle(dataloader):  # never ends",
-        right="for batch, (inputs, targets) in enumerate(dataloader):",
+        wrong="for x, y in itertools.cycle(batches):  # never ends",
+        right="for x, y in batches:  # one pass over the data, then return",
     ),
     Cause(
         code="TT906",

@@ -473,3 +473,20 @@ def test_the_student_wheels_own_command_completes_outside_the_repository(
             path.write_bytes(data)
         for backup in set(installed.parent.glob("training.py.before-complete*")) - backups:
             backup.unlink()
+
+
+def test_the_student_wheels_command_explains_a_code(tmp_path: Path, lab_venv: Path) -> None:
+    """`tinytorch explain TT103`, the console script of a venv made only from the student
+    wheel, outside the repository: the catalog's explanation, as the checks' messages name it;
+    an unknown code is refused by name."""
+    from checks import catalog
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    command = [str(lab_venv / "bin" / "tinytorch"), "explain"]
+    done = subprocess.run([*command, "TT103"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == catalog.explain("TT103").strip()
+    unknown = subprocess.run([*command, "TT000"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert unknown.returncode == 2 and "no cause has the code 'TT000'" in unknown.stderr
