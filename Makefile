@@ -10,7 +10,7 @@ STUDENT_VENV := .venv-student
 BUILD_VENV := .venv-build
 BUILD_PY   := $(BUILD_VENV)/bin/python
 
-.PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds bench-section5 bench-report report \
+.PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds bench-section5 bench-report bench-profile report \
 	isolation clean \
 	clean-course notebook release validate autograde grade feedback export formgrader student-wheel \
 	student-venv complete hub hub-deps certificates
@@ -200,6 +200,9 @@ bench-section5: setup  ## section 5's times in 5 fresh processes: how far median
 
 bench-report: setup  ## make report for the benchmark's class of 100, then for 1,000 copied from it
 	$(PY) -m benchmarks.report
+
+bench-profile: setup  ## one submission from file to feedback page, stage by stage: where the cost goes
+	$(PY) -m benchmarks.profile_submission
 
 # `make clean` removes only what a command makes again: the venvs (make setup, make lab; a
 # student's Module 07 written into .venv-student comes back with make complete), dist/ (make
