@@ -259,7 +259,9 @@ def summarize(graded: list[Cell], students: list[Student], names: bool = False
         "late": sum(s.late for s in submitted),
         "messages_missing": sum(1 for s in submitted if not s.messages_from),
         "automatic": {**spread([s.automatic for s in submitted]), "of": max_automatic},
-        "by_hand": {**spread([s.by_hand for s in submitted]), "of": max_by_hand},
+        "by_hand": {**spread([s.by_hand for s in submitted]), "of": max_by_hand,
+                    "students_waiting": sum(1 for s in submitted if any(
+                        state == "waiting" for state, _ in s.written.values()))},
         "overall": {**spread([s.total for s in submitted]), "of": max_automatic + max_by_hand},
     }
     cell_rows = []
@@ -412,9 +414,12 @@ def render(summary: dict[str, Any], students: list[Student]) -> str:
         f = t[key]
         if not f["n"]:
             return f"<li>{key.replace('_', ' ')}: no submission</li>"
+        waiting = f.get("students_waiting")
         return (f"<li>{key.replace('_', ' ')} (of {f['of']:g}): mean {f['mean']:g}, median "
                 f"{f['median']:g}, middle half {f['q1']:g} to {f['q3']:g}, range {f['min']:g} "
-                f"to {f['max']:g}</li>")
+                f"to {f['max']:g}"
+                + (f"; {waiting} students have written answers still waiting for a grader "
+                   "(counted 0 until graded)" if waiting else "") + "</li>")
 
     flagged = [bool(r["flag"].startswith("worth")) for r in summary["cells"]]
     cells = _table(

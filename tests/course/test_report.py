@@ -161,6 +161,8 @@ def test_the_figures_are_the_gradebooks_and_the_checks(graded_class: Path, tmp_p
     assert clipping["graded"] == sum(1 for flag, hand, _ in states if not flag and hand is not None)
     assert clipping["waiting"] == sum(1 for flag, _, _ in states if flag)
     assert clipping["grades"] == {"1": 1, "3": 1} and clipping["mean"] == 2.0
+    assert totals["by_hand"]["students_waiting"] == sum(
+        1 for s in submitted if any(flag for flag, _, _ in direct[s]["written"].values()))
 
     # the files: the same figures, and no student's name anywhere without --names
     with open(out / "mistakes.csv", newline="") as handle:
