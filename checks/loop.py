@@ -398,12 +398,13 @@ def _names(message: str, word: str, index: int) -> bool:
 def _nan_cases(seed: int) -> tuple[int, list[tuple[float, int, int, int]]]:
     """The batch size, and (bad value, epoch, bad batch, accumulation_steps) of each case. The
     NaN case's bad batch is never the first of its window (the batches before it in the window
-    must not be applied)."""
+    must not be applied), nor in the first window (the windows before it must stand, so undoing
+    the epoch shows)."""
     if seed == 0:
         return 2, [(np.nan, 2, 5, 2), (np.inf, 0, 0, 1)]
     vary = variation(seed, 14)
     k = int(vary.integers(2, 4))
-    bad = int(vary.choice([b for b in range(1, 8) if b % k]))
+    bad = int(vary.choice([b for b in range(k + 1, 8) if b % k]))
     cases = [(np.nan, int(vary.integers(0, 3)), bad, k),
              (np.inf, int(vary.integers(0, 3)), int(vary.integers(0, 8)), 1)]
     return int(vary.integers(1, 4)), cases
