@@ -79,7 +79,8 @@ student-venv:  ## create or update the student's environment .venv-student/ (mak
 test: setup lint system-packages hub-deps  ## every test: lint, notebook in sync, pytest (grading, browser, hub), nbval
 	$(PY) -m course.grading.sandbox
 	$(PY) -m course.authoring.build --check
-	$(PY) -m pytest --durations=40
+	$(PY) -m pytest -n auto --dist loadgroup -m "not serial" --durations=40
+	$(PY) -m pytest -m serial --durations=10
 	$(MAKE) --no-print-directory nbval
 
 # The browser test drives Debian's chromium through Playwright (Playwright cannot download its own

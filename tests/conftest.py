@@ -13,6 +13,34 @@ from course.student import environment as student_env
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
+TESTS = Path(__file__).resolve().parent
+# Tests that make real Unix accounts (the hub's, and the fetch test's): one worker, in file
+# order, so that no two of them add or remove accounts at once.
+ACCOUNTS = "unix-accounts"
+_MAKE_ACCOUNTS = (TESTS / "hub", TESTS / "course" / "test_fetch_feedback_owner.py")
+# The longest groups, handed to the workers first so that none of them is the last to start.
+_FIRST = (ACCOUNTS, "course/test_grading.py", "grading/test_cheats.py",
+          "grading/test_cache_exact.py", "grading/test_cluster.py")
+
+
+def _group(path: Path) -> str:
+    if any(path == place or place in path.parents for place in _MAKE_ACCOUNTS):
+        return ACCOUNTS
+    return path.relative_to(TESTS).as_posix()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (make test: ``-n auto --dist loadgroup``) a test module is one unit
+    of work, so its module fixtures (a graded class, a cluster) are made once, on one worker,
+    and its tests run in file order; the tests that make Unix accounts are one unit. The
+    longest units are handed out first. Without xdist, nothing changes."""
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item.path)))
+    if getattr(config.option, "dist", "no") != "no":
+        rank = {name: place for place, name in enumerate(_FIRST)}
+        items.sort(key=lambda item: rank.get(_group(item.path), len(rank)))  # stable
+
 
 @pytest.fixture(scope="session")
 def course_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

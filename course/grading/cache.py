@@ -60,15 +60,14 @@ def release_digest(template: Path, graded: Sequence[Any], *, limits: Limits = DE
                    budget: Budget = DEFAULT_BUDGET) -> str:
     """The digest of everything a report depends on besides the notebook: every file of the
     staged packages folder ``template`` (names and bytes: what the sandbox runs, the checks
-    that judge), the graded cells (grade_id, points, check), the sandbox's ``limits`` (a run
-    stopped at 10 s decides another score than one given 60 s), the judging ``budget``, and
-    the grader's code (``GRADER_CODE``). Without ``limits`` and ``budget``, the defaults':
-    a runner that only needs to name a release (a Dask worker checking what it received)
-    agrees with its client either way."""
+    that judge, and the bytecode the sandbox's Python reads instead of them), the graded
+    cells (grade_id, points, check), the sandbox's ``limits`` (a run stopped at 10 s decides
+    another score than one given 60 s), the judging ``budget``, and the grader's code
+    (``GRADER_CODE``). Without ``limits`` and ``budget``, the defaults': a runner that only
+    needs to name a release (a Dask worker checking what it received) agrees with its client
+    either way."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in template.rglob("*") if p.is_file()):
-        if "__pycache__" in path.parts:
-            continue
+    for path in sorted(p for p in template.rglob("*") if p.is_file()):  # bytecode included
         digest.update(str(path.relative_to(template)).encode() + b"\0")
         digest.update(file_digest(path).encode())
     digest.update(json.dumps([[c.grade_id, c.points, c.check] for c in graded]).encode())

@@ -160,9 +160,10 @@ def _check_worker(release: str, archive: bytes, code: str,
         folder = into / release[:32]
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             members = {os.path.normpath(m.name) for m in tar.getmembers()} - {"."}
-        if folder.is_dir() and _entries(folder) != members:
-            # bytecode, a link or any file the release does not hold: Python in the sandbox
-            # would read it, and the digest (names and bytes of the sources) would not see it
+        if folder.is_dir() and (_entries(folder) != members
+                                or cache.release_digest(folder, graded) != release):
+            # bytecode, a link or any file the release does not hold, or one of its files
+            # changed: Python in the sandbox would read it. Unpacked again from the archive.
             shutil.rmtree(folder)
         if not folder.is_dir():
             unpacked = Path(tempfile.mkdtemp(prefix=".unpack-", dir=into))

@@ -36,7 +36,9 @@ from submissions import from_training_source, write
 from course.assignment import paths
 from course.grading import grade, sandbox
 
-pytestmark = pytest.mark.slow
+# The classmate's pace is compared with its quiet time: measured with no other test beside it
+# (make test runs serial tests after the parallel run, alone).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 MEMORY = 384 * 2**20  # the whole run's memory in this suite: the classmate needs ~30 MiB
 WALL = 15.0  # seconds a submission may run in this suite

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(not sandbox.bubblewrap_works(),
                                 reason="NOT TESTED: a worker is refused without bubblewrap")
 
 
-def test_a_release_folder_with_planted_bytecode_is_unpacked_again(
+def test_a_release_folder_with_planted_or_changed_bytecode_is_unpacked_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cluster, "_STARTED", 10**6)  # no judging processes for this test
     graded = source_graded_cells()
@@ -28,13 +28,17 @@ def test_a_release_folder_with_planted_bytecode_is_unpacked_again(
     first = cluster._check_worker(release, archive, cluster.grader_code_digest(), graded, into)
     assert first["ok"], first["reason"]
     folder = into / release[:32]
-    planted = folder / "tinytorch" / "__pycache__" / "training.cpython-311.pyc"
-    planted.parent.mkdir(exist_ok=True)
+    released = next((folder / "tinytorch").rglob("__pycache__/training.*.pyc"))
+    kept = released.read_bytes()  # the release's own bytecode, covered by its digest
+    released.chmod(0o644)
+    released.write_bytes(b"bytecode nobody released")
+    planted = folder / "checks" / "__pycache__" / "planted.cpython-311.pyc"
     planted.write_bytes(b"bytecode nobody released")
     (folder / "linked").symlink_to("/etc")
     again = cluster._check_worker(release, archive, cluster.grader_code_digest(), graded, into)
     assert again["ok"], again["reason"]
     assert not planted.exists() and not (folder / "linked").is_symlink()
+    assert released.read_bytes() == kept
 
 
 def test_the_folders_are_the_grading_accounts_own(tmp_path: Path) -> None:
