@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,18 +70,41 @@ def copy_course(course_dir: Path) -> Callable[[Path], None]:
 # the student wheel, and the student's environment made from it the way `make lab` makes
 # .venv-student/ (course.student.environment.ensure_venv: the wheel, the Jupyter stack at
 # pyproject's pins, the students' configuration; about 40 s, most of it pip).
+def _once(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], Path]) -> Path:
+    """``make(folder)``, once per test run: under pytest-xdist the first worker that needs it
+    makes it, holding a lock in the folder the run's workers share, and the others wait for it
+    and use the same one."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return make(factory.mktemp(name))
+    shared = factory.getbasetemp().parent
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        made = shared / f"{name}.json"
+        if made.is_file():
+            return Path(json.loads(made.read_text()))
+        path = make(factory.mktemp(name))
+        made.write_text(json.dumps(str(path)))
+        return path
+
+
 @pytest.fixture(scope="session")
 def student_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return student_env.build_wheel(tmp_path_factory.mktemp("dist"))
+    return _once(tmp_path_factory, "dist", student_env.build_wheel)
 
 
 @pytest.fixture(scope="session")
 def lab_venv(student_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A student environment exactly as ``make lab`` installs it, in a temporary folder. Tests
-    may write a student's Module 07 into its tinytorch, as ``make complete`` does."""
-    venv = tmp_path_factory.mktemp("lab") / ".venv-student"
-    assert student_env.ensure_venv(venv, student_wheel) is True
-    return venv
+    may write a student's Module 07 into its tinytorch, as ``make complete`` does: those are
+    in one module (``tests/course/test_complete.py``), so they write one at a time (and
+    atomically), and its other users (nbgrader's fetch, the build venv made over it) never
+    import its Module 07."""
+    def make(folder: Path) -> Path:
+        venv = folder / ".venv-student"
+        assert student_env.ensure_venv(venv, student_wheel) is True
+        return venv
+
+    return _once(tmp_path_factory, "lab", make)
 
 
 # A real browser for the browser tests (tests/browser) and the hub's course cycle (tests/hub):
