@@ -16,6 +16,7 @@ allow-list:
 
 from __future__ import annotations
 
+import functools
 import re
 from html.parser import HTMLParser
 
@@ -95,11 +96,29 @@ class _Active(HTMLParser):
 
 def active_part(markdown: str) -> str | None:
     """What in ``markdown``'s rendering would run or load something (the first such tag,
-    attribute or address), or None for text that is only text."""
+    attribute or address), or None for text that is only text.
+
+    A class's notebooks share most of their markdown (the lesson's cells): a text up to
+    ``REMEMBERED_UP_TO`` characters is rendered once per process and its answer remembered
+    (rendering is most of this module's cost in autograde); a longer one, which only a
+    student's answer is, is rendered every time, so no submission can fill the memory."""
+    if len(markdown) <= REMEMBERED_UP_TO:
+        return _remembered(markdown)
+    return _render_and_find(markdown)
+
+
+#: The longest markdown text whose answer ``active_part`` remembers (2,048 of them at most).
+REMEMBERED_UP_TO = 16_384
+
+
+def _render_and_find(markdown: str) -> str | None:
     finder = _Active()
     finder.feed(markdown2html_mistune(markdown))
     finder.close()
     return finder.found
+
+
+_remembered = functools.lru_cache(maxsize=2048)(_render_and_find)
 
 
 #: Heads an answer kept as its text.

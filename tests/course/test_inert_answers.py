@@ -130,3 +130,19 @@ def test_the_formgrader_notebook_and_the_feedback_page_hold_no_active_answer(
                 assert tag.name not in ("script", "iframe", "form", "style", "svg", "meta")
                 assert "javascript:" not in str(tag.get("href", ""))
                 assert not str(tag.get("src", "data:image/")).startswith(("http", "//", "x"))
+
+
+def test_a_remembered_answer_is_the_same_and_a_long_text_is_never_kept() -> None:
+    """The lesson's markdown is rendered once per process; what is remembered is the same
+    answer as a fresh rendering, for an attack too, and a text too long to remember (only a
+    student's answer is) is rendered every time."""
+    attack = '<img src="x" onerror="alert(1)">'
+    assert inert.active_part(attack) == inert.active_part(attack) == \
+        inert._render_and_find(attack) is not None
+    honest = "Clipping rescales the whole gradient: $\\|g\\| \\le c$."
+    assert inert.active_part(honest) is None and inert.active_part(honest) is None
+    long = "word " * (inert.REMEMBERED_UP_TO // 5) + attack
+    assert len(long) > inert.REMEMBERED_UP_TO
+    held = inert._remembered.cache_info().currsize
+    assert inert.active_part(long) == inert._render_and_find(attack)
+    assert inert._remembered.cache_info().currsize == held, "a long text was remembered"
