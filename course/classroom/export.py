@@ -27,25 +27,11 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins.export import ExportPlugin
 
 from course.assignment import paths
-from course.classroom import manual
+from course.classroom import manual, spreadsheet
 
 COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name",
            "email", "raw_score", "late_submission_penalty", "score", "max_score",
            "automatic", "max_automatic", "by_hand", "max_by_hand", "to_grade"]
-
-
-def _cell(value: Any) -> str:
-    """A value as a CSV field a spreadsheet shows as text."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") and not _number(text) else text
-
-
-def _number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def rows(gradebook: Gradebook, course: Path, students: list[str] | None = None,
@@ -108,4 +94,4 @@ class CourseCsvExport(ExportPlugin):
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)
             for row in found:
-                writer.writerow([_cell(row[column]) for column in COLUMNS])
+                writer.writerow([spreadsheet.field(row[column]) for column in COLUMNS])

@@ -53,6 +53,7 @@ from checks.diagnose import LIKELY_BUG
 from checks.registry import TITLES
 from course.assignment import cells as graded_cells
 from course.assignment import config, paths
+from course.classroom import spreadsheet
 
 #: A cell whose discrimination is under this is flagged "worth a look".
 LOW_DISCRIMINATION = 0.1
@@ -505,21 +506,7 @@ def _csv(path: Path, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> N
         writer = csv.writer(handle)
         writer.writerow(headers)
         for row in rows:
-            writer.writerow(["" if v is None else _safe(v) for v in row])
-
-
-def _safe(value: Any) -> Any:
-    """A field a spreadsheet shows as text (student ids come from rosters and downloads)."""
-    text = str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") and not _numeric(text) else value
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+            writer.writerow([spreadsheet.field(v) for v in row])
 
 
 def write(course: Path, out: Path, names: bool = False) -> dict[str, Any]:
