@@ -138,6 +138,19 @@ def _entries(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")}
 
 
+def _unlike(folder: Path, members: set[str], release: str,
+            graded: list[GradedCell]) -> str | None:
+    """Why the release folder ``folder`` is not the release the archive holds (its entries
+    ``members``, its digest ``release``), or None when it is."""
+    if _entries(folder) != members:
+        return (f"its release folder {folder} holds entries the release does not (bytecode, "
+                "links or other files) even after unpacking it again")
+    if cache.release_digest(folder, graded) != release:
+        return ("the release it received does not match the client's (its packages or graded "
+                "cells differ)")
+    return None
+
+
 def _check_worker(release: str, archive: bytes, code: str,
                   graded: list[GradedCell], into: Path,
                   threads: int = 1) -> dict[str, Any]:
@@ -160,12 +173,12 @@ def _check_worker(release: str, archive: bytes, code: str,
         folder = into / release[:32]
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
             members = {os.path.normpath(m.name) for m in tar.getmembers()} - {"."}
-        if folder.is_dir() and (_entries(folder) != members
-                                or cache.release_digest(folder, graded) != release):
+        unlike = _unlike(folder, members, release, graded) if folder.is_dir() else "missing"
+        if unlike is not None:
             # bytecode, a link or any file the release does not hold, or one of its files
             # changed: Python in the sandbox would read it. Unpacked again from the archive.
-            shutil.rmtree(folder)
-        if not folder.is_dir():
+            if folder.is_dir():
+                shutil.rmtree(folder)
             unpacked = Path(tempfile.mkdtemp(prefix=".unpack-", dir=into))
             with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
                 tar.extractall(unpacked, filter="data")
@@ -175,14 +188,9 @@ def _check_worker(release: str, archive: bytes, code: str,
                 unpacked.rename(folder)
             except OSError:  # another worker of this host unpacked it meanwhile
                 shutil.rmtree(unpacked, ignore_errors=True)
-        if _entries(folder) != members:
-            status["reason"] = (f"its release folder {folder} holds entries the release does "
-                                "not (bytecode, links or other files) even after unpacking "
-                                "it again")
-            return status
-        if cache.release_digest(folder, graded) != release:
-            status["reason"] = ("the release it received does not match the client's (its "
-                                "packages or graded cells differ)")
+            unlike = _unlike(folder, members, release, graded)
+        if unlike is not None:
+            status["reason"] = unlike
             return status
         with _STATE_LOCK:
             _RELEASES[release] = folder
