@@ -50,3 +50,17 @@ def test_the_folders_are_the_grading_accounts_own(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match=rf"{squatted} belongs to uid {os.geteuid()} with "
                                            "mode 755"):
         places.private_folder(squatted)
+
+
+def test_a_release_that_is_not_the_clients_is_refused_after_unpacking(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cluster, "_STARTED", 10**6)  # no judging processes for this test
+    graded = source_graded_cells()
+    into = places.private_folder(tmp_path / "releases")
+    with submission.staged() as template:
+        archive = cluster._archive(template)
+    claimed = "0" * 64  # not the digest of what the archive holds
+    status = cluster._check_worker(claimed, archive, cluster.grader_code_digest(), graded, into)
+    assert not status["ok"]
+    assert status["reason"] == ("the release it received does not match the client's (its "
+                                "packages or graded cells differ)")
