@@ -57,9 +57,11 @@ def _reachable(root: Tensor) -> list[Tensor]:
         node = stack.pop()
         nodes.append(node)
         for parent in node._parents:
-            if parent.requires_grad and id(parent) not in seen:
-                seen.add(id(parent))
-                stack.append(parent)
+            if parent.requires_grad:
+                key = id(parent)
+                if key not in seen:
+                    seen.add(key)
+                    stack.append(parent)
     return nodes
 
 
@@ -75,7 +77,8 @@ def backward(root: Tensor, gradient: np.ndarray) -> None:
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
-        if node._backward is None:  # a leaf: accumulate, never overwrite
+        node_backward = node._backward
+        if node_backward is None:  # a leaf: accumulate, never overwrite
             if node.grad is None:
                 # The leaf may keep a freshly computed array. A view, a read-only broadcast or an
                 # array another leaf already holds (``a + b`` hands both the same one) is copied,
@@ -89,10 +92,11 @@ def backward(root: Tensor, gradient: np.ndarray) -> None:
                 existing = getattr(node.grad, "data", node.grad)
                 node.grad = make_tensor(existing + grad)
             continue
-        parents, parent_grads = node._parents, node._backward(grad)
+        parents, parent_grads = node._parents, node_backward(grad)
         node._parents, node._backward = (), _graph_freed
         for parent, parent_grad in zip(parents, parent_grads, strict=True):
             if parent_grad is None or not parent.requires_grad:
                 continue
             key = id(parent)
-            grads[key] = grads[key] + parent_grad if key in grads else parent_grad
+            earlier = grads.get(key)
+            grads[key] = parent_grad if earlier is None else earlier + parent_grad

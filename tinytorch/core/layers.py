@@ -148,7 +148,8 @@ class Linear(Module):
         """One graph node, like PyTorch's F.linear: for a batch X (N, in) and upstream gradient G,
         dL/dX = G @ W.T (only when X needs it), dL/dW = X.T @ G, dL/db = G summed over the batch.
         """
-        if x.ndim != 2 or x.shape[1] != self.in_features:
+        shape = x.data.shape
+        if len(shape) != 2 or shape[1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}) expects inputs of shape "
                 f"(batch, {self.in_features}); got shape {x.shape}"

@@ -43,8 +43,13 @@ class MSELoss(Loss):
         _same_shape("MSELoss", pred, target)
         diff = pred - target
         scale = 2.0 / max(diff.size, 1)
+        squared = diff * diff
+        # sum / size is np.mean's float32 result bit for bit, without its Python-level wrappers,
+        # which cost as much as the rest of a small model's loss (an empty batch keeps np.mean).
+        mean = (np.add.reduce(squared, axis=None, dtype=DTYPE) / squared.size if squared.size
+                else np.mean(squared, dtype=DTYPE))
         return Tensor._make(
-            np.mean(diff * diff, dtype=DTYPE).reshape(()),
+            np.asarray(mean, dtype=DTYPE).reshape(()),
             (predictions,),
             lambda g: (g * scale * diff,),
         )

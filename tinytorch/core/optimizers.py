@@ -70,9 +70,10 @@ class Optimizer:
         """Update every parameter that has a gradient; parameters without one are skipped."""
         lr = float(self.lr)
         for p, state in zip(self.params, self.state, strict=True):
-            g = grad_array(p)
+            g = p.grad  # grad_array(p), inlined: this loop runs for every parameter every step
             if g is None:
                 continue
+            g = g.data if isinstance(g, Tensor) else np.asarray(g)
             if g.shape != p.data.shape:
                 raise ValueError(
                     f"gradient of shape {g.shape} does not match its parameter's {p.data.shape}"

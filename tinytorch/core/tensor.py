@@ -74,9 +74,16 @@ class Tensor:
         is_ready = isinstance(data, np.ndarray) and data.dtype == DTYPE
         out.data = data if is_ready else np.asarray(data, dtype=DTYPE)
         out.grad = None
-        out.requires_grad = autograd.is_grad_enabled() and any(p.requires_grad for p in parents)
-        out._parents = parents if out.requires_grad else ()
-        out._backward = backward if out.requires_grad else None
+        # A loop, not any(generator): this runs for every operation of every step.
+        recorded = False
+        if autograd._grad_enabled:
+            for parent in parents:
+                if parent.requires_grad:
+                    recorded = True
+                    break
+        out.requires_grad = recorded
+        out._parents = parents if recorded else ()
+        out._backward = backward if recorded else None
         out._order = next(_creation_counter)
         return out
 
