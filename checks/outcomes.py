@@ -27,6 +27,7 @@ from checks.fixtures import (
     line_data,
     stale_gradient,
 )
+from checks.replay import settled_after
 from checks.seeds import shifted, variation
 from tinytorch.core.activations import ReLU, Sigmoid, Tanh
 from tinytorch.core.layers import Linear, Sequential
@@ -46,18 +47,21 @@ def _params(model: Any) -> list[np.ndarray]:
 
 
 def _train(trainer: Any, data: Any, epochs: int, what: str) -> list[float]:
-    """Run ``epochs`` epochs; a crash or a non-finite loss is reported as such."""
+    """Run ``epochs`` epochs; a crash or a non-finite loss is reported as such. Only the
+    returned losses are read until the last epoch ends, so a graded run records the state
+    the epochs changed once, after them (``settled_after``)."""
     losses = []
-    for epoch in range(epochs):
-        loss = attempt(f"{what}: train_epoch raised at epoch {epoch}", "training runs",
-                       "train_epoch crashes on this setup; read the traceback's last line of "
-                       "your code", trainer.train_epoch, data)
-        require(loss is not None and math.isfinite(float(loss)),
-                f"{what}: train_epoch returned a non-finite or missing loss at epoch {epoch}",
-                "a finite float (the epoch's mean loss)", loss,
-                "train_epoch must return the epoch's sample-weighted mean loss; a NaN means the "
-                "updates diverged (gradients never cleared, or the step goes uphill)")
-        losses.append(float(loss))
+    with settled_after(trainer):
+        for epoch in range(epochs):
+            loss = attempt(f"{what}: train_epoch raised at epoch {epoch}", "training runs",
+                           "train_epoch crashes on this setup; read the traceback's last line "
+                           "of your code", trainer.train_epoch, data)
+            require(loss is not None and math.isfinite(float(loss)),
+                    f"{what}: train_epoch returned a non-finite or missing loss at epoch "
+                    f"{epoch}", "a finite float (the epoch's mean loss)", loss,
+                    "train_epoch must return the epoch's sample-weighted mean loss; a NaN means "
+                    "the updates diverged (gradients never cleared, or the step goes uphill)")
+            losses.append(float(loss))
     return losses
 
 

@@ -44,6 +44,7 @@ text. Nothing is unpickled and no code from the record is run.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import operator
 import os
@@ -102,6 +103,19 @@ def encode(value: Any, memo: dict[int, int] | None = None,
     if kind is np.ndarray:
         return _array(value)
     memo = {} if memo is None else memo
+    if kind is Tensor or kind is list or kind is dict:  # the exact kinds again, as below
+        if id(value) in memo:
+            return {"ref": memo[id(value)]}
+        memo[id(value)] = len(memo)
+        if kind is Tensor:
+            return {"T": _array(value.data), "grad": encode(value.grad, memo),
+                    "rg": bool(value.requires_grad)}
+        if kind is dict:
+            return {"dict": [[encode(k, memo, sent), encode(v, memo, sent)]
+                             for k, v in value.items()]}
+        if sent is not None:
+            return _encode_list(value, memo, sent)
+        return [encode(v, memo, sent) for v in value]
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -222,6 +236,16 @@ def _fingerprint(value: Any, digest: Any, seen: set[int]) -> None:
         digest.update(f"{kind.__name__}{len(value)}".encode())
         for item in value:
             _fingerprint(item, digest, seen)
+        return
+    if kind is dict:  # as the dict branch below, without the checks before it
+        if id(value) in seen:
+            digest.update(b"r")
+            return
+        seen.add(id(value))
+        digest.update(f"dict{len(value)}".encode())
+        for k, v in value.items():
+            _fingerprint(k, digest, seen)
+            _fingerprint(v, digest, seen)
         return
     if isinstance(value, np.generic):
         _fingerprint(np.asarray(value), digest, seen)
@@ -675,6 +699,20 @@ def ungraded(implementation: Any, note: str) -> None:
         side.notes.append(note)
 
 
+def settled_after(implementation: Any) -> contextlib.AbstractContextManager[None]:
+    """A block of calls into the student's ``implementation`` inside which the check reads
+    only what the calls return, and the state of its own objects only after the block: the
+    state those calls change then travels once, when the block ends, instead of after every
+    call (thirty epochs of ``train_epoch`` record the model and optimizer once, not thirty
+    times). The judge applies it at the same point of the check, so every comparison after the
+    block sees what the student's code left. In the kernel, and in a block already open, it
+    does nothing."""
+    side = implementation._side if isinstance(implementation, _Proxy) else None
+    if isinstance(side, Recorder | Replayer):
+        return side.settling()
+    return contextlib.nullcontext()
+
+
 def _unwrap(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple, dict]:
     def real(v: Any) -> Any:
         return v._obj if isinstance(v, _Proxy) else v
@@ -691,9 +729,25 @@ class Recorder(_Side):
         # per tracked object, the lists of its state already sent (see ``encode``)
         self._sent: dict[str, dict[int, tuple]] = {}
         self._depth = 0
+        # inside ``settled_after``: the tracked objects the block's calls could reach
+        self._settling: set[int] | None = None
 
     def wrap(self, implementations: dict[str, Any]) -> dict[str, Any]:
         return {name: _Proxy(self, name, obj) for name, obj in implementations.items()}
+
+    @contextlib.contextmanager
+    def settling(self) -> Iterator[None]:
+        """``settled_after``'s block: its calls record no state; when it ends, however it
+        ends, one ``settle`` event records what they changed."""
+        if self._settling is not None:
+            yield
+            return
+        self._settling = set()
+        try:
+            yield
+        finally:
+            reached, self._settling = self._settling, None
+            self.events.append({"settle": True, "state": self._changes(reached)})
 
     def _changes(self, indices: set[int]) -> dict[str, Any]:
         """The state of the tracked objects a call could reach (its arguments, and what its
@@ -726,7 +780,11 @@ class Recorder(_Side):
         """Record ``event``; a call also carries the state its run changed (reading an
         attribute does not: whatever a property changed travels with the next call)."""
         if "call" in event:
-            event["state"] = self._changes(indices or set())
+            if self._settling is None:
+                event["state"] = self._changes(indices or set())
+            else:  # recorded when the block ends (``settling``)
+                self._settling |= indices or set()
+                event["state"] = {}
             event["files"] = [_folder_state(p.parent) for p in paths]
         self.events.append(event)
 
@@ -792,9 +850,30 @@ class Replayer(_Side):
         self.position = 0
         self.ended = ended  # why the record stops early (a crash, a timeout), if it does
         self.notes: list[str] = []  # findings left out of the verdict (``ungraded``)
+        self._settling = False
 
     def wrap(self, names: list[str] | tuple[str, ...]) -> dict[str, Any]:
         return {name: _Proxy(self, name) for name in names}
+
+    @contextlib.contextmanager
+    def settling(self) -> Iterator[None]:
+        """``settled_after``'s block, replayed: its calls must carry no state, and the
+        ``settle`` event that ends it is applied where the observed block ended."""
+        if self._settling:
+            yield
+            return
+        self._settling = True
+        try:
+            yield
+        except ReplayMismatch:
+            self._settling = False
+            raise
+        except BaseException:  # the check's failure inside the block: settle, then raise it
+            self._settling = False
+            self._apply(self._next("settle", True))
+            raise
+        self._settling = False
+        self._apply(self._next("settle", True))
 
     def _next(self, kind: str, name: str) -> dict[str, Any]:
         if self.position >= len(self.events):
@@ -811,6 +890,9 @@ class Replayer(_Side):
         state = event.get("state", {})
         if not isinstance(state, dict):
             raise ReplayMismatch("the record's state is not a mapping")
+        if state and self._settling:
+            raise ReplayMismatch("the record changes state inside a block whose state is "
+                                 "recorded only when it ends")
         for key, value in state.items():
             if key.startswith("g:"):
                 target = TRACKED_GLOBALS.get(key[2:])

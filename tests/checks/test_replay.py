@@ -146,17 +146,58 @@ def _extends(record: list) -> list[dict]:
 
 
 def test_a_growing_list_travels_as_its_new_items_and_replays_whole() -> None:
-    """7.2's optimizer spy logs every step's gradients: each call sends only the new entries,
-    and the judge, rebuilding the list from them, reaches the check's own verdict."""
-    record = observe("7.2", reference_implementations(), seed=0)
+    """3.1's optimizer spy logs every step's learning rate: each epoch's call sends only the
+    new entries, and the judge, rebuilding the list from them, reaches the check's own
+    verdict."""
+    record = observe("3.1", reference_implementations(), seed=0)
     extends = _extends(record)
     assert extends, "no list of state was sent as an extension"
     assert all(e["extend"] > 0 and isinstance(e["items"], list) for e in extends)
-    assert judge("7.2", json.loads(json.dumps(record)), seed=0) is None
+    assert judge("3.1", json.loads(json.dumps(record)), seed=0) is None
 
 
 def test_an_extension_beyond_what_the_judge_holds_fails() -> None:
-    record = json.loads(json.dumps(observe("7.2", reference_implementations(), seed=0)))
+    record = json.loads(json.dumps(observe("3.1", reference_implementations(), seed=0)))
     _extends(record)[0]["extend"] = 10**6
-    verdict = judge("7.2", record, seed=0)
+    verdict = judge("3.1", record, seed=0)
     assert verdict is not None and "extends a list" in verdict
+
+
+def _settles(record: list[dict]) -> list[int]:
+    return [i for i, event in enumerate(record) if event.get("settle")]
+
+
+def test_a_settled_block_sends_its_state_once_when_it_ends() -> None:
+    """7.1 trains five models for 30 epochs each, reading only the returned losses until an
+    epoch loop ends (``checks.replay.settled_after``): the epochs' calls carry no state, one
+    ``settle`` event per loop carries what they changed, and the judge, applying it where the
+    loop ended, reaches the check's verdict, for the reference and for a Trainer that never
+    steps."""
+    record = observe("7.1", reference_implementations(), seed=0)
+    epochs = [e for e in record if e.get("call") == "Trainer.train_epoch"]
+    assert len(epochs) == 5 * 30 and all(e["state"] == {} for e in epochs)
+    settles = _settles(record)
+    assert len(settles) == 5 and all(record[i]["state"] for i in settles)
+    assert judge("7.1", json.loads(json.dumps(record)), seed=0) is None
+
+    stuck = reference_implementations()
+
+    class NeverSteps(stuck["Trainer"]):
+        def _optimizer_step(self, params: list, window_samples: int) -> None:
+            self._clear_grads(params)
+
+    stuck["Trainer"] = NeverSteps
+    direct = run_all(stuck)["7.1"]
+    assert direct is not None and "no parameter changed" in direct
+    assert _through_json("7.1", stuck, 0) == direct
+
+
+def test_state_inside_a_settled_block_or_a_missing_settle_fails() -> None:
+    record = json.loads(json.dumps(observe("7.1", reference_implementations(), seed=0)))
+    first = _settles(record)[0]
+    moved = json.loads(json.dumps(record))
+    moved[first - 1]["state"], moved[first]["state"] = moved[first]["state"], {}
+    verdict = judge("7.1", moved, seed=0)
+    assert verdict is not None and "inside a block" in verdict
+    verdict = judge("7.1", record[:first] + record[first + 1:], seed=0)
+    assert verdict is not None and "does not follow the check" in verdict
