@@ -10,7 +10,7 @@ STUDENT_VENV := .venv-student
 BUILD_VENV := .venv-build
 BUILD_PY   := $(BUILD_VENV)/bin/python
 
-.PHONY: help setup lab test system-packages lint nbval bench bench-grading bench-seeds bench-section5 bench-report bench-profile report \
+.PHONY: help setup lab test bytecode system-packages lint nbval bench bench-grading bench-seeds bench-section5 bench-report bench-profile report \
 	isolation clean \
 	clean-course notebook release validate autograde grade feedback export formgrader student-wheel \
 	student-venv complete hub hub-deps certificates
@@ -76,7 +76,14 @@ student-venv:  ## create or update the student's environment .venv-student/ (mak
 	@echo "[3/4] the student wheel (Module 07 stripped, scanned) and the Jupyter configuration"
 	@$(BUILD_PY) -m course.student.environment venv --venv $(STUDENT_VENV)
 
-test: setup lint system-packages hub-deps  ## every test: lint, notebook in sync, pytest (grading, browser, hub), nbval
+# The repository's modules compiled once, so that the many processes the tests and benchmarks
+# start (make, nbgrader, the grader, the hub's servers) read bytecode instead of compiling them
+# again, also where PYTHONDONTWRITEBYTECODE is set; nothing made for students copies __pycache__.
+BYTECODE_DIRS := checks course tinytorch benchmarks tests
+bytecode: setup
+	@$(PY) -m compileall -q -j 0 $(BYTECODE_DIRS) >/dev/null
+
+test: setup lint system-packages hub-deps bytecode  ## every test: lint, notebook in sync, pytest (grading, browser, hub), nbval
 	$(PY) -m course.grading.sandbox
 	$(PY) -m course.authoring.build --check
 	$(PY) -m pytest -n auto --dist loadgroup -m "not serial" --durations=40
@@ -190,19 +197,19 @@ formgrader: setup  ## grade the written answers in nbgrader's formgrader: prints
 bench: setup  ## time a 784-256-10 MLP training step: tinytorch vs numpy vs PyTorch
 	$(PY) -m benchmarks.train_step
 
-bench-grading: setup  ## grade a class of 100 (correct, mutants, cheats) against kernels run serially
+bench-grading: setup bytecode  ## grade a class of 100 (correct, mutants, cheats) against kernels run serially
 	$(PY) -m benchmarks.grading
 
-bench-seeds: setup  ## every check at 1,000 hidden seeds: correct code loses nothing, no bug escapes
+bench-seeds: setup bytecode  ## every check at 1,000 hidden seeds: correct code loses nothing, no bug escapes
 	$(PY) -m benchmarks.hidden_seeds
 
 bench-section5: setup  ## section 5's times in 5 fresh processes: how far medians move, whether spreads agree
 	$(PY) -m benchmarks.section5
 
-bench-report: setup  ## make report for the benchmark's class of 100, then for 1,000 copied from it
+bench-report: setup bytecode  ## make report for the benchmark's class of 100, then for 1,000 copied from it
 	$(PY) -m benchmarks.report
 
-bench-profile: setup  ## one submission from file to feedback page, stage by stage: where the cost goes
+bench-profile: setup bytecode  ## one submission from file to feedback page, stage by stage: where the cost goes
 	$(PY) -m benchmarks.profile_submission
 
 # `make clean` removes only what a command makes again: the venvs (make setup, make lab; a

@@ -9,7 +9,10 @@ forge any verdict computed beside it. So the same check runs twice:
   and every attribute it reads from their objects, becomes an event of plain data (JSON): the
   value returned or the exception raised (its type, text and the student's line), the new state
   of every check-owned object the student's code was handed (parameters, gradients, optimizer
-  buffers, spies, random generators), and the files in the folders it was given.
+  buffers, spies, random generators), and the files in the folders it was given. Where a
+  check reads only what its calls return until a loop of them ends (thirty epochs of
+  ``train_epoch``), the loop is a ``settled_after`` block: its calls carry no state, and one
+  ``settle`` event at its end carries what they changed.
 * **judge** (in the trusted parent, which never runs student code): ``Replayer`` stands in for
   the student's implementations. The check runs again on the same seed, builds the same data and
   objects, and at each call into "the student's code" gets the recorded outcome, with the

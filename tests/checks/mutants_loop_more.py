@@ -16,8 +16,9 @@ from variants import Mutant
 
 
 def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
-       message: str) -> Mutant:
-    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message)
+       message: str, *, at_some_seeds: frozenset[str] | set[str] = frozenset()) -> Mutant:
+    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message,
+                  at_some_seeds=frozenset(at_some_seeds))
 
 
 MEAN_LOSS = "        mean_loss = loss_sum / samples\n"
@@ -95,6 +96,8 @@ MUTANTS: list[Mutant] = [
         {"1.1", "1.2", "1.3", "3.1", "4.1", "4.2", "5.2", "7.2", "7.3", "accumulation-args",
          "nan-loss"}, {"1.1"},
         r"with accumulation_steps=1 the optimizer must step once after every batch",
+        # one step an epoch leaves 5.1's line short of its tolerance at some learning rates
+        at_some_seeds={"5.1"},
     ),
     _m(
         "accumulation-steps-ignored",

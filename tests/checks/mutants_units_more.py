@@ -36,8 +36,9 @@ CHECK_MAX_NORM = (
 
 
 def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
-       message: str) -> Mutant:
-    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message)
+       message: str, *, at_some_seeds: frozenset[str] | set[str] = frozenset()) -> Mutant:
+    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message,
+                  at_some_seeds=frozenset(at_some_seeds))
 
 
 # A schedule whose rates do not fall strictly from max_lr to min_lr over 3.1's epochs also fails
@@ -78,7 +79,9 @@ MUTANTS: list[Mutant] = [
        [("        if epoch >= self.total_epochs:\n            return self.min_lr\n",
          "        if epoch >= self.total_epochs:\n"
          "            raise ValueError(f\"epoch must be below total_epochs, got {epoch!r}\")\n")],
-       {"cosine", "3.1"}, {"cosine", "3.1"}, r"accept every epoch|raised on a valid setup"),
+       {"cosine", "3.1"}, {"cosine", "3.1"}, r"accept every epoch|raised on a valid setup",
+       # 5.2 trains 5 epochs: a hidden run's schedule of 3 or 4 epochs makes the bug raise there
+       at_some_seeds={"5.2"}),
     # ------------------------------------------------------------------ clip_grad_norm
     # A wrong returned norm is logged by the trainer: 5.2 (history['grad_norm'], TT311) fails
     # too. The generator and overflow parts of 'clip' compare that norm as well and blame their
