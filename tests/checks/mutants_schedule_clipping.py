@@ -18,8 +18,9 @@ CLIP_CALL = "            norm = clip_grad_norm(params, self.grad_clip_norm)\n"
 
 
 def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
-       message: str) -> Mutant:
-    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message)
+       message: str, *, at_some_seeds: frozenset[str] | set[str] = frozenset()) -> Mutant:
+    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message,
+                  at_some_seeds=frozenset(at_some_seeds))
 
 
 MUTANTS: list[Mutant] = [
@@ -99,7 +100,9 @@ MUTANTS: list[Mutant] = [
        [(SET_LR, SET_LR + "        else:\n            self.optimizer.lr = 0.01\n")],
        # every run without a scheduler trains at 0.01 instead of its lr (lr=0 checks move too)
        {"1.1", "1.2", "1.3", "3.2", "5.1", "5.2", "7.1", "7.3"}, {"3.2"},
-       r"leave optimizer.lr alone"),
+       r"leave optimizer.lr alone",
+       # at 0.01, 7.2's regression falls short of half its loss at some hidden seeds
+       at_some_seeds={"7.2"}),
     # ------------------------------------------------------------------ Trainer: clipping
     _m("trainer_never_clips",
        [(CLIP_CALL, "            norm = math.sqrt(sum(float(np.sum(grad_array(p) ** 2))\n"
