@@ -106,19 +106,6 @@ def encode(value: Any, memo: dict[int, int] | None = None,
     if kind is np.ndarray:
         return _array(value)
     memo = {} if memo is None else memo
-    if kind is Tensor or kind is list or kind is dict:  # the exact kinds again, as below
-        if id(value) in memo:
-            return {"ref": memo[id(value)]}
-        memo[id(value)] = len(memo)
-        if kind is Tensor:
-            return {"T": _array(value.data), "grad": encode(value.grad, memo),
-                    "rg": bool(value.requires_grad)}
-        if kind is dict:
-            return {"dict": [[encode(k, memo, sent), encode(v, memo, sent)]
-                             for k, v in value.items()]}
-        if sent is not None:
-            return _encode_list(value, memo, sent)
-        return [encode(v, memo, sent) for v in value]
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -239,16 +226,6 @@ def _fingerprint(value: Any, digest: Any, seen: set[int]) -> None:
         digest.update(f"{kind.__name__}{len(value)}".encode())
         for item in value:
             _fingerprint(item, digest, seen)
-        return
-    if kind is dict:  # as the dict branch below, without the checks before it
-        if id(value) in seen:
-            digest.update(b"r")
-            return
-        seen.add(id(value))
-        digest.update(f"dict{len(value)}".encode())
-        for k, v in value.items():
-            _fingerprint(k, digest, seen)
-            _fingerprint(v, digest, seen)
         return
     if isinstance(value, np.generic):
         _fingerprint(np.asarray(value), digest, seen)
