@@ -6,13 +6,9 @@ to optimizer.step() with accumulation_steps=2, so that is a consequence, not a m
 
 from __future__ import annotations
 
-from variants import Mutant
+from variants import Mutant, mutant
 
-
-def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
-       message: str, *, ungraded: set[str] = frozenset()) -> Mutant:
-    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message,
-                  frozenset(ungraded))
+_m = mutant
 
 
 STEP_IN_WINDOW = (

@@ -12,13 +12,9 @@ accumulation_steps as a dropped partial window."""
 
 from __future__ import annotations
 
-from variants import Mutant
+from variants import Mutant, mutant
 
-
-def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
-       message: str, *, at_some_seeds: frozenset[str] | set[str] = frozenset()) -> Mutant:
-    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message,
-                  at_some_seeds=frozenset(at_some_seeds))
+_m = mutant
 
 
 MEAN_LOSS = "        mean_loss = loss_sum / samples\n"

@@ -7,12 +7,9 @@ call and line, never let them escape ``run_all``."""
 
 from __future__ import annotations
 
-from variants import Mutant
+from variants import Mutant, mutant
 
-
-def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
-       message: str) -> Mutant:
-    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message)
+_m = mutant
 
 
 STEP_COUNT = "        self.step += 1\n        self._emit(\"on_step\", grad_norm=norm)\n"

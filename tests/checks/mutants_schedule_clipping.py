@@ -3,7 +3,7 @@ Trainer applies them (audit 3.1, 3.2, 4.1, 4.2)."""
 
 from __future__ import annotations
 
-from variants import Mutant
+from variants import Mutant, mutant
 
 SET_LR = (
     "        if self.scheduler is not None:\n"
@@ -17,10 +17,7 @@ SCALE = (
 CLIP_CALL = "            norm = clip_grad_norm(params, self.grad_clip_norm)\n"
 
 
-def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
-       message: str, *, at_some_seeds: frozenset[str] | set[str] = frozenset()) -> Mutant:
-    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message,
-                  at_some_seeds=frozenset(at_some_seeds))
+_m = mutant
 
 
 MUTANTS: list[Mutant] = [

@@ -4,12 +4,9 @@ mutant of the other files reaches."""
 
 from __future__ import annotations
 
-from variants import Mutant
+from variants import Mutant, mutant
 
-
-def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
-       message: str) -> Mutant:
-    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message)
+_m = mutant
 
 
 ACCURACY = "        accuracy = correct / judged if judged else None\n"

@@ -4,7 +4,7 @@ global-norm computation, and of the moment the learning rate is set."""
 
 from __future__ import annotations
 
-from variants import Mutant
+from variants import Mutant, mutant
 
 PROGRESS = ("        progress = (epoch - self.warmup_epochs) / "
             "(self.total_epochs - self.warmup_epochs)\n")
@@ -35,10 +35,7 @@ CHECK_MAX_NORM = (
 )
 
 
-def _m(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
-       message: str, *, at_some_seeds: frozenset[str] | set[str] = frozenset()) -> Mutant:
-    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message,
-                  at_some_seeds=frozenset(at_some_seeds))
+_m = mutant
 
 
 # A schedule whose rates do not fall strictly from max_lr to min_lr over 3.1's epochs also fails

@@ -55,6 +55,14 @@ class Mutant:
             raise ValueError(f"mutant {self.name!r}: at_some_seeds must be outside caught_by")
 
 
+def mutant(name: str, patches: list[tuple[str, str]], caught: set[str], named: set[str],
+           message: str, *, ungraded: frozenset[str] | set[str] = frozenset(),
+           at_some_seeds: frozenset[str] | set[str] = frozenset()) -> Mutant:
+    """A ``Mutant`` as the catalog files write one: patches as a list, checks as sets."""
+    return Mutant(name, tuple(patches), frozenset(caught), frozenset(named), message,
+                  frozenset(ungraded), frozenset(at_some_seeds))
+
+
 def implementations(module: types.ModuleType) -> dict[str, Any]:
     return {name: getattr(module, name) if name not in LATER_PARTS or hasattr(module, name)
             else getattr(reference, name) for name in IMPLEMENTATION_NAMES}
