@@ -17,14 +17,22 @@ pytestmark = pytest.mark.skipif(not sandbox.bubblewrap_works(),
                                 reason="NOT TESTED: a worker is refused without bubblewrap")
 
 
-def test_a_release_folder_with_planted_or_changed_bytecode_is_unpacked_again(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cluster, "_STARTED", 10**6)  # no judging processes for this test
+def _release(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+             ) -> tuple[bytes, str, list, Path]:
+    """The staged release as a worker receives it: its archive, its digest, the graded cells
+    and a private folder of releases; no judging processes are started for the test."""
+    monkeypatch.setattr(cluster, "_STARTED", 10**6)
     graded = source_graded_cells()
     into = places.private_folder(tmp_path / "releases")
     with submission.staged() as template:
         archive = cluster._archive(template)
         release = cache.release_digest(template, graded)
+    return archive, release, graded, into
+
+
+def test_a_release_folder_with_planted_or_changed_bytecode_is_unpacked_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    archive, release, graded, into = _release(tmp_path, monkeypatch)
     first = cluster._check_worker(release, archive, cluster.grader_code_digest(), graded, into)
     assert first["ok"], first["reason"]
     folder = into / release[:32]
@@ -54,11 +62,7 @@ def test_the_folders_are_the_grading_accounts_own(tmp_path: Path) -> None:
 
 def test_a_release_that_is_not_the_clients_is_refused_after_unpacking(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cluster, "_STARTED", 10**6)  # no judging processes for this test
-    graded = source_graded_cells()
-    into = places.private_folder(tmp_path / "releases")
-    with submission.staged() as template:
-        archive = cluster._archive(template)
+    archive, _, graded, into = _release(tmp_path, monkeypatch)
     claimed = "0" * 64  # not the digest of what the archive holds
     status = cluster._check_worker(claimed, archive, cluster.grader_code_digest(), graded, into)
     assert not status["ok"]
